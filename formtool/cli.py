@@ -9,6 +9,7 @@ import click
 
 from formtool import __version__, formdef, layout, workspace
 from formtool.errors import FormDefinitionError, FormtoolError
+from formtool.workspace import Workspace
 
 
 class _Failure(click.ClickException):
@@ -29,9 +30,9 @@ class _Group(click.Group):
 class _State:
     def __init__(self, workspace_dir: Path | None) -> None:
         self.workspace_dir = workspace_dir
-        self._workspace: workspace.Workspace | None = None
+        self._workspace: Workspace | None = None
 
-    def workspace(self) -> workspace.Workspace:
+    def workspace(self) -> Workspace:
         if self._workspace is None:
             if self.workspace_dir is not None:
                 self._workspace = workspace.load(self.workspace_dir)
@@ -39,7 +40,7 @@ class _State:
                 self._workspace = workspace.find()
         return self._workspace
 
-    def optional_workspace(self) -> workspace.Workspace | None:
+    def optional_workspace(self) -> Workspace | None:
         try:
             return self.workspace()
         except FormtoolError:
@@ -182,4 +183,4 @@ def forms_generate(state: _State, form: str, output: Path | None) -> None:
 
 def _forms_dir(state: _State) -> Path:
     ws = state.optional_workspace()
-    return ws.forms_dir if ws else Path("forms")
+    return ws.forms_dir if ws else workspace.shipped_forms_dir()

@@ -306,6 +306,9 @@ def _options(raw: Any, problems: _Problems, name: str, ftype: str) -> tuple[Opti
             problems.add(f"Auswahl „{label}“: Wert „{value}“ kommt doppelt vor", field=name)
             continue
         options.append(Option(label.strip(), value))
+    if ftype == "radio" and len(options) == 1:
+        problems.add("eine Optionsgruppe („radio“) braucht mindestens zwei Auswahlmöglichkeiten; "
+                     "für eine einzelne nehmen Sie „checkbox“", field=name)
     return tuple(options)
 
 

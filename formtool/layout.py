@@ -8,13 +8,14 @@ appearance stream, a /TU tooltip and a print flag; every page gets /Tabs /S.
 from __future__ import annotations
 
 import io
-from pathlib import Path
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import cast
 
 from pypdf import PdfReader, PdfWriter
-from pypdf.generic import NameObject, TextStringObject
-from reportlab.lib.colors import Color, black
+from pypdf.generic import DictionaryObject, NameObject, TextStringObject
+from reportlab.lib.colors import Color
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.utils import simpleSplit
 from reportlab.pdfgen.canvas import Canvas
@@ -324,9 +325,10 @@ def _chrome(c: Canvas, form: FormDefinition, alliance: str, number: int, total: 
 
 def _hidden_fields(c: Canvas, form: FormDefinition) -> None:
     # Read by the import to recognise the form; invisible and not printed.
-    for name, value in (("form_id", form.id), ("form_version", form.version),
-                        ("response_id", "")):
-        c.acroForm.textfield(name=name, value=value, x=0, y=0, width=1, height=1,
+    for name, value, tooltip in (("form_id", form.id, "Formular-Kennung"),
+                                 ("form_version", form.version, "Formular-Version"),
+                                 ("response_id", "", "Rücklauf-Kennung")):
+        c.acroForm.textfield(name=name, value=value, tooltip=tooltip, x=0, y=0, width=1, height=1,
                              annotationFlags="hidden", fieldFlags="readOnly", maxlen=None,
                              borderWidth=0, fillColor=None, borderColor=None)
 
@@ -351,10 +353,10 @@ def render(form: FormDefinition, *, alliance: str) -> bytes:
             y -= block.height
         c.showPage()
     c.save()
-    return _finish(buffer.getvalue())
+    return _finish(buffer.getvalue(), form)
 
 
-def _finish(data: bytes) -> bytes:
+def _finish(data: bytes, form: FormDefinition) -> bytes:
     """What reportlab cannot set: the tab order and the document language.
 
     /NeedAppearances stays unset: every widget has its appearance stream, and with
@@ -364,10 +366,27 @@ def _finish(data: bytes) -> bytes:
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(data)))
     for page in writer.pages:
         page[NameObject("/Tabs")] = NameObject("/S")  # tab order follows the structure
+        for ref in page.get("/Annots", []):
+            _name_radio_button(ref.get_object(), form)
     writer._root_object[NameObject("/Lang")] = TextStringObject("de")
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+def _name_radio_button(widget: DictionaryObject, form: FormDefinition) -> None:
+    """Give each radio button its own accessible name: "Art der Organisation: Kita"."""
+    parent = widget.get("/Parent")
+    if parent is None:
+        return
+    group = parent.get_object()
+    field = form.field(str(group["/T"]))
+    appearances = cast(DictionaryObject, widget["/AP"].get_object())
+    normal = cast(DictionaryObject, appearances["/N"].get_object())
+    states = [str(k)[1:] for k in normal if k != "/Off"]
+    label = field.option_label(states[0]) if field and states else None
+    if label:
+        widget[NameObject("/TU")] = TextStringObject(f"{group['/TU']}: {label}")
 
 
 def write_blank(form: FormDefinition, out: Path, *, alliance: str) -> Path:

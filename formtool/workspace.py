@@ -62,7 +62,9 @@ def load(root: Path) -> Workspace:
         with path.open("rb") as fh:
             config = tomllib.load(fh)
     except FileNotFoundError:
-        raise WorkspaceError(f"{root}: kein formtool-Arbeitsordner ({CONFIG_NAME} fehlt).") from None
+        raise WorkspaceError(
+            f"{root}: kein formtool-Arbeitsordner ({CONFIG_NAME} fehlt)."
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise WorkspaceError(f"{path}: Die Einstellungen sind fehlerhaft: {exc}") from None
     except OSError as exc:
@@ -84,6 +86,11 @@ def find(start: Path | None = None) -> Workspace:
 
 def _examples() -> Path:
     return Path(str(resources.files("formtool") / "examples"))
+
+
+def shipped_forms_dir() -> Path:
+    """The forms shipped with formtool, used by name outside any workspace."""
+    return _examples() / "forms"
 
 
 def init(root: Path) -> list[Path]:

@@ -1,0 +1,36 @@
+# The two set-up commands of the README:
+#   make demo   – a workspace with both blank forms (and, later, the whole loop)
+#   make test   – installs the test readers and runs the whole suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_DIR ?= demo-workspace
+
+.PHONY: test demo lint readers
+
+$(BIN)/formtool: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+# Independent PDF readers for the tests: qpdf, pdftk, poppler (Debian) and
+# pdf.js / pdf-lib (npm, into tests/js/node_modules).
+readers:
+	@missing=""; for t in qpdf pdftk pdftotext; do command -v $$t >/dev/null || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qpdf pdftk-java poppler-utils >/dev/null; \
+	  else echo "Bitte installieren: sudo apt-get install qpdf pdftk-java poppler-utils"; exit 1; fi; \
+	fi
+	@test -d tests/js/node_modules/pdfjs-dist || (cd tests/js && npm ci --no-audit --no-fund --silent)
+
+test: $(BIN)/formtool readers
+	$(BIN)/ruff check formtool tests
+	$(BIN)/mypy
+	$(BIN)/python -m pytest
+
+demo: $(BIN)/formtool
+	$(BIN)/formtool init $(DEMO_DIR)
+	cd $(DEMO_DIR) && ../$(BIN)/formtool forms generate buendnispartner -o Beitrittserklaerung_Buendnispartner.pdf
+	cd $(DEMO_DIR) && ../$(BIN)/formtool forms generate regionalgruppe -o Regionalgruppe_gruenden.pdf
