@@ -1,0 +1,75 @@
+"""The command line as a user meets it: help, init, finding the workspace."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from formtool.cli import cli
+
+
+def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    out = [prefix]
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            out.extend(_commands(command, (*prefix, name)))
+        else:
+            out.append((*prefix, name))
+    return out
+
+
+@pytest.mark.parametrize("path", _commands(cli), ids=lambda p: " ".join(p) or "formtool")
+def test_every_command_has_help_with_an_example(path: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(cli, [*path, "--help"])
+    assert result.exit_code == 0
+    assert "Example:" in result.output
+    assert "formtool" in result.output.split("Example:")[1]
+
+
+def test_init_creates_a_workspace_and_never_overwrites(tmp_path: Path) -> None:
+    target = tmp_path / "buendnis"
+    result = CliRunner().invoke(cli, ["init", str(target)])
+    assert result.exit_code == 0, result.output
+    for name in ("formtool.toml", "forms/buendnispartner.toml", "forms/regionalgruppe.toml",
+                 "forms/README.md", "contacts/fachberatungen.csv"):
+        assert (target / name).is_file(), name
+    config = (target / "formtool.toml").read_text(encoding="utf-8")
+    assert not re.search(r"^\s*pass\w*\s*=", config, re.MULTILINE | re.IGNORECASE)
+    (target / "forms" / "buendnispartner.toml").write_text("# meine Änderung\n", encoding="utf-8")
+    again = CliRunner().invoke(cli, ["init", str(target)])
+    assert again.exit_code == 0
+    assert "nichts geändert" in again.output
+    assert (target / "forms" / "buendnispartner.toml").read_text(encoding="utf-8") == (
+        "# meine Änderung\n")
+
+
+def test_commands_find_the_workspace_upwards(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    CliRunner().invoke(cli, ["init", str(tmp_path)])
+    deep = tmp_path / "a" / "b"
+    deep.mkdir(parents=True)
+    monkeypatch.chdir(deep)
+    result = CliRunner().invoke(cli, ["forms", "list"])
+    assert result.exit_code == 0, result.output
+    assert "buendnispartner (Version 1): Beitrittserklärung: Bündnispartner*in werden" in (
+        result.output)
+    assert "   * organisation " in result.output
+    assert "     landkreis " in result.output
+
+
+def test_no_workspace_is_a_plain_german_error(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["forms", "list"])
+    assert result.exit_code == 1
+    assert "Kein formtool-Arbeitsordner gefunden" in result.output
+    assert "formtool init ORDNER" in result.output
+
+
+def test_usage_error_exits_2() -> None:
+    result = CliRunner().invoke(cli, ["forms", "generate"])
+    assert result.exit_code == 2
