@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 
-from formtool import __version__, formdef, layout, workspace
+from formtool import __version__, formdef, importer, layout, workspace
 from formtool.errors import FormDefinitionError, FormtoolError
+from formtool.responses import Dialect
+from formtool.store import Store
 from formtool.workspace import Workspace
 
 
@@ -48,6 +52,18 @@ class _State:
 
 
 pass_state = click.make_pass_decorator(_State)
+
+
+@contextmanager
+def _progress(total: int, label: str) -> Iterator[Callable[[], None]]:
+    """A progress bar on stderr for long runs; nothing for a handful of items."""
+    if total <= 20:
+        yield lambda: None
+        return
+    bar: Any = click.progressbar(length=total, label=label, show_pos=True,
+                                 file=click.get_text_stream("stderr"))
+    with bar:
+        yield lambda: bar.update(1)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -184,3 +200,77 @@ def forms_generate(state: _State, form: str, output: Path | None) -> None:
 def _forms_dir(state: _State) -> Path:
     ws = state.optional_workspace()
     return ws.forms_dir if ws else workspace.shipped_forms_dir()
+
+
+@cli.command("import")
+@click.argument("inputs", nargs=-1, required=True,
+                type=click.Path(exists=True, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Eine Tabelle für alle Rückläufe (Standard: antworten/FORMULAR.csv im "
+                   "Arbeitsordner, eine je Formular).")
+@click.option("--form", "form", metavar="FORMULAR|raw",
+              help="Formular erzwingen; „raw“ liest jedes PDF-Formular mit seinen Feldnamen.")
+@click.option("--header", type=click.Choice(["labels", "names"]), default="labels",
+              show_default=True, help="Spaltenköpfe: Beschriftungen oder Feldnamen.")
+@click.option("--delimiter", default=";", show_default=True, help="Trennzeichen der Tabelle.")
+@click.option("--encoding", default="utf-8-sig", show_default=True,
+              help="Zeichenkodierung der Tabelle (utf-8-sig öffnet Excel richtig).")
+@click.option("--update", is_flag=True,
+              help="Eine zweite Rücksendung mit anderen Werten ersetzt die ältere Zeile.")
+@click.option("--password", default="", help="Passwort für geschützte PDF-Dateien.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Bericht je Datei zusätzlich als CSV schreiben.")
+@pass_state
+def import_(state: _State, inputs: tuple[Path, ...], output: Path | None, form: str | None,
+            header: str, delimiter: str, encoding: str, update: bool, password: str,
+            report_path: Path | None) -> None:
+    """Ausgefüllte PDF-Formulare einlesen und an die Antwort-Tabelle anhängen.
+
+    Jede Datei bekommt eine Antwort: importiert, bereits importiert, importiert mit
+    Problemen oder fehlgeschlagen (mit Grund). Schon importierte Rückläufe werden
+    erkannt und nicht doppelt übernommen.
+
+    \b
+    Example:
+        formtool import ~/Downloads/rueckläufe/
+        formtool import antwort.pdf -o partner.csv
+        formtool import fremdes-formular.pdf --form raw
+    """
+    ws = state.workspace()
+    if len(delimiter) != 1:
+        raise click.BadParameter("genau ein Zeichen", param_hint="--delimiter")
+    try:
+        "".encode(encoding)
+    except LookupError:
+        raise click.BadParameter(f"unbekannte Kodierung {encoding}",
+                                 param_hint="--encoding") from None
+    options = importer.ImportOptions(
+        output=output, output_dir=ws.root / "antworten", form=form, labels=header == "labels",
+        dialect=Dialect(delimiter, encoding), update=update, password=password)
+    paths = importer.pdf_files(inputs)
+    if not paths:
+        raise _Failure("Keine PDF-Dateien gefunden.")
+    with Store(ws.state_dir / "state.db") as store:
+        run = importer.Importer(ws.forms_dir, store, options)
+        with _progress(len(paths), "Einlesen") as advance:
+            reports = run.run(paths, on_file=lambda _: advance())
+    _print_import_reports(reports, verbose=len(paths) <= 50)
+    if report_path is not None:
+        importer.write_report(report_path, reports, options.dialect)
+    for table in run.tables.values():
+        click.echo(f"Tabelle: {table.path}")
+    failed = sum(1 for r in reports if not r.status.ok)
+    if failed:
+        raise _Failure(f"{failed} von {len(reports)} Datei(en) nicht übernommen (siehe oben).")
+
+
+def _print_import_reports(reports: list[importer.FileReport], *, verbose: bool) -> None:
+    counts: dict[importer.Status, int] = {}
+    for report in reports:
+        counts[report.status] = counts.get(report.status, 0) + 1
+        if verbose or report.status is not importer.Status.IMPORTED:
+            detail = report.reason or "; ".join(report.problems)
+            line = f"{report.status.value:<26} {report.path.name}"
+            click.echo(f"{line}: {detail}" if detail else line)
+    summary = ", ".join(f"{n} {s.value}" for s, n in counts.items())
+    click.echo(f"{len(reports)} Datei(en): {summary}")

@@ -1,0 +1,209 @@
+"""``formtool import``: files in, one answer per file, rows appended to the CSVs.
+
+Files are read in worker processes (both cores) and arrive in order; each is
+identified, normalised and appended at once, so memory stays flat in the number
+of files. The CSVs are replaced only at the end, after every file was read: an
+interrupted run leaves them as they were.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+from formtool import atomic, formdef
+from formtool.extract import Extraction, Outcome, extract
+from formtool.formdef import FormDefinition
+from formtool.responses import (
+    Dialect,
+    ResponseTable,
+    Row,
+    columns,
+    identify,
+    normalise,
+    normalise_raw,
+)
+from formtool.store import Response, Store
+
+RAW = "raw"
+PARALLEL_FROM = 48  # below this many files a process pool costs more than it saves
+
+
+class Status(Enum):
+    IMPORTED = "importiert"
+    WITH_PROBLEMS = "importiert mit Problemen"
+    REPLACED = "ersetzt (--update)"
+    DUPLICATE = "bereits importiert"
+    CONFLICT = "nicht übernommen"
+    FAILED = "fehlgeschlagen"
+
+    @property
+    def ok(self) -> bool:
+        return self not in (Status.CONFLICT, Status.FAILED)
+
+
+@dataclass
+class FileReport:
+    path: Path
+    status: Status
+    form_id: str = ""
+    reason: str = ""
+    problems: list[str] = field(default_factory=list)
+    response_id: str = ""
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    output: Path | None = None  # one CSV for everything; else <output_dir>/<form id>.csv
+    output_dir: Path = Path("antworten")
+    form: str | None = None  # a form id, or RAW
+    labels: bool = True
+    dialect: Dialect = field(default_factory=Dialect)
+    update: bool = False
+    password: str = ""
+    processes: int = 0  # 0: one per core
+
+
+def pdf_files(inputs: Iterable[Path]) -> list[Path]:
+    """The files named, and the PDFs in folders named (recursively), in a stable order."""
+    found: list[Path] = []
+    for item in inputs:
+        if item.is_dir():
+            found.extend(sorted(p for p in item.rglob("*")
+                                if p.is_file() and p.suffix.lower() == ".pdf"))
+        else:
+            found.append(item)
+    return found
+
+
+def _job(args: tuple[Path, str]) -> Extraction:
+    return extract(*args)
+
+
+def _extractions(paths: list[Path], password: str, processes: int) -> Iterator[Extraction]:
+    jobs = ((p, password) for p in paths)
+    workers = processes or os.cpu_count() or 1
+    if len(paths) < PARALLEL_FROM or workers == 1:
+        yield from map(_job, jobs)
+        return
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        yield from pool.imap(_job, jobs, chunksize=16)
+
+
+class Importer:
+    """One import run over a workspace's forms and state."""
+
+    def __init__(self, forms_dir: Path, store: Store, options: ImportOptions) -> None:
+        self.options = options
+        self.store = store
+        self.forms = _load_forms(forms_dir)
+        self.forced: FormDefinition | None = None
+        if options.form not in (None, RAW):
+            path = formdef.find_definition(forms_dir, options.form or "")
+            self.forced = formdef.load(path)
+        self.tables: dict[str, ResponseTable] = {}
+        self.now = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+    def run(self, paths: list[Path], on_file: Callable[[FileReport], None] | None = None
+            ) -> list[FileReport]:
+        """Import every file; commit the CSVs and state only when all were read."""
+        reports: list[FileReport] = []
+        try:
+            with self.store.transaction():
+                for extraction in _extractions(paths, self.options.password,
+                                               self.options.processes):
+                    report = self._one(extraction)
+                    reports.append(report)
+                    if on_file:
+                        on_file(report)
+                for table in self.tables.values():
+                    table.commit()
+        finally:
+            for table in self.tables.values():
+                table.abort()
+        return reports
+
+    def _one(self, extraction: Extraction) -> FileReport:
+        path = extraction.path
+        if extraction.outcome is Outcome.FAILED:
+            return FileReport(path, Status.FAILED, reason=extraction.reason)
+        if self.options.form == RAW:
+            return self._add(extraction, None, normalise_raw(extraction, self.now))
+        found = identify(extraction, self.forms)
+        if self.forced is not None:
+            form_id = extraction.value("form_id").strip()
+            if form_id and form_id != self.forced.id:
+                return FileReport(path, Status.FAILED, form_id, reason=(
+                    f"ist Formular „{form_id}“, nicht „{self.forced.id}“ (--form)"))
+            found = self.forced
+        if isinstance(found, str):
+            return FileReport(path, Status.FAILED, reason=found)
+        if self.options.output is not None and self.tables and found.id not in self.tables:
+            return FileReport(path, Status.FAILED, found.id, reason=(
+                f"ist Formular „{found.id}“; die Tabelle {self.options.output} nimmt nur "
+                f"„{next(iter(self.tables))}“ auf. Ohne -o bekommt jedes Formular seine "
+                "eigene Tabelle."))
+        return self._add(extraction, found, normalise(found, extraction, self.now))
+
+    def _table(self, form: FormDefinition | None) -> ResponseTable:
+        form_id = form.id if form else RAW
+        table = self.tables.get(form_id)
+        if table is None:
+            path = self.options.output or self.options.output_dir / f"{form_id}.csv"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            table = ResponseTable(path, columns(form, labels=self.options.labels),
+                                  self.options.dialect, dynamic=form is None)
+            self.tables[form_id] = table
+        return table
+
+    def _add(self, extraction: Extraction, form: FormDefinition | None, row: Row) -> FileReport:
+        form_id = form.id if form else RAW
+        table = self._table(form)
+        report = FileReport(extraction.path, Status.IMPORTED, form_id, problems=row.problems,
+                            response_id=row.response_id)
+        state = table.status_of(row)
+        if state == "same":
+            report.status = Status.DUPLICATE
+        elif state == "conflict" and not self.options.update:
+            report.status = Status.CONFLICT
+            report.reason = ("zweite Rücksendung zu derselben Rücklauf-Kennung mit anderen "
+                             "Werten; mit --update ersetzt sie die ältere Zeile")
+            return report
+        else:
+            table.add(row, replace=state == "conflict")
+            if state == "conflict":
+                report.status = Status.REPLACED
+            elif row.problems:
+                report.status = Status.WITH_PROBLEMS
+        self.store.record_response(Response(
+            key=row.key, form_id=form_id,
+            form_version=extraction.value("form_version").strip() or (form.version if form
+                                                                      else ""),
+            response_id=row.response_id, sha256=row.sha256, file_name=row.file_name,
+            csv_path=str(table.path), problems="; ".join(row.problems),
+            imported_at=row.imported_at), replace=report.status is not Status.DUPLICATE)
+        return report
+
+
+def _load_forms(forms_dir: Path) -> dict[str, FormDefinition]:
+    forms: dict[str, FormDefinition] = {}
+    for path in formdef.definitions(forms_dir):
+        form = formdef.load(path)
+        forms[form.id] = form
+    return forms
+
+
+def write_report(path: Path, reports: list[FileReport], dialect: Dialect) -> None:
+    """The per-file report as a CSV (same dialect as the response table)."""
+    with atomic.replacing(path, mode="w", encoding=dialect.encoding, newline="") as fh:
+        writer = csv.writer(fh, delimiter=dialect.delimiter)
+        writer.writerow(["datei", "ordner", "ergebnis", "formular", "response_id", "grund"])
+        for r in reports:
+            writer.writerow([r.path.name, str(r.path.parent), r.status.value, r.form_id,
+                             r.response_id, r.reason or "; ".join(r.problems)])
