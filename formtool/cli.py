@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,7 +62,7 @@ def _progress(total: int, label: str) -> Iterator[Callable[[], None]]:
         yield lambda: None
         return
     bar: Any = click.progressbar(length=total, label=label, show_pos=True,
-                                 file=click.get_text_stream("stderr"))
+                                 file=sys.stderr)
     with bar:
         yield lambda: bar.update(1)
 

@@ -41,6 +41,13 @@ class RawField:
     flags: int = 0
     on_states: list[str] = field(default_factory=list)  # each widget's non-Off /AP /N state
     selected_states: list[str] = field(default_factory=list)  # widgets whose /AS is on
+    export_values: list[str] = field(default_factory=list)  # a button's /Opt (12.7.4.2.3)
+
+    def state_value(self, state: str) -> str:
+        """A button state as its export value: with /Opt, states are indices into it."""
+        if self.export_values and state.isdigit() and int(state) < len(self.export_values):
+            return self.export_values[int(state)]
+        return state
 
     @property
     def is_radio(self) -> bool:
@@ -199,8 +206,14 @@ def _field_of(node: pikepdf.Dictionary) -> RawField | None:
     if not parts:
         return None
     kind = _name(_inherited(node, "/FT")) or ""
-    return RawField(".".join(reversed(parts)), kind, _value(_inherited(node, "/V")),
-                    _int(_inherited(node, "/Ff")))
+    raw = RawField(".".join(reversed(parts)), kind, _value(_inherited(node, "/V")),
+                   _int(_inherited(node, "/Ff")))
+    if kind == "Btn":
+        if isinstance(raw.value, str) and raw.value.startswith("/"):
+            raw.value = raw.value[1:]  # a state written as a string "/kita" (pypdf does)
+        options = _value(_inherited(node, "/Opt"))
+        raw.export_values = options if isinstance(options, list) else []
+    return raw
 
 
 def _int(obj: object) -> int:

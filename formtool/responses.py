@@ -100,9 +100,9 @@ def is_checked(raw: RawField) -> bool:
 
 def _radio_state(raw: RawField) -> str | None:
     value = raw.value if isinstance(raw.value, str) else None
-    if value and value != "Off":
-        return value
-    return raw.selected_states[0] if raw.selected_states else None
+    if not value or value == "Off":
+        value = raw.selected_states[0] if raw.selected_states else None
+    return raw.state_value(value) if value is not None else None
 
 
 def _normalise_field(spec: Field, raw: RawField | None, problems: list[str]) -> str:

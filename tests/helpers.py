@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import warnings
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -73,3 +74,109 @@ def field_values(path: Path) -> dict[str, object]:
     """/V of every terminal field, as pypdf reads it."""
     fields = PdfReader(path).get_fields() or {}
     return {name: f.get("/V") for name, f in fields.items() if f.get("/FT")}
+
+
+def pdfjs_fill(source: Path, values: dict[str, object], out: Path) -> Path:
+    data = out.with_suffix(".json")
+    data.write_text(json.dumps(values, ensure_ascii=False), encoding="utf-8")
+    node("pdfjs_fill.mjs", source, out, data)
+    return out
+
+
+def pypdf_fill(source: Path, values: dict[str, object], out: Path) -> Path:
+    """Fill with pypdf: checkboxes take True/False, radios and choices the export value."""
+    from pypdf import PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(source))
+    kinds = {n: f.get("/FT") for n, f in (writer.get_fields() or {}).items()}
+    converted = {}
+    for name, value in values.items():
+        if kinds.get(name) == "/Btn":
+            value = ("/Yes" if value else "/Off") if isinstance(value, bool) else f"/{value}"
+        converted[name] = value
+    for page in writer.pages:
+        writer.update_page_form_field_values(page, converted, auto_regenerate=False)
+    writer.write(out)
+    return out
+
+
+def pdftk_values(values: dict[str, object]) -> dict[str, str]:
+    return {n: ("Yes" if v else "Off") if isinstance(v, bool) else str(v)
+            for n, v in values.items()}
+
+
+FILLERS = {
+    "pdftk": lambda src, values, out: pdftk_fill(src, pdftk_values(values), out),
+    "pdf-lib": pdflib_fill,
+    "pdf.js": pdfjs_fill,
+    "pypdf": pypdf_fill,
+}
+
+
+def read_csv(path: Path, delimiter: str = ";", encoding: str = "utf-8-sig") -> list[dict[str, str]]:
+    import csv
+
+    with path.open(encoding=encoding, newline="") as fh:
+        return list(csv.DictReader(fh, delimiter=delimiter))
+
+
+def make_foreign_form(path: Path) -> Path:
+    """A form no formtool made, with the quirks seen in the wild.
+
+    Checkbox on-states /On, /Ja and the empty name /; a checkbox with only /AS;
+    a LibreOffice-style radio group (/1, /2); hierarchical names; a duplicate
+    name; and a field that sits on the page but is missing from /AcroForm
+    /Fields (as macOS Preview leaves them).
+    """
+    import pikepdf
+    from pikepdf import Array, Dictionary, Name, String
+
+    pdf = pikepdf.new()
+    pdf.add_blank_page(page_size=(595, 842))
+    page = pdf.pages[0]
+    annots = Array()
+    fields = Array()
+    y = [800]
+
+    def widget(**entries: object) -> pikepdf.Dictionary:
+        y[0] -= 30
+        entries.setdefault("Rect", Array([50, y[0], 250, y[0] + 20]))
+        d = Dictionary(Type=Name.Annot, Subtype=Name.Widget, P=page.obj, **entries)
+        ref = pdf.make_indirect(d)
+        annots.append(ref)
+        return ref
+
+    def ap(*states: str) -> pikepdf.Dictionary:
+        return Dictionary(N=Dictionary({f"/{s}": pdf.make_stream(b"") for s in states}))
+
+    fields.append(widget(FT=Name.Tx, T=String("plain"), V=String("Ferhat Ağaoğlu")))
+    fields.append(widget(FT=Name.Btn, T=String("cb_on"), V=Name("/On"), AS=Name("/On"),
+                         AP=ap("On", "Off")))
+    fields.append(widget(FT=Name.Btn, T=String("cb_ja"), V=Name("/Ja"), AS=Name("/Ja"),
+                         AP=ap("Ja", "Off")))
+    fields.append(widget(FT=Name.Btn, T=String("cb_empty"), V=Name("/"), AS=Name("/"),
+                         AP=ap("", "Off")))
+    fields.append(widget(FT=Name.Btn, T=String("cb_as_only"), AS=Name("/Yes"),
+                         AP=ap("Yes", "Off")))
+    fields.append(widget(FT=Name.Btn, T=String("cb_off"), V=Name("/Off"), AS=Name("/Off"),
+                         AP=ap("Yes", "Off")))
+    radio = pdf.make_indirect(Dictionary(FT=Name.Btn, T=String("farbe"), Ff=49152,
+                                         V=Name("/2"), Kids=Array()))
+    for state in ("1", "2"):
+        kid = widget(Parent=radio, AS=Name(f"/{state}" if state == "2" else "/Off"),
+                     AP=ap(state, "Off"))
+        radio.Kids.append(kid)
+    fields.append(radio)
+    person = pdf.make_indirect(Dictionary(T=String("person"), Kids=Array()))
+    for name, value in (("name", "Łucja Nowak"), ("email", "l.nowak@kita.example")):
+        person.Kids.append(widget(FT=Name.Tx, T=String(name), V=String(value), Parent=person))
+    fields.append(person)
+    fields.append(widget(FT=Name.Tx, T=String("notiz"), V=String("")))
+    fields.append(widget(FT=Name.Tx, T=String("notiz"), V=String("zweite Zeile\nmit Umbruch")))
+    widget(FT=Name.Tx, T=String("nur_auf_der_seite"), V=String("Preview war hier"))
+    page.obj.Annots = annots
+    pdf.Root.AcroForm = Dictionary(Fields=fields)
+    with warnings.catch_warnings():  # the unreachable widget is the point
+        warnings.simplefilter("ignore")
+        pdf.save(path)
+    return path
