@@ -99,10 +99,10 @@ def extract(path: Path, password: str = "") -> Extraction:
             return _failed(path, sha, "passwortgeschützt, und das angegebene Passwort passt nicht")
         return _failed(path, sha, "passwortgeschützt: mit --password PASSWORT erneut einlesen")
     except (pikepdf.PdfError, pikepdf.DataDecodingError) as exc:
-        return _failed(path, sha, f"beschädigt und nicht lesbar ({_short(exc)})")
+        return _failed(path, sha, f"beschädigt und nicht lesbar – {_short(exc)}")
     except (RecursionError, MemoryError, ValueError, KeyError, TypeError) as exc:
         # qpdf accepted the file but its structure is nonsense; say so for this file.
-        return _failed(path, sha, f"beschädigt und nicht lesbar ({type(exc).__name__})")
+        return _failed(path, sha, f"beschädigt und nicht lesbar – {type(exc).__name__}")
 
 
 def _short(exc: Exception) -> str:
