@@ -23,8 +23,6 @@ from pathlib import Path
 
 import pikepdf
 
-MAX_DEPTH = 32  # of the field hierarchy; deeper (or looping) trees are cut off
-
 
 class Outcome(Enum):
     READ = "gelesen"
@@ -115,58 +113,28 @@ def _read(pdf: pikepdf.Pdf, path: Path, sha: str) -> Extraction:
     acroform = pdf.Root.get("/AcroForm")
     has_xfa = isinstance(acroform, pikepdf.Dictionary) and "/XFA" in acroform
     fields: dict[str, RawField] = {}
-    nodes: dict[tuple[int, int], RawField] = {}
-    seen: set[tuple[int, int]] = set()
-
-    def visit_widget(widget: pikepdf.Object) -> None:
-        node = widget if "/T" in widget else widget.get("/Parent")
-        if not isinstance(node, pikepdf.Dictionary):
-            return
-        key = node.objgen
-        raw = nodes.get(key) if key != (0, 0) else None
+    # qpdf's form helper walks the field tree (kids, inheritance, loops) in C++ and
+    # also takes widgets that are on a page but missing from /AcroForm /Fields.
+    helper = pdf.acroform
+    for item in helper.fields:
+        raw = _field_of(item)
         if raw is None:
-            raw = _field_of(node)
-            if raw is None:
-                return
-            if key != (0, 0):
-                nodes[key] = raw
-            existing = fields.get(raw.name)
-            if existing is None:
-                fields[raw.name] = raw
-            else:  # duplicate name, another object: one field, widgets merged
-                if existing.value in (None, "", "Off") and raw.value not in (None, ""):
-                    existing.value = raw.value
-                raw = existing
-                if key != (0, 0):
-                    nodes[key] = raw
-        state = _on_state(widget) if isinstance(widget, pikepdf.Dictionary) else None
-        if state is not None:
-            raw.on_states.append(state)
-            if _name(widget.get("/AS")) == state:
-                raw.selected_states.append(state)
-
-    def walk(node: pikepdf.Object, depth: int) -> None:
-        if not isinstance(node, pikepdf.Dictionary) or depth > MAX_DEPTH:
-            return
-        key = node.objgen
-        if key != (0, 0):
-            if key in seen:
-                return
-            seen.add(key)
-        kids = node.get("/Kids")
-        if isinstance(kids, pikepdf.Array) and len(kids):
-            for kid in kids:
-                walk(kid, depth + 1)
-        elif node.get("/Subtype") == "/Widget" or "/FT" in node or "/T" in node:
-            visit_widget(node)
-
-    if isinstance(acroform, pikepdf.Dictionary):
-        for top in acroform.get("/Fields", pikepdf.Array()):
-            walk(top, 0)
-    for page in pdf.pages:  # Preview may drop fields from /AcroForm /Fields
-        for annot in page.obj.get("/Annots", pikepdf.Array()):
-            if isinstance(annot, pikepdf.Dictionary) and annot.get("/Subtype") == "/Widget":
-                walk(annot, 0)
+            continue
+        if raw.kind == "Btn":
+            for widget in helper.get_annotations_for_field(item):
+                state = _on_state(widget.obj)
+                if state is not None:
+                    raw.on_states.append(state)
+                    if _name(widget.obj.get("/AS")) == state:
+                        raw.selected_states.append(state)
+        existing = fields.get(raw.name)
+        if existing is None:
+            fields[raw.name] = raw
+        else:  # duplicate name, another object: one field, widgets merged
+            if existing.value in (None, "", "Off") and raw.value not in (None, ""):
+                existing.value = raw.value
+            existing.on_states += raw.on_states
+            existing.selected_states += raw.selected_states
 
     fields = {n: f for n, f in fields.items() if not f.is_pushbutton}
     if not fields:
@@ -183,35 +151,16 @@ def _read(pdf: pikepdf.Pdf, path: Path, sha: str) -> Extraction:
     return result
 
 
-def _inherited(node: pikepdf.Object | None, key: str) -> pikepdf.Object | None:
-    for _ in range(MAX_DEPTH):
-        if not isinstance(node, pikepdf.Dictionary):
-            return None
-        if key in node:
-            return node.get(key)
-        node = node.get("/Parent")
-    return None
-
-
-def _field_of(node: pikepdf.Dictionary) -> RawField | None:
-    parts: list[str] = []
-    current: pikepdf.Object | None = node
-    for _ in range(MAX_DEPTH):
-        if not isinstance(current, pikepdf.Dictionary):
-            break
-        title = current.get("/T")
-        if title is not None:
-            parts.append(str(title))
-        current = current.get("/Parent")
-    if not parts:
+def _field_of(item: pikepdf.AcroFormField) -> RawField | None:
+    name = item.fully_qualified_name
+    if not name:
         return None
-    kind = _name(_inherited(node, "/FT")) or ""
-    raw = RawField(".".join(reversed(parts)), kind, _value(_inherited(node, "/V")),
-                   _int(_inherited(node, "/Ff")))
+    kind = str(item.field_type)[1:] if item.field_type is not None else ""
+    raw = RawField(name, kind, _value(item.value), _int(item.flags))
     if kind == "Btn":
         if isinstance(raw.value, str) and raw.value.startswith("/"):
             raw.value = raw.value[1:]  # a state written as a string "/kita" (pypdf does)
-        options = _value(_inherited(node, "/Opt"))
+        options = _value(item.get_inheritable_field_value("/Opt"))
         raw.export_values = options if isinstance(options, list) else []
     return raw
 

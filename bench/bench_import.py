@@ -1,0 +1,125 @@
+"""Benchmark: importing returned forms, side by side with pdftk and a plain pypdf loop.
+
+    .venv/bin/python bench/bench_import.py [N]      (default 10,000)
+
+Makes N distinct filled copies of the partner form (cached in bench/.cache), then
+measures in one run:
+  * formtool's import (read, identify, normalise, validate, append to the CSV,
+    record in state.db), in a fresh process, at N and at N/5 files, to show
+    memory is flat in the number of files;
+  * a plain ``PdfReader(f).get_fields()`` loop with pypdf (on N/5 files);
+  * ``pdftk dump_data_fields_utf8`` per file (on 100 files: it starts a JVM each time).
+Prints forms per second and peak RSS (the process and its workers).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CACHE = Path(__file__).parent / ".cache"
+
+
+def make_forms(count: int) -> Path:
+    import pikepdf
+
+    from formtool import formdef, layout, workspace
+
+    folder = CACHE / f"import-{count}"
+    if folder.is_dir() and len(list(folder.glob("*.pdf"))) == count:
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    form = formdef.load(workspace.shipped_forms_dir() / "buendnispartner.toml")
+    blank = CACHE / "blank.pdf"
+    layout.write_blank(form, blank, alliance=workspace.DEFAULT_ALLIANCE)
+    with pikepdf.open(blank) as pdf:
+        fields = {str(f.get("/T")): f for f in pdf.Root.AcroForm.Fields}
+        for i in range(count):
+            for name, value in (("organisation", f"Kita Nr. {i} Gößnitz"),
+                                ("email", f"kita{i}@traeger.example"), ("plz", "04639"),
+                                ("response_id", f"BENCH{i:08d}"), ("datum", "3.2.2026"),
+                                ("thema_sonstiges", "Zeile eins\nZeile zwei – ü")):
+                fields[name].V = pikepdf.String(value)
+            fields["thema_fachkraefte"].V = pikepdf.Name("/Yes" if i % 2 else "/Off")
+            pdf.save(folder / f"rueck-{i:05d}.pdf")
+    return folder
+
+
+def peak_mib() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return (own + children) / 1024
+
+
+def run_import(folder: Path, count: int) -> dict[str, float]:
+    """Child process: a formtool import of the first ``count`` files into a new workspace."""
+    from formtool import importer, workspace
+    from formtool.store import Store
+
+    paths = sorted(folder.glob("*.pdf"))[:count]
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = workspace.init(Path(tmp)) and workspace.load(Path(tmp))
+        with Store(ws.state_dir / "state.db") as store:
+            run = importer.Importer(ws.forms_dir, store,
+                                    importer.ImportOptions(output_dir=ws.root / "antworten"))
+            start = time.perf_counter()
+            reports = run.run(paths)
+            elapsed = time.perf_counter() - start
+        new = (importer.Status.IMPORTED, importer.Status.WITH_PROBLEMS)
+        assert all(r.status in new for r in reports), reports[0]
+    return {"count": count, "seconds": elapsed, "peak_mib": peak_mib()}
+
+
+def child(folder: Path, count: int) -> dict[str, float]:
+    out = subprocess.run([sys.executable, __file__, "--child", str(folder), str(count)],
+                         check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+
+def main() -> None:
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
+    start = time.perf_counter()
+    folder = make_forms(count)
+    print(f"{count} filled forms ready in {folder} ({time.perf_counter() - start:.1f} s)")
+    paths = sorted(folder.glob("*.pdf"))
+
+    results = []
+    for n in (count // 5, count):
+        r = child(folder, n)
+        results.append(r)
+        print(f"formtool import      {n:6d} files: {n / r['seconds']:7.0f} forms/s, "
+              f"peak RSS {r['peak_mib']:.0f} MiB (process + workers)")
+
+    from pypdf import PdfReader
+
+    sample = paths[: count // 5]
+    start = time.perf_counter()
+    for path in sample:
+        PdfReader(path).get_fields()
+    pypdf_rate = len(sample) / (time.perf_counter() - start)
+    print(f"pypdf get_fields()   {len(sample):6d} files: {pypdf_rate:7.0f} forms/s")
+
+    few = paths[:100]
+    start = time.perf_counter()
+    for path in few:
+        subprocess.run(["pdftk", str(path), "dump_data_fields_utf8"], check=True,
+                       capture_output=True)
+    pdftk_rate = len(few) / (time.perf_counter() - start)
+    print(f"pdftk dump (per file){len(few):6d} files: {pdftk_rate:7.1f} forms/s")
+
+    ours = count / results[-1]["seconds"]
+    print(f"formtool vs pypdf loop: {ours / pypdf_rate:.1f}x; vs pdftk: {ours / pdftk_rate:.0f}x")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--child":
+        print(json.dumps(run_import(Path(sys.argv[2]), int(sys.argv[3]))))
+    else:
+        main()
