@@ -187,7 +187,7 @@ def _value(obj: object) -> str | list[str] | None:
     return None
 
 
-def _on_state(widget: pikepdf.Dictionary) -> str | None:
+def _on_state(widget: pikepdf.Object) -> str | None:
     """The widget's own on-state: the /AP /N key that is not /Off (any name, even empty)."""
     appearance = widget.get("/AP")
     if not isinstance(appearance, pikepdf.Dictionary):
