@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import SMTP
 from pathlib import Path
 from typing import Any
 
 import click
 
-from formtool import __version__, formdef, importer, layout, workspace
+from formtool import __version__, formdef, importer, layout, mailing, outbox, workspace
+from formtool.contacts import is_valid_email
 from formtool.errors import FormDefinitionError, FormtoolError
 from formtool.responses import Dialect
-from formtool.store import Store
+from formtool.store import Journal, Store
 from formtool.workspace import Workspace
 
 
@@ -251,7 +256,7 @@ def import_(state: _State, inputs: tuple[Path, ...], output: Path | None, form: 
     paths = importer.pdf_files(inputs)
     if not paths:
         raise _Failure("Keine PDF-Dateien gefunden.")
-    with Store(ws.state_dir / "state.db") as store:
+    with Store(ws.state_db) as store:
         run = importer.Importer(ws.forms_dir, store, options)
         with _progress(len(paths), "Einlesen") as advance:
             reports = run.run(paths, on_file=lambda _: advance())
@@ -275,3 +280,225 @@ def _print_import_reports(reports: list[importer.FileReport], *, verbose: bool) 
             click.echo(f"{line}: {detail}" if detail else line)
     summary = ", ".join(f"{n} {s.value}" for s, n in counts.items())
     click.echo(f"{len(reports)} Datei(en): {summary}")
+
+
+@cli.group(cls=_Group)
+def mail() -> None:
+    """Rundmails aus Vorlagen (templates/*.md.j2) an eine Kontaktliste.
+
+    \b
+    Example:
+        formtool mail preview einladung-fachberatung
+        formtool mail login
+        formtool mail send einladung-fachberatung
+    """
+
+
+_contacts_option = click.option(
+    "--contacts", "contacts_file", type=click.Path(dir_okay=False, path_type=Path),
+    help="Kontaktliste (CSV). Standard: die eine Liste in contacts/.")
+
+
+def _show_skipped(mailing_: mailing.Mailing) -> None:
+    skipped = mailing_.contacts.skipped
+    if skipped:
+        click.echo(f"{len(skipped)} Zeile(n) in {mailing_.contacts.path.name} übersprungen:")
+        for item in skipped:
+            key = f" ({item.key})" if item.key else ""
+            click.echo(f"  Zeile {item.row}{key}: {item.reason}")
+
+
+def _show_message(message: EmailMessage) -> None:
+    click.echo("-" * 72)
+    for header in ("From", "To", "Cc", "Reply-To", "Subject"):
+        if message[header]:
+            click.echo(f"{header}: {message[header]}")
+    names = [part.get_filename() for part in message.iter_attachments()]
+    if names:
+        click.echo(f"Anhänge: {', '.join(n for n in names if n)}")
+    body = message.get_body(("plain",))
+    click.echo()
+    click.echo(body.get_content().rstrip() if body is not None else "")
+    click.echo("-" * 72)
+
+
+@mail.command("preview")
+@click.argument("template")
+@_contacts_option
+@click.option("--to", "to", help="Nur für diesen Kontakt (ID oder E-Mail-Adresse).")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Ordner für die .eml-Dateien (Standard: vorschau/VORLAGE).")
+@pass_state
+def mail_preview(state: _State, template: str, contacts_file: Path | None, to: str | None,
+                 out_dir: Path | None) -> None:
+    """E-Mails als .eml-Dateien erzeugen, ohne zu senden; die erste wird gezeigt.
+
+    Die .eml-Dateien öffnen sich in Thunderbird oder Outlook.
+
+    \b
+    Example:
+        formtool mail preview einladung-fachberatung
+        formtool mail preview erinnerung --to FB-00012
+    """
+    ws = state.workspace()
+    run = mailing.open_mailing(ws, template, contacts_file, None)
+    wanted = (to or "").strip().lower()
+    selected = (c for c in run.contacts
+                if not wanted or wanted in (c.key.lower(), c.email.lower()))
+    target = out_dir or ws.root / "vorschau" / run.template.name
+    written = list(run.preview(target, selected))
+    _show_skipped(run)
+    if not written:
+        raise _Failure(f"Kein Kontakt gefunden{f' für „{to}“' if to else ''}.")
+    _show_message(message_from_bytes(written[0].read_bytes(), policy=SMTP))
+    click.echo(f"{len(written)} E-Mail(s) als .eml in {target} – gesendet wurde nichts.")
+
+
+@mail.command("send")
+@click.argument("template")
+@_contacts_option
+@click.option("--campaign", help="Name der Aktion (Standard: Name der Vorlage).")
+@click.option("--limit", type=click.IntRange(min=1), help="Höchstens so viele E-Mails senden.")
+@click.option("--resend-unknown", is_flag=True,
+              help="Auch E-Mails senden, deren Zustand nach einem Abbruch unbekannt ist.")
+@click.option("--yes", is_flag=True, help="Nicht nachfragen.")
+@pass_state
+def mail_send(state: _State, template: str, contacts_file: Path | None, campaign: str | None,
+              limit: int | None, resend_unknown: bool, yes: bool) -> None:
+    """E-Mails senden: zeigt erst Anzahl, übersprungene Zeilen und die erste E-Mail.
+
+    Bereits gesendete E-Mails dieser Aktion werden nie noch einmal gesendet;
+    abgemeldete Adressen bekommen nie eine E-Mail.
+
+    \b
+    Example:
+        formtool mail send einladung-fachberatung
+        formtool mail send erinnerung --campaign erinnerung-1 --limit 50 --yes
+    """
+    ws = state.workspace()
+    run = mailing.open_mailing(ws, template, contacts_file, campaign)
+    outbox.check_settings(run.settings)
+    with Store(ws.state_db) as store:
+        journal = Journal(store)
+        journal.campaign(run.campaign, run.template.name)
+        crashed = journal.crashed_to_unknown(run.campaign)
+        sender = outbox.Outbox(run.settings, journal, run.campaign, password=None)
+        count, problems, first = run.check(sender.plan(run.contacts,
+                                                       resend_unknown=resend_unknown))
+        before = sender.summary
+        _show_skipped(run)
+        if problems:
+            for problem in problems[:20]:
+                click.echo(f"  {problem}", err=True)
+            more = f" (die ersten 20 von {len(problems)})" if len(problems) > 20 else ""
+            raise _Failure(f"{len(problems)} E-Mail(s) lassen sich nicht erstellen{more}; "
+                           "gesendet wurde nichts.")
+        _show_plan(run, before, count, crashed, limit)
+        if count == 0 or first is None:
+            return
+        _show_message(first)
+        total = min(count, limit) if limit else count
+        if not yes and not click.confirm(f"{total} E-Mail(s) jetzt senden?", default=False):
+            raise _Failure("Abgebrochen; gesendet wurde nichts.")
+        sender.password = outbox.password_for(run.settings)
+        sender.summary = outbox.Summary()
+        summary = _send_with_progress(sender, run, total, resend_unknown, limit)
+    _show_summary(summary)
+    trouble = summary.failed + summary.pending + summary.unknown
+    if trouble:
+        raise _Failure(f"{trouble} E-Mail(s) nicht zugestellt (siehe oben). Ein neuer Aufruf "
+                       "sendet die zurückgestellten; bereits gesendete nie doppelt.")
+
+
+def _show_plan(run: mailing.Mailing, before: outbox.Summary, count: int, crashed: int,
+               limit: int | None) -> None:
+    click.echo(f"Aktion „{run.campaign}“, Vorlage {run.template.path.name}, "
+               f"Kontakte {run.contacts.path.name}:")
+    click.echo(f"  zu senden: {count}" + (f" (davon jetzt höchstens {limit})" if limit else ""))
+    for label, value in (("schon gesendet", before.already_sent),
+                         ("abgemeldet", before.opted_out),
+                         ("Zustand unbekannt (nicht erneut; --resend-unknown)",
+                          before.already_unknown + crashed),
+                         ("früher fehlgeschlagen (gleiche Adresse)", before.previously_failed)):
+        if value:
+            click.echo(f"  {label}: {value}")
+    if count == 0:
+        click.echo("Nichts zu senden.")
+
+
+def _send_with_progress(sender: outbox.Outbox, run: mailing.Mailing, total: int,
+                        resend_unknown: bool, limit: int | None) -> outbox.Summary:
+    lock = threading.Lock()
+    with _progress(total, "Senden") as advance:
+        def on_event(event: outbox.Event) -> None:
+            with lock:
+                if event.kind in ("sent", "failed", "pending", "unknown"):
+                    advance()
+                if event.kind == "wait":
+                    click.echo(f"\nVersandgrenze erreicht: warte {event.detail} …", err=True)
+                elif event.kind in ("failed", "retry", "reconnect", "unknown") and event.contact:
+                    click.echo(f"\n{event.contact.key}: {event.detail}", err=True)
+
+        sender.on_event = on_event
+        return sender.run(run.jobs(sender.plan(run.contacts, resend_unknown=resend_unknown)),
+                          limit=limit)
+
+
+def _show_summary(summary: outbox.Summary) -> None:
+    parts = [f"{summary.sent} gesendet"]
+    for label, value in (("fehlgeschlagen", summary.failed),
+                         ("zurückgestellt (4xx, später erneut)", summary.pending),
+                         ("Zustand unbekannt", summary.unknown),
+                         ("schon vorher gesendet", summary.already_sent),
+                         ("abgemeldet", summary.opted_out),
+                         ("wegen --limit nicht gesendet", summary.not_sent_limit)):
+        if value:
+            parts.append(f"{value} {label}")
+    click.echo("Fertig: " + ", ".join(parts) + ".")
+    for contact, reply in summary.failures:
+        click.echo(f"  fehlgeschlagen: Zeile {contact.row} ({contact.key}): {reply}")
+
+
+@mail.command("login")
+@pass_state
+def mail_login(state: _State) -> None:
+    """SMTP-Passwort im Schlüsselbund des Betriebssystems speichern und testen.
+
+    \b
+    Example:
+        formtool mail login
+    """
+    settings = state.workspace().mail_settings()
+    outbox.check_settings(settings)
+    if not settings.user:
+        raise _Failure("In formtool.toml ist unter [smtp] kein user eingetragen.")
+    password = click.prompt(f"Passwort für {settings.user} bei {settings.host}",
+                            hide_input=True)
+    session = outbox.Session(settings, password)
+    session.connect()
+    session.close()
+    outbox.store_password(settings, password)
+    click.echo(f"Anmeldung bei {settings.host} erfolgreich; Passwort im Schlüsselbund "
+               "gespeichert.")
+
+
+@mail.command("optout")
+@click.argument("addresses", nargs=-1, required=True)
+@pass_state
+def mail_optout(state: _State, addresses: tuple[str, ...]) -> None:
+    """Adressen abmelden: sie bekommen nie wieder eine E-Mail, in keiner Aktion.
+
+    \b
+    Example:
+        formtool mail optout jana.koehler@jugendamt-greiz.example
+    """
+    ws = state.workspace()
+    bad = [a for a in addresses if not is_valid_email(a.strip())]
+    if bad:
+        raise click.BadParameter(f"keine gültige E-Mail-Adresse: {', '.join(bad)}",
+                                 param_hint="ADDRESSES")
+    with Store(ws.state_db) as store:
+        journal = Journal(store)
+        new = sum(journal.add_optout(a, "manuell") for a in addresses)
+    click.echo(f"{new} Adresse(n) abgemeldet" + (f", {len(addresses) - new} waren es schon"
+                                                if len(addresses) > new else "") + ".")

@@ -32,7 +32,7 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 VALUE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
-_TOP_KEYS = {"id", "version", "title", "intro", "sections", "closing"}
+_TOP_KEYS = {"id", "version", "title", "file_name", "intro", "sections", "closing"}
 _SECTION_KEYS = {"title", "intro", "fields"}
 _FIELD_KEYS = {"name", "label", "type", "required", "options", "max_length", "help", "width",
                "lines"}
@@ -92,6 +92,7 @@ class FormDefinition:
     sections: tuple[Section, ...]
     closing: Closing | None
     path: Path | None = None
+    file_name: str = ""  # for attachments and saved copies; the title when empty
 
     def fields(self) -> Iterator[Field]:
         """Every fillable field in form order, the closing block's last."""
@@ -215,7 +216,9 @@ def _build(data: dict[str, Any], problems: _Problems, path: Path) -> FormDefinit
                                                      required=False), tuple(fields)))
 
     closing = _closing(data.get("closing"), problems, seen)
-    return FormDefinition(form_id, version.strip(), title, intro, tuple(sections), closing, path)
+    file_name = _text(data, "file_name", problems, where="Kopf", required=False)
+    return FormDefinition(form_id, version.strip(), title, intro, tuple(sections), closing, path,
+                          file_name or title)
 
 
 def _field(raw: Any, problems: _Problems, where: str, seen: set[str]) -> Field | None:

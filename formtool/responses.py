@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from formtool.contacts import is_valid_email
 from formtool.errors import OutputError
 from formtool.extract import Extraction, RawField
 from formtool.formdef import Field, FormDefinition
 
 META_COLUMNS = ("datei", "importiert_am", "response_id", "pruefsumme", "probleme")
 YES, NO = "ja", "nein"
-EMAIL_RE = re.compile(r"^[^@\s<>(),;:\"]+@[^@\s<>(),;:\"]+\.[A-Za-z]{2,}$")
 POSTCODE_RE = re.compile(r"^\d{5}$")
 NUMBER_RE = re.compile(r"^-?\d{1,3}(\.?\d{3})*(,\d+)?$|^-?\d+([.,]\d+)?$")
 DATE_FORMATS = ("%d.%m.%Y", "%d.%m.%y", "%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d. %m. %Y",
@@ -152,7 +152,7 @@ def _validate(spec: Field, value: str, problems: list[str]) -> None:
         if spec.required:
             problems.append(f"Pflichtfeld fehlt: {spec.label}")
         return
-    if spec.type == "email" and not EMAIL_RE.match(value):
+    if spec.type == "email" and not is_valid_email(value):
         problems.append(f"{spec.label}: keine gültige E-Mail-Adresse „{value}“")
     elif spec.type == "postcode" and not POSTCODE_RE.match(value):
         problems.append(f"{spec.label}: keine gültige Postleitzahl „{value}“ (5 Ziffern)")

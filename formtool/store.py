@@ -6,7 +6,10 @@ order; ``PRAGMA user_version`` records how far a database has come.
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +33,32 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (form_id, key)
     );
     CREATE INDEX responses_response_id ON responses (response_id);
+    """,
+    # 2: the mail journal and opt-outs
+    """
+    CREATE TABLE campaigns (
+        name        TEXT PRIMARY KEY,
+        template    TEXT NOT NULL,
+        created_at  TEXT NOT NULL
+    );
+    CREATE TABLE sends (
+        campaign     TEXT NOT NULL REFERENCES campaigns (name),
+        contact_key  TEXT NOT NULL,
+        email        TEXT NOT NULL,
+        state        TEXT NOT NULL,      -- sending, sent, failed, pending, unknown
+        message_id   TEXT NOT NULL DEFAULT '',
+        reply        TEXT NOT NULL DEFAULT '',
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        updated_at   TEXT NOT NULL,
+        sent_at      REAL,               -- unix time of the 250, for the rate limits
+        PRIMARY KEY (campaign, contact_key)
+    );
+    CREATE INDEX sends_sent_at ON sends (sent_at);
+    CREATE TABLE optouts (
+        email_hash  TEXT PRIMARY KEY,    -- sha256 of the lower-case address: no address kept
+        source      TEXT NOT NULL,
+        created_at  TEXT NOT NULL
+    );
     """,
 )
 
@@ -58,7 +87,8 @@ class Store:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
+            self.db = sqlite3.connect(path, timeout=30, isolation_level=None,
+                                      check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
@@ -117,3 +147,93 @@ class Store:
             args = (form_id,)
         for row in self.db.execute(sql + " ORDER BY imported_at, key", args):
             yield Response(*row)
+
+
+def email_hash(address: str) -> str:
+    return hashlib.sha256(address.strip().lower().encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Send:
+    campaign: str
+    contact_key: str
+    email: str
+    state: str
+    message_id: str
+    reply: str
+    attempts: int
+    updated_at: str
+    sent_at: float | None
+
+
+def _now() -> str:
+    return dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+class Journal:
+    """The mail journal inside a Store; safe to call from several sender threads."""
+
+    def __init__(self, store: Store) -> None:
+        self.db = store.db
+        self.lock = threading.Lock()
+
+    def campaign(self, name: str, template: str) -> None:
+        with self.lock:
+            self.db.execute("INSERT OR IGNORE INTO campaigns VALUES (?, ?, ?)",
+                            (name, template, _now()))
+
+    def get(self, campaign: str, key: str) -> Send | None:
+        with self.lock:
+            row = self.db.execute("SELECT * FROM sends WHERE campaign = ? AND contact_key = ?",
+                                  (campaign, key)).fetchone()
+        return Send(*row) if row else None
+
+    def sends(self, campaign: str) -> Iterator[Send]:
+        with self.lock:
+            rows = self.db.execute("SELECT * FROM sends WHERE campaign = ? ORDER BY rowid",
+                                   (campaign,)).fetchall()
+        for row in rows:
+            yield Send(*row)
+
+    def mark(self, campaign: str, key: str, email: str, state: str, *, message_id: str = "",
+             reply: str = "", sent_at: float | None = None, attempt: bool = False) -> None:
+        """Record a state; each call is its own committed transaction (autocommit)."""
+        with self.lock:
+            self.db.execute(
+                """INSERT INTO sends (campaign, contact_key, email, state, message_id, reply,
+                                      attempts, updated_at, sent_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (campaign, contact_key) DO UPDATE SET
+                     email = excluded.email, state = excluded.state,
+                     message_id = excluded.message_id, reply = excluded.reply,
+                     attempts = sends.attempts + ?, updated_at = excluded.updated_at,
+                     sent_at = excluded.sent_at""",
+                (campaign, key, email, state, message_id, reply, int(attempt), _now(), sent_at,
+                 int(attempt)))
+
+    def crashed_to_unknown(self, campaign: str) -> int:
+        """Sends left in 'sending' by a run that died: the server may have them. -> unknown."""
+        with self.lock:
+            cursor = self.db.execute(
+                "UPDATE sends SET state = 'unknown', updated_at = ? "
+                "WHERE campaign = ? AND state = 'sending'", (_now(), campaign))
+        return cursor.rowcount
+
+    def sent_since(self, since: float) -> list[float]:
+        """Times of every message accepted since ``since`` (all campaigns), oldest first."""
+        with self.lock:
+            rows = self.db.execute("SELECT sent_at FROM sends WHERE sent_at >= ? "
+                                   "ORDER BY sent_at", (since,)).fetchall()
+        return [r[0] for r in rows]
+
+    def add_optout(self, address: str, source: str) -> bool:
+        with self.lock:
+            cursor = self.db.execute("INSERT OR IGNORE INTO optouts VALUES (?, ?, ?)",
+                                     (email_hash(address), source, _now()))
+        return cursor.rowcount == 1
+
+    def is_opted_out(self, address: str) -> bool:
+        with self.lock:
+            row = self.db.execute("SELECT 1 FROM optouts WHERE email_hash = ?",
+                                  (email_hash(address),)).fetchone()
+        return row is not None

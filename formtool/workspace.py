@@ -22,6 +22,37 @@ CONFIG_TEMPLATE = f"""\
 [buendnis]
 # Name, der oben auf jeder Seite der Formulare steht.
 name = "{DEFAULT_ALLIANCE}"
+
+[sender]
+# Absender der Rundmails. Ohne email sendet formtool nichts.
+name = "{DEFAULT_ALLIANCE}"
+email = ""            # z. B. "info@buendnis-kita-thueringen.de"
+reply_to = ""         # Antworten an diese Adresse (leer: an email)
+unsubscribe = ""      # Adresse für Abmeldungen (List-Unsubscribe; leer: email)
+
+[smtp]
+host = ""             # z. B. "smtp.ionos.de", "smtp.office365.com", "smtp.gmail.com"
+port = 587            # 587 mit starttls, 465 mit ssl
+security = "starttls" # starttls | ssl | none (none nur für einen Server auf diesem Rechner)
+user = ""             # Anmeldename, meist die E-Mail-Adresse
+ca_file = ""          # eigene Zertifizierungsstelle (PEM), nur bei eigenen Servern nötig
+connections = 1       # gleichzeitige Verbindungen, nur wenn der Anbieter es erlaubt
+max_per_connection = 100  # danach wird neu verbunden
+timeout = 60          # Sekunden
+
+[limits]
+# Wie viele E-Mails höchstens gesendet werden (0 = keine Grenze). Eine Voreinstellung
+# setzt die Werte des Anbieters; einzelne Werte hier gehen ihr vor.
+#   preset = "ionos"       # 500 pro Stunde (Verträge älter als 30 Tage)
+#   preset = "ionos-neu"   # 50 pro Stunde (erste Woche)
+#   preset = "m365"        # 30 pro Minute, 10.000 pro Tag (Microsoft 365 / Exchange Online)
+#   preset = "gmail"       # 500 pro Tag (Google Workspace: "workspace", 2.000 pro Tag)
+#   preset = "hosting-de"  # 120 pro Minute
+# Ohne Angaben: 20 pro Minute, 300 pro Stunde, keine Tagesgrenze.
+# per_minute = 20
+# per_hour = 300
+# per_day = 0
+max_size_mb = 20      # größte E-Mail samt Anhängen
 """
 
 
@@ -49,10 +80,104 @@ class Workspace:
         return self.root / ".formtool"
 
     @property
+    def state_db(self) -> Path:
+        return self.state_dir / "state.db"
+
+    def mail_settings(self) -> MailSettings:
+        return mail_settings(self.config)
+
+    @property
     def alliance_name(self) -> str:
         section = self.config.get("buendnis", {})
         name = section.get("name") if isinstance(section, dict) else None
         return name if isinstance(name, str) and name.strip() else DEFAULT_ALLIANCE
+
+
+PRESETS: dict[str, dict[str, int]] = {
+    "ionos": {"per_minute": 0, "per_hour": 500, "per_day": 0},
+    "ionos-neu": {"per_minute": 0, "per_hour": 50, "per_day": 0},
+    "m365": {"per_minute": 30, "per_hour": 0, "per_day": 10_000},
+    "gmail": {"per_minute": 20, "per_hour": 0, "per_day": 500},
+    "workspace": {"per_minute": 20, "per_hour": 0, "per_day": 2_000},
+    "hosting-de": {"per_minute": 120, "per_hour": 0, "per_day": 0},
+}
+SECURITY = ("starttls", "ssl", "none")
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    """[sender], [smtp] and [limits] of formtool.toml, checked."""
+
+    sender_name: str = ""
+    sender_email: str = ""
+    reply_to: str = ""
+    unsubscribe: str = ""
+    host: str = ""
+    port: int = 587
+    security: str = "starttls"
+    user: str = ""
+    ca_file: str = ""
+    connections: int = 1
+    max_per_connection: int = 100
+    timeout: float = 60.0
+    per_minute: int = 20
+    per_hour: int = 300
+    per_day: int = 0
+    max_size_mb: float = 20.0
+
+
+def _section(config: dict[str, Any], name: str) -> dict[str, Any]:
+    value = config.get(name, {})
+    if not isinstance(value, dict):
+        raise WorkspaceError(f"{CONFIG_NAME}: [{name}] muss ein Abschnitt sein.")
+    return value
+
+
+def _typed(section: dict[str, Any], where: str, key: str, kind: type, default: Any) -> Any:
+    value = section.get(key, default)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise WorkspaceError(f"{CONFIG_NAME}: [{where}] {key} = {value!r} – erwartet "
+                             f"{'Text' if kind is str else 'eine Zahl'}.")
+    if isinstance(value, (int, float)) and value < 0:
+        raise WorkspaceError(f"{CONFIG_NAME}: [{where}] {key} darf nicht negativ sein.")
+    return value
+
+
+def mail_settings(config: dict[str, Any]) -> MailSettings:
+    """The mail settings from a loaded formtool.toml; WorkspaceError names a bad key."""
+    sender, smtp, limits = (_section(config, n) for n in ("sender", "smtp", "limits"))
+    preset_name = limits.get("preset", "")
+    if preset_name and preset_name not in PRESETS:
+        raise WorkspaceError(f"{CONFIG_NAME}: [limits] preset = {preset_name!r} ist unbekannt "
+                             f"(bekannt: {', '.join(PRESETS)}).")
+    preset = PRESETS.get(preset_name, {})
+    d = MailSettings()
+    security = _typed(smtp, "smtp", "security", str, d.security)
+    if security not in SECURITY:
+        raise WorkspaceError(f"{CONFIG_NAME}: [smtp] security = {security!r} – erlaubt: "
+                             f"{', '.join(SECURITY)}.")
+    return MailSettings(
+        sender_name=_typed(sender, "sender", "name", str, DEFAULT_ALLIANCE),
+        sender_email=_typed(sender, "sender", "email", str, "").strip(),
+        reply_to=_typed(sender, "sender", "reply_to", str, "").strip(),
+        unsubscribe=_typed(sender, "sender", "unsubscribe", str, "").strip(),
+        host=_typed(smtp, "smtp", "host", str, "").strip(),
+        port=_typed(smtp, "smtp", "port", int, 465 if security == "ssl" else d.port),
+        security=security,
+        user=_typed(smtp, "smtp", "user", str, "").strip(),
+        ca_file=_typed(smtp, "smtp", "ca_file", str, "").strip(),
+        connections=max(1, _typed(smtp, "smtp", "connections", int, d.connections)),
+        max_per_connection=_typed(smtp, "smtp", "max_per_connection", int,
+                                  d.max_per_connection),
+        timeout=_typed(smtp, "smtp", "timeout", float, d.timeout),
+        per_minute=_typed(limits, "limits", "per_minute", int,
+                          preset.get("per_minute", d.per_minute)),
+        per_hour=_typed(limits, "limits", "per_hour", int, preset.get("per_hour", d.per_hour)),
+        per_day=_typed(limits, "limits", "per_day", int, preset.get("per_day", d.per_day)),
+        max_size_mb=_typed(limits, "limits", "max_size_mb", float, d.max_size_mb),
+    )
 
 
 def load(root: Path) -> Workspace:

@@ -1,0 +1,130 @@
+"""A mail run: template + contact list -> checked messages -> preview files or the outbox.
+
+Every contact is rendered once before anything is sent (``check``), so a
+missing variable or attachment stops the run before the first message.
+Messages are built again, one at a time, while sending: memory stays flat.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from formtool import atomic, compose, contacts, formdef, layout
+from formtool.compose import Attachment, ComposeError, Sender, Template
+from formtool.contacts import Contact, ContactList
+from formtool.filenames import safe_filename
+from formtool.outbox import Job
+from formtool.workspace import MailSettings, Workspace
+
+FORM_PREFIX = "formular:"
+
+
+@dataclass
+class Mailing:
+    """One template sent to one contact list, in a workspace."""
+
+    workspace: Workspace
+    template: Template
+    contacts: ContactList
+    settings: MailSettings
+    campaign: str
+    extra: Callable[[Contact], dict[str, Any]] = field(default=lambda contact: {})
+    _files: dict[str, Attachment] = field(default_factory=dict)
+
+    @property
+    def sender(self) -> Sender:
+        s = self.settings
+        return Sender(s.sender_name, s.sender_email or "absender@beispiel.invalid",
+                      s.reply_to, s.unsubscribe)
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self.settings.max_size_mb * 1024 * 1024)
+
+    def _source(self) -> str:
+        try:
+            return str(self.contacts.path.relative_to(self.workspace.root))
+        except ValueError:
+            return str(self.contacts.path)
+
+    def _attachment(self, value: str) -> Attachment:
+        """``formular:NAME`` -> the blank form; anything else a file in the workspace."""
+        cached = self._files.get(value)
+        if cached is not None:
+            return cached
+        if value.startswith(FORM_PREFIX):
+            name = value.removeprefix(FORM_PREFIX).strip()
+            form = formdef.load(formdef.find_definition(self.workspace.forms_dir, name))
+            data = layout.render(form, alliance=self.workspace.alliance_name)
+            attachment = Attachment(safe_filename(form.file_name, suffix=".pdf"), data)
+        else:
+            path = Path(value)
+            path = path if path.is_absolute() else self.workspace.root / path
+            try:
+                attachment = Attachment(path.name, path.read_bytes())
+            except OSError as exc:
+                raise ComposeError(f"Anhang {value}: kann nicht gelesen werden "
+                                   f"({exc.strerror}).") from None
+        self._files[value] = attachment
+        return attachment
+
+    def message(self, contact: Contact) -> EmailMessage:
+        variables = compose.context(contact, self.sender,
+                                    {"kampagne": self.campaign, **self.extra(contact)})
+        rendered = compose.render(self.template, contact, variables, self._source())
+        attachments = [self._attachment(a) for a in rendered.attach]
+        return compose.build(rendered, contact, self.sender, attachments=attachments)
+
+    def data(self, contact: Contact) -> Callable[[EmailMessage], bytes]:
+        return lambda message: compose.to_bytes(message, contact, self.max_bytes)
+
+    def check(self, selected: Iterable[Contact], on_contact: Callable[[], None] = lambda: None
+              ) -> tuple[int, list[str], EmailMessage | None]:
+        """Render every selected contact: (count, problems, the first message)."""
+        count, problems, first = 0, [], None
+        for contact in selected:
+            count += 1
+            try:
+                message = self.message(contact)
+                compose.to_bytes(message, contact, self.max_bytes)
+            except ComposeError as exc:
+                problems.append(str(exc))
+            else:
+                first = first or message
+            on_contact()
+        return count, problems, first
+
+    def jobs(self, selected: Iterable[Contact]) -> Iterator[Job]:
+        for contact in selected:
+            yield Job(contact, functools.partial(self.message, contact), self.data(contact))
+
+    def preview(self, out_dir: Path, selected: Iterable[Contact]) -> Iterator[Path]:
+        """Write one .eml per contact (they open in Thunderbird and Outlook)."""
+        for contact in selected:
+            message = self.message(contact)
+            data = compose.to_bytes(message, contact, self.max_bytes)
+            path = out_dir / safe_filename(f"{contact.row:05d}_{contact.key}", suffix=".eml")
+            atomic.write_bytes(path, data)
+            yield path
+
+
+def open_mailing(ws: Workspace, template: str, contacts_file: Path | None,
+                 campaign: str | None) -> Mailing:
+    path = compose.template_path(ws.templates_dir, template)
+    loaded = compose.load_template(path)
+    return Mailing(ws, loaded, contacts.read(contacts_file or default_contacts(ws)),
+                   ws.mail_settings(), campaign or loaded.name)
+
+
+def default_contacts(ws: Workspace) -> Path:
+    found = sorted(ws.contacts_dir.glob("*.csv"))
+    if len(found) == 1:
+        return found[0]
+    names = ", ".join(p.name for p in found) or "keine"
+    raise contacts.ContactsError(f"Bitte die Kontaktliste mit --contacts angeben "
+                                 f"(in {ws.contacts_dir}: {names}).")

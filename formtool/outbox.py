@@ -1,0 +1,439 @@
+"""SMTP sending: TLS, login, one connection for many messages, rate limits, journal.
+
+Every (campaign, contact) goes through the journal in ``state.db``: *sending*
+just before the DATA command, *sent* with the server's reply and Message-ID
+after its 250. A run that dies in between leaves *sending*, which the next run
+reports as *unknown* and does not send again unless asked. 4xx replies are
+retried with backoff and then left *pending* for the next run; a 5xx for a
+recipient marks it *failed* and the run goes on; a refused login stops the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import smtplib
+import ssl
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+
+from formtool.contacts import Contact
+from formtool.errors import FormtoolError
+from formtool.store import Journal
+from formtool.workspace import MailSettings
+
+PASSWORD_ENV = "FORMTOOL_SMTP_PASSWORD"
+KEYRING_SERVICE = "formtool"
+LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+
+
+class OutboxError(FormtoolError):
+    """The run cannot go on (login refused, server unreachable, TLS problem)."""
+
+
+class _Transient(Exception):
+    """A 4xx reply: try again later."""
+
+    def __init__(self, reply: str) -> None:
+        super().__init__(reply)
+        self.reply = reply
+
+
+class _Permanent(Exception):
+    """A 5xx reply for this message or recipient."""
+
+    def __init__(self, reply: str) -> None:
+        super().__init__(reply)
+        self.reply = reply
+
+
+def _reply(code: int, text: bytes | str) -> str:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return f"{code} {' '.join(text.split())}"
+
+
+def _bytes(text: bytes | str) -> bytes:
+    return text if isinstance(text, bytes) else text.encode("utf-8", "replace")
+
+
+def keyring_account(settings: MailSettings) -> str:
+    return f"{settings.user}@{settings.host}"
+
+
+def password_for(settings: MailSettings) -> str | None:
+    """The SMTP password: FORMTOOL_SMTP_PASSWORD, else the OS keyring."""
+    import os
+
+    import keyring
+    import keyring.errors
+
+    if not settings.user:
+        return None
+    env = os.environ.get(PASSWORD_ENV)
+    if env:
+        return env
+    try:
+        stored = keyring.get_password(KEYRING_SERVICE, keyring_account(settings))
+    except keyring.errors.KeyringError as exc:
+        raise OutboxError(f"Schlüsselbund nicht erreichbar ({exc}). Auf Servern ohne "
+                          f"Schlüsselbund: Passwort in {PASSWORD_ENV} setzen.") from None
+    if stored is None:
+        raise OutboxError(f"Kein Passwort für {settings.user} gespeichert: bitte zuerst "
+                          f"„formtool mail login“ (oder {PASSWORD_ENV} setzen).")
+    return stored
+
+
+def store_password(settings: MailSettings, password: str) -> None:
+    import keyring
+    import keyring.errors
+
+    try:
+        keyring.set_password(KEYRING_SERVICE, keyring_account(settings), password)
+    except keyring.errors.KeyringError as exc:
+        raise OutboxError(f"Passwort konnte nicht im Schlüsselbund gespeichert werden ({exc}); "
+                          f"auf Servern {PASSWORD_ENV} setzen.") from None
+
+
+def check_settings(settings: MailSettings) -> None:
+    if not settings.sender_email:
+        raise OutboxError("Kein Absender eingestellt: bitte in formtool.toml unter [sender] "
+                          "die email eintragen.")
+    if not settings.host:
+        raise OutboxError("Kein Mailserver eingestellt: bitte in formtool.toml unter [smtp] "
+                          "host (und port, user) eintragen.")
+    if settings.security == "none" and settings.user and settings.host not in LOOPBACK:
+        raise OutboxError(f"[smtp] security = \"none\" würde das Passwort unverschlüsselt an "
+                          f"{settings.host} senden; bitte starttls oder ssl verwenden.")
+
+
+class Session:
+    """One SMTP connection, opened lazily, reused, renewed after max_per_connection."""
+
+    def __init__(self, settings: MailSettings, password: str | None) -> None:
+        self.settings = settings
+        self.password = password
+        self.smtp: smtplib.SMTP | None = None
+        self.sent_on_connection = 0
+
+    def _tls(self) -> ssl.SSLContext:
+        try:
+            return ssl.create_default_context(cafile=self.settings.ca_file or None)
+        except (OSError, ssl.SSLError) as exc:
+            raise OutboxError(f"[smtp] ca_file {self.settings.ca_file}: nicht lesbar ({exc}).") \
+                from None
+
+    def connect(self) -> None:
+        s = self.settings
+        where = f"{s.host}:{s.port}"
+        try:
+            if s.security == "ssl":
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout,
+                                                      context=self._tls())
+            else:
+                smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+            smtp.ehlo()
+            if s.security == "starttls":
+                if not smtp.has_extn("starttls"):
+                    smtp.close()
+                    raise OutboxError(f"{where} bietet kein STARTTLS an; unverschlüsselt sendet "
+                                      "formtool nicht (security = \"ssl\" versuchen?).")
+                smtp.starttls(context=self._tls())
+                smtp.ehlo()
+            if s.user:
+                smtp.login(s.user, self.password or "")
+        except smtplib.SMTPAuthenticationError as exc:
+            raise OutboxError(f"Anmeldung bei {where} als {s.user} abgelehnt "
+                              f"({_reply(exc.smtp_code, exc.smtp_error)}). Passwort neu "
+                              "speichern mit: formtool mail login") from None
+        except ssl.SSLCertVerificationError as exc:
+            raise OutboxError(f"{where}: Zertifikat nicht vertrauenswürdig ({exc.verify_message})."
+                              " Bei einem eigenen Server: [smtp] ca_file setzen.") from None
+        except (ssl.SSLError, smtplib.SMTPException, OSError) as exc:
+            raise OutboxError(f"Mailserver {where} nicht erreichbar: {exc}") from None
+        self.smtp = smtp
+        self.sent_on_connection = 0
+
+    def close(self) -> None:
+        if self.smtp is not None:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                self.smtp.quit()
+            with contextlib.suppress(OSError):
+                self.smtp.close()
+            self.smtp = None
+
+    def send(self, sender: str, recipients: list[str], data: bytes,
+             before_data: Callable[[], None]) -> str:
+        """MAIL, RCPT, (journal), DATA. Returns the server's reply to DATA."""
+        if self.smtp is not None and self.sent_on_connection >= self.settings.max_per_connection:
+            self.close()
+        if self.smtp is None:
+            self.connect()
+        smtp = self.smtp
+        assert smtp is not None
+        code, text = smtp.mail(sender)
+        self._check(smtp, code, text)
+        for recipient in recipients:
+            code, text = smtp.rcpt(recipient)
+            self._check(smtp, code, text)
+        before_data()
+        try:
+            code, text = smtp.data(data)
+        except smtplib.SMTPDataError as exc:  # refused the DATA command itself
+            code, text = exc.smtp_code, _bytes(exc.smtp_error)
+        self._check(smtp, code, text)
+        self.sent_on_connection += 1
+        return _reply(code, text)
+
+    @staticmethod
+    def _check(smtp: smtplib.SMTP, code: int, text: bytes) -> None:
+        if 200 <= code < 400:
+            return
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            smtp.rset()
+        if code == 421 or code == -1:
+            raise smtplib.SMTPServerDisconnected(_reply(code, text))
+        if 400 <= code < 500:
+            raise _Transient(_reply(code, text))
+        raise _Permanent(_reply(code, text))
+
+
+class RateLimiter:
+    """Sliding windows per minute, hour and day over every send in the journal."""
+
+    WINDOWS = ((60.0, "Minute"), (3600.0, "Stunde"), (86400.0, "Tag"))
+
+    def __init__(self, settings: MailSettings, history: list[float], *,
+                 clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.limits = [(w, name, n) for (w, name), n in zip(
+            self.WINDOWS, (settings.per_minute, settings.per_hour, settings.per_day),
+            strict=True) if n > 0]
+        keep = max((n for _, _, n in self.limits), default=0)
+        self.history: deque[float] = deque(history[-keep:] if keep else [], maxlen=keep or 1)
+        self.clock = clock
+        self.sleep = sleep
+        self.lock = threading.Lock()
+
+    def wait(self, now: float) -> tuple[float, str]:
+        worst, why = 0.0, ""
+        for window, name, limit in self.limits:
+            recent = [t for t in list(self.history)[-limit:] if t > now - window]
+            if len(recent) >= limit:
+                delay = recent[0] + window - now
+                if delay > worst:
+                    worst, why = delay, f"{limit} pro {name}"
+        return worst, why
+
+    def acquire(self, on_wait: Callable[[float, str], None], stop: threading.Event) -> bool:
+        """Block until a send is allowed, then take the slot. False when stopped."""
+        if not self.limits:
+            return not stop.is_set()
+        while not stop.is_set():
+            with self.lock:
+                now = self.clock()
+                delay, why = self.wait(now)
+                if delay <= 0:
+                    self.history.append(now)
+                    return True
+            on_wait(delay, why)
+            self.sleep(min(delay, 1.0))
+        return False
+
+
+@dataclass(frozen=True)
+class Job:
+    """One message to send: the contact and how to build its message."""
+
+    contact: Contact
+    message: Callable[[], EmailMessage]
+    data: Callable[[EmailMessage], bytes]
+
+
+@dataclass
+class Event:
+    kind: str  # sent, failed, pending, unknown, wait, retry, reconnect
+    contact: Contact | None = None
+    detail: str = ""
+
+
+@dataclass
+class Summary:
+    sent: int = 0
+    failed: int = 0
+    pending: int = 0
+    unknown: int = 0
+    already_sent: int = 0
+    already_unknown: int = 0
+    previously_failed: int = 0
+    opted_out: int = 0
+    not_sent_limit: int = 0
+    failures: list[tuple[Contact, str]] = field(default_factory=list)
+
+
+class Outbox:
+    """Sends jobs of one campaign over ``settings.connections`` connections."""
+
+    def __init__(self, settings: MailSettings, journal: Journal, campaign: str, *,
+                 password: str | None, on_event: Callable[[Event], None] = lambda e: None,
+                 retry_delays: tuple[float, ...] = (2.0, 10.0, 30.0),
+                 sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.journal = journal
+        self.campaign = campaign
+        self.password = password
+        self.on_event = on_event
+        self.retry_delays = retry_delays
+        self.sleep = sleep
+        self.stop = threading.Event()
+        self.limiter = RateLimiter(settings, journal.sent_since(clock() - 86400.0),
+                                   clock=clock, sleep=sleep)
+        self.summary = Summary()
+        self.lock = threading.Lock()
+        self.fatal: BaseException | None = None
+
+    def plan(self, contacts: Iterable[Contact], *, resend_unknown: bool = False
+             ) -> Iterator[Contact]:
+        """The contacts that still need this campaign; counts the others in the summary."""
+        for contact in contacts:
+            record = self.journal.get(self.campaign, contact.key)
+            if contact.opted_out:
+                self.journal.add_optout(contact.email, "Kontaktliste")
+            if contact.opted_out or self.journal.is_opted_out(contact.email):
+                self.summary.opted_out += 1
+            elif record is None or record.state == "pending":
+                yield contact
+            elif record.state == "sent":
+                self.summary.already_sent += 1
+            elif record.state == "unknown" and not resend_unknown:
+                self.summary.already_unknown += 1
+            elif record.state == "failed" and record.email.lower() == contact.email.lower():
+                self.summary.previously_failed += 1  # same address: it would fail again
+            else:
+                yield contact
+
+    def run(self, jobs: Iterable[Job], *, limit: int | None = None) -> Summary:
+        """Send every job; Ctrl-C stops after the messages under way are recorded."""
+        work: queue.Queue[Job | None] = queue.Queue(maxsize=self.settings.connections * 4)
+        workers = [threading.Thread(target=self._worker, args=(work,), daemon=True,
+                                    name=f"smtp-{i}") for i in range(self.settings.connections)]
+        for worker in workers:
+            worker.start()
+        queued = 0
+        try:
+            for job in jobs:
+                if self.stop.is_set():
+                    break
+                if limit is not None and queued >= limit:
+                    self.summary.not_sent_limit += 1
+                    continue
+                while not self.stop.is_set():
+                    try:
+                        work.put(job, timeout=0.2)
+                        queued += 1
+                        break
+                    except queue.Full:
+                        continue
+        except BaseException:
+            self.stop.set()
+            raise
+        finally:
+            for _ in workers:
+                with contextlib.suppress(queue.Full):
+                    work.put(None, timeout=1)
+            for worker in workers:
+                while worker.is_alive():
+                    worker.join(timeout=0.2)
+        if self.fatal is not None:
+            raise self.fatal
+        return self.summary
+
+    def _worker(self, work: queue.Queue[Job | None]) -> None:
+        session = Session(self.settings, self.password)
+        try:
+            while not self.stop.is_set():
+                job = work.get()
+                if job is None:
+                    break
+                if not self.limiter.acquire(self._waiting, self.stop):
+                    break
+                self._send(session, job)
+        except BaseException as exc:  # stop everything; run() re-raises it in the main thread
+            self.fatal = exc
+            self.stop.set()
+        finally:
+            session.close()
+
+    def _waiting(self, delay: float, why: str) -> None:
+        self.on_event(Event("wait", detail=f"{delay:.0f} s (Grenze {why})"))
+
+    def _count(self, kind: str, contact: Contact, detail: str = "") -> None:
+        with self.lock:
+            setattr(self.summary, kind, getattr(self.summary, kind) + 1)
+            if kind == "failed":
+                self.summary.failures.append((contact, detail))
+        self.on_event(Event(kind, contact, detail))
+
+    def _send(self, session: Session, job: Job) -> None:
+        contact = job.contact
+        message = job.message()
+        data = job.data(message)
+        message_id = str(message["Message-ID"])
+        recipients = [contact.email]
+        if message.get("Cc"):
+            recipients += [a.addr_spec for a in message["Cc"].addresses]
+        data_started = False
+
+        def journal_sending() -> None:
+            nonlocal data_started
+            self.journal.mark(self.campaign, contact.key, contact.email, "sending",
+                              message_id=message_id, attempt=True)
+            data_started = True
+
+        delays = list(self.retry_delays)
+        reconnects = 0
+        while True:
+            try:
+                reply = session.send(self.settings.sender_email, recipients, data,
+                                     journal_sending)
+            except _Transient as exc:
+                if not delays or self.stop.is_set():
+                    self.journal.mark(self.campaign, contact.key, contact.email, "pending",
+                                      reply=exc.reply)
+                    self._count("pending", contact, exc.reply)
+                    return
+                self.on_event(Event("retry", contact, f"{exc.reply}; neuer Versuch in "
+                                                      f"{delays[0]:.0f} s"))
+                self.sleep(delays.pop(0))
+                data_started = False
+                continue
+            except _Permanent as exc:
+                self.journal.mark(self.campaign, contact.key, contact.email, "failed",
+                                  reply=exc.reply)
+                self._count("failed", contact, exc.reply)
+                return
+            except (smtplib.SMTPServerDisconnected, OSError) as exc:
+                session.close()
+                if data_started:
+                    # The server may have taken it: never send it twice.
+                    self.journal.mark(self.campaign, contact.key, contact.email, "unknown",
+                                      message_id=message_id,
+                                      reply=f"Verbindung abgebrochen: {exc}")
+                    self._count("unknown", contact, str(exc))
+                    return
+                reconnects += 1
+                if reconnects > 3:
+                    raise OutboxError(f"Verbindung zu {self.settings.host} bricht immer wieder "
+                                      f"ab ({exc}); bitte später erneut senden.") from None
+                self.on_event(Event("reconnect", contact, str(exc)))
+                self.sleep(min(2.0 ** reconnects, 10.0))
+                continue
+            self.journal.mark(self.campaign, contact.key, contact.email, "sent",
+                              message_id=message_id, reply=reply, sent_at=time.time())
+            self._count("sent", contact)
+            return
