@@ -10,6 +10,7 @@ recipient marks it *failed* and the run goes on; a refused login stops the run.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import queue
 import smtplib
@@ -111,6 +112,28 @@ def check_settings(settings: MailSettings) -> None:
                           f"{settings.host} senden; bitte starttls oder ssl verwenden.")
 
 
+def _login(smtp: smtplib.SMTP, user: str, password: str) -> None:
+    """smtplib's login, but UTF-8 for non-ASCII credentials (smtplib encodes them as ASCII).
+
+    RFC 4616: AUTH PLAIN carries UTF-8. German passwords often hold umlauts.
+    """
+    if (user + password).isascii():
+        smtp.login(user, password)
+        return
+    mechanisms = smtp.esmtp_features.get("auth", "").upper().split()
+    if "PLAIN" in mechanisms:
+        token = base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode()).decode()
+        code, reply = smtp.docmd("AUTH", f"PLAIN {token}")
+    elif "LOGIN" in mechanisms:
+        code, reply = smtp.docmd("AUTH", "LOGIN " + base64.b64encode(user.encode()).decode())
+        if code == 334:
+            code, reply = smtp.docmd(base64.b64encode(password.encode()).decode())
+    else:
+        raise smtplib.SMTPException("der Server bietet weder AUTH PLAIN noch AUTH LOGIN an")
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, reply)
+
+
 class Session:
     """One SMTP connection, opened lazily, reused, renewed after max_per_connection."""
 
@@ -145,7 +168,7 @@ class Session:
                 smtp.starttls(context=self._tls())
                 smtp.ehlo()
             if s.user:
-                smtp.login(s.user, self.password or "")
+                _login(smtp, s.user, self.password or "")
         except smtplib.SMTPAuthenticationError as exc:
             raise OutboxError(f"Anmeldung bei {where} als {s.user} abgelehnt "
                               f"({_reply(exc.smtp_code, exc.smtp_error)}). Passwort neu "

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import keyring
 import pytest
 from helpers import ALLIANCE, shipped_form
+from mailhelpers import MemoryKeyring, make_certificate
 
 from formtool import layout
 
@@ -19,3 +22,18 @@ def blank_forms(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                                     alliance=ALLIANCE)
         for form_id in ("buendnispartner", "regionalgruppe")
     }
+
+
+@pytest.fixture(autouse=True)
+def memory_keyring() -> Iterator[MemoryKeyring]:
+    """No test may touch the real OS keyring."""
+    backend = MemoryKeyring()
+    previous = keyring.get_keyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return make_certificate(tmp_path_factory.mktemp("tls"))

@@ -1,0 +1,124 @@
+"""An SMTP server on this machine (aiosmtpd): the demo's mailbox, and the tests' peer.
+
+It listens on a free loopback port, optionally with STARTTLS or implicit TLS
+and AUTH, and keeps what it receives (and, with ``store_dir``, writes each
+message as an ``.eml`` file). Nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import ssl
+import threading
+from dataclasses import dataclass
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+
+@dataclass(frozen=True)
+class Received:
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    data: bytes
+
+    def message(self) -> EmailMessage:
+        return message_from_bytes(self.data, policy=default)
+
+
+class Mailbox:
+    """The aiosmtpd handler: accepts everything and keeps it."""
+
+    def __init__(self, store_dir: Path | None = None) -> None:
+        self.store_dir = store_dir
+        self.received: list[Received] = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        item = Received(str(envelope.mail_from), tuple(envelope.rcpt_tos),
+                        bytes(envelope.original_content or b""))
+        with self.lock:
+            self.received.append(item)
+            number = len(self.received)
+        if self.store_dir is not None:
+            self.store_dir.mkdir(parents=True, exist_ok=True)
+            (self.store_dir / f"{number:05d}.eml").write_bytes(item.data)
+        return f"250 2.0.0 Ok: queued as {number}"
+
+
+class _Authenticator:
+    def __init__(self, user: str, password: str) -> None:
+        self.user, self.password = user.encode(), password.encode()
+
+    def __call__(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str,
+                 auth_data: Any) -> AuthResult:
+        ok = (isinstance(auth_data, LoginPassword) and auth_data.login == self.user
+              and auth_data.password == self.password)
+        return AuthResult(success=ok, handled=False)  # aiosmtpd then answers 535
+
+
+class _SlowSMTP(SMTP):
+    """Waits before every reply, like a server one WAN round trip away."""
+
+    delay = 0.0
+
+    async def push(self, status: Any) -> None:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        await super().push(status)
+
+
+class _Controller(Controller):
+    def __init__(self, handler: Any, delay: float, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self.delay = delay
+
+    def factory(self) -> SMTP:
+        server = _SlowSMTP(self.handler, **self.SMTP_kwargs)
+        server.delay = self.delay
+        return server
+
+
+def free_port() -> int:
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LocalSmtpServer:
+    """Start with ``with LocalSmtpServer(...) as server:``; ``server.port`` is where it is."""
+
+    def __init__(self, handler: Any | None = None, *, security: str = "none",
+                 certfile: Path | None = None, keyfile: Path | None = None,
+                 auth: tuple[str, str] | None = None, delay: float = 0.0) -> None:
+        self.handler = handler if handler is not None else Mailbox()
+        self.security = security
+        self.port = free_port()
+        kwargs: dict[str, Any] = {"hostname": "127.0.0.1", "port": self.port}
+        if security != "none":
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(str(certfile), str(keyfile))
+            if security == "ssl":
+                kwargs["ssl_context"] = context
+            else:
+                kwargs.update(tls_context=context, require_starttls=True)
+        if auth is not None:
+            # aiosmtpd cannot tell an implicit-TLS connection is encrypted: only
+            # STARTTLS can be required before AUTH.
+            kwargs.update(authenticator=_Authenticator(*auth), auth_required=True,
+                          auth_require_tls=security == "starttls")
+        self.controller = _Controller(self.handler, delay, **kwargs)
+
+    def __enter__(self) -> LocalSmtpServer:
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.controller.stop()

@@ -1,0 +1,459 @@
+"""Outreach mail against a real SMTP server on 127.0.0.1 (aiosmtpd), STARTTLS and AUTH."""
+
+from __future__ import annotations
+
+import email.policy
+import re
+import shutil
+from collections import Counter
+from collections.abc import Iterator
+from email import message_from_bytes
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from mailhelpers import PASSWORD, USER, FaultyMailbox, MemoryKeyring
+
+from formtool import contacts, outbox, workspace
+from formtool.cli import cli
+from formtool.localsmtp import LocalSmtpServer
+from formtool.store import Journal, Store
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+CONTACTS = workspace.shipped_forms_dir().parent / "contacts" / "fachberatungen.csv"
+
+
+def configure(ws: Path, port: int, *, security: str = "starttls", ca_file: Path | None = None,
+              user: str = USER, extra_smtp: str = "", limits: str = "") -> None:
+    (ws / "formtool.toml").write_text(f"""
+[buendnis]
+name = "Bündnis für Qualität in der Kindertagesbetreuung Thüringen"
+
+[sender]
+name = "Bündnis Kita-Qualität Thüringen – Koordination"
+email = "koordination@buendnis.example"
+unsubscribe = "abmelden@buendnis.example"
+
+[smtp]
+host = "127.0.0.1"
+port = {port}
+security = "{security}"
+user = "{user}"
+ca_file = "{ca_file or ''}"
+timeout = 10
+{extra_smtp}
+
+[limits]
+per_minute = 0
+per_hour = 0
+{limits}
+""", encoding="utf-8")
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Path:
+    root = tmp_path / "ws"
+    workspace.init(root)
+    return root
+
+
+@pytest.fixture
+def server(certificate: tuple[Path, Path], ws: Path,
+           memory_keyring: MemoryKeyring) -> Iterator[LocalSmtpServer]:
+    """STARTTLS + AUTH on loopback; the workspace is configured for it, password stored."""
+    certfile, keyfile = certificate
+    with LocalSmtpServer(FaultyMailbox(), security="starttls", certfile=certfile,
+                         keyfile=keyfile, auth=(USER, PASSWORD)) as smtp:
+        configure(ws, smtp.port, ca_file=certfile)
+        memory_keyring.set_password("formtool", f"{USER}@127.0.0.1", PASSWORD)
+        yield smtp
+
+
+def invoke(ws: Path, *args: str, input: str | None = None) -> Result:
+    result = CliRunner().invoke(cli, ["--workspace", str(ws), *args], input=input)
+    assert "Traceback" not in result.output, result.output
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
+
+
+def received(smtp: LocalSmtpServer) -> list[EmailMessage]:
+    return [r.message() for r in smtp.handler.received]
+
+
+def test_messy_contacts_are_reported_by_row() -> None:
+    contact_list = contacts.read(SHARED / "fachberatungen-messy.csv")
+    good = list(contact_list)
+    assert [c.key for c in good] == ["FB-1", "FB-2", "FB-6"]
+    assert good[1].email == "soeren.weiss@diakonie-gotha.example"  # spaces stripped
+    assert good[1].get("organisation") == "Diakonie Gotha"
+    assert [(s.row, s.reason) for s in contact_list.skipped] == [
+        (4, "keine E-Mail-Adresse"),
+        (5, "ungültige E-Mail-Adresse „renee.moeller(at)caritas-eichsfeld.example“"),
+        (6, "Adresse jana.koehler@jugendamt-greiz.example schon in Zeile 2"),
+        (9, "zu wenige Spalten (8 statt 9)"),
+        (10, "doppelte ID „FB-1“ (schon in Zeile 2)"),
+    ]
+
+
+def test_excel_export_reads_like_the_utf8_list() -> None:
+    excel = contacts.read(SHARED / "fachberatungen-excel.csv")
+    plain = contacts.read(SHARED / "fachberatungen.csv")
+    assert (excel.encoding, excel.delimiter) == ("cp1252", ";")
+    assert [c.columns for c in excel] == [c.columns for c in plain]
+
+
+def test_bom_and_tab_separated(tmp_path: Path) -> None:
+    path = tmp_path / "tab.csv"
+    path.write_bytes("\ufeff id \t E-Mail \tNachname\n1\ta@b.example\tGröße\n".encode())
+    [contact] = list(contacts.read(path))
+    assert (contact.key, contact.email, contact.get("Nachname")) == ("1", "a@b.example", "Größe")
+
+
+@pytest.mark.parametrize(("anrede", "titel", "nachname", "expected"), [
+    ("Frau", "Dr.", "Köhler", "Sehr geehrte Frau Dr. Köhler,"),
+    ("Herr", "", "Weiß", "Sehr geehrter Herr Weiß,"),
+    ("", "", "Fachberatung", "Sehr geehrte Damen und Herren,"),
+    ("Frau", "", "", "Sehr geehrte Damen und Herren,"),
+])
+def test_salutation(anrede: str, titel: str, nachname: str, expected: str) -> None:
+    from formtool.compose import salutation
+
+    contact = contacts.Contact(2, "x", "x@y.example",
+                               {"anrede": anrede, "titel": titel, "nachname": nachname})
+    assert salutation(contact) == expected
+
+
+def test_preview_writes_eml_and_sends_nothing(ws: Path) -> None:
+    result = invoke(ws, "mail", "preview", "einladung-fachberatung", "--contacts",
+                    str(SHARED / "fachberatungen-messy.csv"))
+    assert result.exit_code == 0, result.output
+    assert "5 Zeile(n) in fachberatungen-messy.csv übersprungen" in result.output
+    assert "Zeile 5 (FB-4): ungültige E-Mail-Adresse" in result.output
+    assert "Subject: Einladung: Werden Sie Bündnispartner*in" in result.output
+    assert "Sehr geehrte Frau Köhler," in result.output
+    assert "Sehr geehrter Herr Dr. Weiß," not in result.output  # only the first is printed
+    files = sorted((ws / "vorschau" / "einladung-fachberatung").glob("*.eml"))
+    assert len(files) == 3
+    second = message_from_bytes(files[1].read_bytes(), policy=email.policy.default)
+    assert "Sehr geehrter Herr Dr. Weiß," in second.get_body(("plain",)).get_content()
+    assert "gesendet wurde nichts" in result.output
+
+
+def test_unknown_variable_stops_before_the_first_message(ws: Path,
+                                                         server: LocalSmtpServer) -> None:
+    (ws / "templates" / "kaputt.md.j2").write_text(
+        "Subject: Hallo {{ organisation }}\n\n{{ anrede_brief }}\n\nTel. {{ telefonnummer }}\n",
+        encoding="utf-8")
+    result = invoke(ws, "mail", "send", "kaputt", "--yes")
+    assert result.exit_code == 1
+    assert ("contacts/fachberatungen.csv, Zeile 2 (FB-00001): Vorlage kaputt.md.j2:5: "
+            "unbekannte Variable „telefonnummer“") in result.output
+    assert "40 E-Mail(s) lassen sich nicht erstellen" in result.output
+    assert server.handler.received == []
+
+
+def test_send_over_starttls_with_auth(ws: Path, server: LocalSmtpServer) -> None:
+    result = invoke(ws, "mail", "send", "einladung-fachberatung", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "Fertig: 40 gesendet." in result.output
+    assert server.handler.connections == 1  # one connection carries all 40
+    messages = received(server)
+    assert len(messages) == 40
+    ids = [m["Message-ID"] for m in messages]
+    assert len(set(ids)) == 40 and all(i.endswith("@buendnis.example>") for i in ids)
+    first = messages[0]
+    assert first["From"].addresses[0].display_name == (
+        "Bündnis Kita-Qualität Thüringen – Koordination")
+    assert first["To"].addresses[0].display_name == "Claudia Köhler"
+    assert first["To"].addresses[0].addr_spec == (
+        "claudia.koehler.1@caritasverba-altenburger-la.example")
+    assert first["List-Unsubscribe"] == "<mailto:abmelden@buendnis.example?subject=Abmelden>"
+    assert first["Date"] and "Bcc" not in first
+    assert first.get_content_type() == "multipart/mixed"
+    alternative, pdf = first.iter_parts()
+    assert [p.get_content_type() for p in alternative.iter_parts()] == ["text/plain",
+                                                                       "text/html"]
+    assert pdf.get_content_type() == "application/pdf"
+    assert pdf.get_filename() == "Beitrittserklärung Bündnispartner.pdf"
+    assert pdf.get_content().startswith(b"%PDF-")
+    raw = re.sub(r"\r\n[ \t]+", " ", server.handler.received[0].data.decode("ascii"))
+    assert "filename*=utf-8''Beitrittserkl%C3%A4rung%20B%C3%BCndnispartner.pdf" in raw
+    # RFC 2047: the display name is encoded, the address stays readable outside it
+    assert re.search(r"^From: =\?utf-8\?q\?B=C3=BCndnis_.*\?= Koordination "
+                     r"<koordination@buendnis\.example>\r?$", raw, re.M)
+    html = alternative.get_body(("html",)).get_content()
+    assert "<strong>Caritasverband Altenburger Land</strong>" in html
+    text = first.get_body(("plain",)).get_content()
+    assert text.startswith("Sehr geehrte Frau Köhler,")
+    assert "Betreff „Abmelden“ an abmelden@buendnis.example" in text
+    assert [r.rcpt_tos for r in server.handler.received][0] == (
+        "claudia.koehler.1@caritasverba-altenburger-la.example",)
+
+    again = invoke(ws, "mail", "send", "einladung-fachberatung", "--yes")
+    assert again.exit_code == 0
+    assert "schon gesendet: 40" in again.output and "Nichts zu senden." in again.output
+    assert len(server.handler.received) == 40
+
+
+def test_values_are_escaped_in_html_and_cannot_inject_headers(ws: Path,
+                                                               server: LocalSmtpServer) -> None:
+    path = ws / "contacts" / "boese.csv"
+    path.write_text('id,email,organisation,nachname\n1,a@kita.example,"<script>x</script> & Co'
+                    '\r\nBcc: evil@evil.example",Test\n', encoding="utf-8")
+    (ws / "templates" / "t.md.j2").write_text(
+        "Subject: Für {{ organisation }}\n\nHallo **{{ organisation }}**\n", encoding="utf-8")
+    result = invoke(ws, "mail", "send", "t", "--contacts", str(path), "--yes")
+    assert result.exit_code == 0, result.output
+    [message] = received(server)
+    assert "Bcc" not in message
+    assert message["Subject"] == "Für <script>x</script> & Co Bcc: evil@evil.example"
+    assert server.handler.received[0].rcpt_tos == ("a@kita.example",)
+    html = message.get_body(("html",)).get_content()
+    assert "<script>" not in html and "&lt;script&gt;x&lt;/script&gt; &amp; Co" in html
+
+
+def test_implicit_tls(ws: Path, certificate: tuple[Path, Path]) -> None:
+    certfile, keyfile = certificate
+    with LocalSmtpServer(security="ssl", certfile=certfile, keyfile=keyfile,
+                         auth=(USER, PASSWORD)) as smtp:
+        configure(ws, smtp.port, security="ssl", ca_file=certfile)
+        (ws / "contacts" / "eine.csv").write_text("email,organisation\nx@kita.example,Kita\n",
+                                                 encoding="utf-8")
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv(outbox.PASSWORD_ENV, PASSWORD)
+            result = invoke(ws, "mail", "send", "erinnerung", "--contacts",
+                            str(ws / "contacts" / "eine.csv"), "--yes")
+        assert result.exit_code == 0, result.output
+        assert len(smtp.handler.received) == 1
+
+
+def test_untrusted_certificate_is_refused(ws: Path, server: LocalSmtpServer) -> None:
+    configure(ws, server.port)  # no ca_file: the self-signed certificate is not trusted
+    result = invoke(ws, "mail", "send", "erinnerung", "--yes")
+    assert result.exit_code == 1
+    assert "Zertifikat nicht vertrauenswürdig" in result.output
+    assert server.handler.received == []
+
+
+def test_no_plain_text_fallback_without_starttls(ws: Path) -> None:
+    with LocalSmtpServer() as smtp:
+        configure(ws, smtp.port, user="")
+        result = invoke(ws, "mail", "send", "erinnerung", "--yes")
+    assert result.exit_code == 1
+    assert "bietet kein STARTTLS an; unverschlüsselt sendet formtool nicht" in result.output
+
+
+def test_refused_login_stops_the_run(ws: Path, server: LocalSmtpServer,
+                                     memory_keyring: MemoryKeyring) -> None:
+    memory_keyring.set_password("formtool", f"{USER}@127.0.0.1", "falsch")
+    result = invoke(ws, "mail", "send", "erinnerung", "--yes")
+    assert result.exit_code == 1
+    assert f"Anmeldung bei 127.0.0.1:{server.port} als {USER} abgelehnt (535" in result.output
+    assert "formtool mail login" in result.output
+    assert server.handler.received == []
+
+
+def test_missing_password_names_the_remedy(ws: Path, server: LocalSmtpServer,
+                                           memory_keyring: MemoryKeyring) -> None:
+    memory_keyring.passwords.clear()
+    result = invoke(ws, "mail", "send", "erinnerung", "--yes")
+    assert result.exit_code == 1
+    assert "Kein Passwort für" in result.output and "formtool mail login" in result.output
+
+
+def test_send_refuses_without_a_sender(ws: Path) -> None:
+    result = invoke(ws, "mail", "send", "erinnerung", "--yes")
+    assert result.exit_code == 1
+    assert "Kein Absender eingestellt" in result.output
+
+
+def test_confirmation_is_asked(ws: Path, server: LocalSmtpServer) -> None:
+    result = invoke(ws, "mail", "send", "erinnerung", input="n\n")
+    assert result.exit_code == 1
+    assert "40 E-Mail(s) jetzt senden? [y/N]" in result.output
+    assert "gesendet wurde nichts" in result.output
+    assert server.handler.received == []
+
+
+def test_550_fails_one_and_the_run_goes_on(ws: Path, server: LocalSmtpServer) -> None:
+    bad = "anja.gross-dietrich.2@diakonie-eichsfeld.example"
+    server.handler.refuse[bad] = "550 5.1.1 Postfach unbekannt"
+    result = invoke(ws, "mail", "send", "erinnerung", "--yes")
+    assert result.exit_code == 1
+    assert "Fertig: 39 gesendet, 1 fehlgeschlagen." in result.output
+    assert "Zeile 3 (FB-00002): 550 5.1.1 Postfach unbekannt" in result.output
+    with Store(ws / ".formtool" / "state.db") as store:
+        record = Journal(store).get("erinnerung", "FB-00002")
+    assert record is not None and (record.state, record.reply) == (
+        "failed", "550 5.1.1 Postfach unbekannt")
+    again = invoke(ws, "mail", "send", "erinnerung", "--yes")
+    assert "früher fehlgeschlagen (gleiche Adresse): 1" in again.output
+    assert len(server.handler.received) == 39
+
+
+def test_dropped_connection_reconnects_without_duplicates(ws: Path,
+                                                          server: LocalSmtpServer) -> None:
+    server.handler.drop.add("heike.schroeder.3@kita-zweckve-gotha.example")
+    result = invoke(ws, "mail", "send", "erinnerung", "--yes")
+    assert result.exit_code == 0, result.output
+    assert server.handler.connections == 2
+    tos = Counter(r.rcpt_tos[0] for r in server.handler.received)
+    assert len(tos) == 40 and set(tos.values()) == {1}
+
+
+def test_parallel_connections(ws: Path, server: LocalSmtpServer,
+                              certificate: tuple[Path, Path]) -> None:
+    configure(ws, server.port, ca_file=certificate[0], extra_smtp="connections = 3")
+    result = invoke(ws, "mail", "send", "erinnerung", "--yes")
+    assert result.exit_code == 0, result.output
+    assert server.handler.connections == 3
+    tos = Counter(r.rcpt_tos[0] for r in server.handler.received)
+    assert len(tos) == 40 and set(tos.values()) == {1}
+
+
+def test_limit_and_resume(ws: Path, server: LocalSmtpServer) -> None:
+    first = invoke(ws, "mail", "send", "erinnerung", "--yes", "--limit", "15")
+    assert "Fertig: 15 gesendet, 25 wegen --limit nicht gesendet." in first.output
+    second = invoke(ws, "mail", "send", "erinnerung", "--yes")
+    assert "schon gesendet: 15" in second.output
+    assert "Fertig: 25 gesendet, 15 schon vorher gesendet." in second.output
+    tos = Counter(r.rcpt_tos[0] for r in server.handler.received)
+    assert len(tos) == 40 and set(tos.values()) == {1}
+
+
+def test_optouts_are_never_mailed(ws: Path, server: LocalSmtpServer) -> None:
+    result = invoke(ws, "mail", "optout", "Claudia.Koehler.1@caritasverba-altenburger-la.example")
+    assert "1 Adresse(n) abgemeldet." in result.output
+    listed = ws / "contacts" / "mit-abmeldung.csv"
+    text = CONTACTS.read_text(encoding="utf-8").splitlines()
+    rows = [text[0] + ",abgemeldet"] + [f"{line},{'ja' if i == 2 else ''}"
+                                        for i, line in enumerate(text[1:], 1)]
+    listed.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    result = invoke(ws, "mail", "send", "erinnerung", "--contacts", str(listed), "--yes")
+    assert "abgemeldet: 2" in result.output and "Fertig: 38 gesendet" in result.output
+    # the opt-out from the list now holds for every campaign and every list
+    other = invoke(ws, "mail", "send", "einladung-fachberatung", "--yes", "--contacts",
+                   str(ws / "contacts" / "fachberatungen.csv"))
+    assert "abgemeldet: 2" in other.output
+    tos = {r.rcpt_tos[0] for r in server.handler.received}
+    assert "claudia.koehler.1@caritasverba-altenburger-la.example" not in tos
+    assert "anja.gross-dietrich.2@diakonie-eichsfeld.example" not in tos
+    assert len(server.handler.received) == 76
+    with Store(ws / ".formtool" / "state.db") as store:
+        hashes = [r[0] for r in store.db.execute("SELECT email_hash FROM optouts")]
+    assert len(hashes) == 2 and all(re.fullmatch(r"[0-9a-f]{64}", h) for h in hashes)
+
+
+def test_size_limit_is_checked_before_sending(ws: Path, server: LocalSmtpServer,
+                                              certificate: tuple[Path, Path]) -> None:
+    configure(ws, server.port, ca_file=certificate[0], limits="max_size_mb = 0.01")
+    result = invoke(ws, "mail", "send", "einladung-fachberatung", "--yes")
+    assert result.exit_code == 1
+    assert "MB groß (Grenze 0 MB)" in result.output
+    assert server.handler.received == []
+
+
+def test_login_stores_the_password_and_never_shows_it(ws: Path, server: LocalSmtpServer,
+                                                      memory_keyring: MemoryKeyring) -> None:
+    memory_keyring.passwords.clear()
+    result = invoke(ws, "mail", "login", input=f"{PASSWORD}\n")
+    assert result.exit_code == 0, result.output
+    assert "Anmeldung bei 127.0.0.1 erfolgreich" in result.output
+    assert memory_keyring.get_password("formtool", f"{USER}@127.0.0.1") == PASSWORD
+    send = invoke(ws, "mail", "send", "erinnerung", "--yes")
+    assert send.exit_code == 0
+    outputs = result.output + send.output
+    assert PASSWORD not in outputs
+    for path in ws.rglob("*"):
+        if path.is_file():
+            assert PASSWORD.encode() not in path.read_bytes(), path
+            assert PASSWORD.encode("utf-8") not in path.read_bytes().replace(b"\0", b"")
+
+
+def test_wrong_password_at_login_is_not_stored(ws: Path, server: LocalSmtpServer,
+                                               memory_keyring: MemoryKeyring) -> None:
+    memory_keyring.passwords.clear()
+    result = invoke(ws, "mail", "login", input="falsch\n")
+    assert result.exit_code == 1
+    assert "abgelehnt" in result.output
+    assert memory_keyring.passwords == {}
+
+
+def test_4xx_is_retried_then_left_pending(ws: Path, server: LocalSmtpServer) -> None:
+    deferred = "nils.thiele.4@jugendamt-greiz.example"
+    server.handler.defer[deferred] = 1
+    settings = workspace.load(ws).mail_settings()
+    sent = _send_library(ws, settings, retry_delays=(0.01,))
+    assert sent.sent == 40 and sent.pending == 0
+    server.handler.defer["heike.schroeder.3@kita-zweckve-gotha.example"] = 5
+    again = _send_library(ws, settings, campaign="zweite", retry_delays=(0.01, 0.01))
+    assert (again.sent, again.pending) == (39, 1)
+    with Store(ws / ".formtool" / "state.db") as store:
+        record = Journal(store).get("zweite", "FB-00003")
+    assert record is not None and record.state == "pending" and record.reply.startswith("451")
+    server.handler.defer.clear()
+    last = _send_library(ws, settings, campaign="zweite")
+    assert (last.sent, last.already_sent) == (1, 39)
+
+
+def _send_library(ws: Path, settings: workspace.MailSettings, *, campaign: str = "erste",
+                  retry_delays: tuple[float, ...] = ()) -> outbox.Summary:
+    from formtool import mailing
+
+    run = mailing.open_mailing(workspace.load(ws), "erinnerung", None, campaign)
+    with Store(ws / ".formtool" / "state.db") as store:
+        journal = Journal(store)
+        journal.campaign(campaign, "erinnerung")
+        sender = outbox.Outbox(settings, journal, campaign, password=PASSWORD,
+                               retry_delays=retry_delays)
+        return sender.run(run.jobs(sender.plan(run.contacts)))
+
+
+def test_rate_limit_waits_and_says_so() -> None:
+    clock = [1000.0]
+    waits: list[str] = []
+
+    def sleep(seconds: float) -> None:
+        clock[0] += seconds
+
+    settings = workspace.MailSettings(per_minute=2, per_hour=3)
+    limiter = outbox.RateLimiter(settings, [], clock=lambda: clock[0], sleep=sleep)
+    import threading
+
+    stop = threading.Event()
+    times = []
+    for _ in range(4):
+        assert limiter.acquire(lambda delay, why: waits.append(why), stop)
+        times.append(clock[0])
+    assert times[:2] == [1000.0, 1000.0]
+    assert times[2] == pytest.approx(1060.0)
+    assert times[3] == pytest.approx(4600.0)
+    assert "2 pro Minute" in waits and "3 pro Stunde" in waits
+
+
+def test_rate_limit_counts_earlier_runs(ws: Path) -> None:
+    with Store(ws / ".formtool" / "state.db") as store:
+        journal = Journal(store)
+        journal.campaign("alt", "x")
+        import time
+
+        for i in range(3):
+            journal.mark("alt", str(i), f"{i}@x.example", "sent", sent_at=time.time())
+        assert len(journal.sent_since(time.time() - 60)) == 3
+        limiter = outbox.RateLimiter(workspace.MailSettings(per_minute=3),
+                                     journal.sent_since(time.time() - 86400))
+        delay, why = limiter.wait(time.time())
+        assert delay > 50 and why == "3 pro Minute"
+
+
+def test_unknown_template_and_contacts_are_plain_errors(ws: Path) -> None:
+    result = invoke(ws, "mail", "preview", "gibtsnicht")
+    assert result.exit_code == 1
+    assert "Unbekannte Vorlage „gibtsnicht“" in result.output
+    assert "einladung-fachberatung, erinnerung" in result.output
+    shutil.copy(CONTACTS, ws / "contacts" / "zweite.csv")
+    result = invoke(ws, "mail", "preview", "erinnerung")
+    assert result.exit_code == 1
+    assert "Bitte die Kontaktliste mit --contacts angeben" in result.output
