@@ -418,10 +418,14 @@ def _show_plan(run: mailing.Mailing, before: outbox.Summary, count: int, crashed
     for label, value in (("schon gesendet", before.already_sent),
                          ("abgemeldet", before.opted_out),
                          ("Zustand unbekannt (nicht erneut; --resend-unknown)",
-                          before.already_unknown + crashed),
+                          before.already_unknown),
                          ("früher fehlgeschlagen (gleiche Adresse)", before.previously_failed)):
         if value:
             click.echo(f"  {label}: {value}")
+    if crashed:
+        click.echo(f"  Achtung: {crashed} E-Mail(s) eines abgebrochenen Laufs waren gerade in "
+                   "Zustellung; ob sie ankamen, ist unbekannt. Sie werden nicht erneut "
+                   "gesendet (mit --resend-unknown doch).")
     if count == 0:
         click.echo("Nichts zu senden.")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import ipaddress
 from pathlib import Path
@@ -66,7 +67,9 @@ class FaultyMailbox(Mailbox):
 
     ``refuse``: address -> reply at RCPT (e.g. "550 5.1.1 …");
     ``defer``: address -> how many times DATA gets "451 4.3.0 …" before it is taken;
-    ``drop``: addresses whose RCPT closes the connection (once each).
+    ``drop``: addresses whose RCPT closes the connection (once each);
+    ``hold``: addresses whose message is stored, but the 250 comes only after
+    ``hold_seconds`` (a window to kill the client in).
     """
 
     def __init__(self) -> None:
@@ -75,6 +78,8 @@ class FaultyMailbox(Mailbox):
         self.defer: dict[str, int] = {}
         self.drop: set[str] = set()
         self.peers: set[object] = set()
+        self.hold: set[str] = set()
+        self.hold_seconds = 0.0
 
     @property
     def connections(self) -> int:
@@ -104,4 +109,7 @@ class FaultyMailbox(Mailbox):
             if self.defer.get(rcpt, 0) > 0:
                 self.defer[rcpt] -= 1
                 return "451 4.3.0 Bitte später erneut versuchen"
-        return await super().handle_DATA(server, session, envelope)
+        reply = await super().handle_DATA(server, session, envelope)
+        if self.hold & set(envelope.rcpt_tos):
+            await asyncio.sleep(self.hold_seconds)
+        return reply

@@ -188,7 +188,7 @@ def test_send_over_starttls_with_auth(ws: Path, server: LocalSmtpServer) -> None
     text = first.get_body(("plain",)).get_content()
     assert text.startswith("Sehr geehrte Frau Köhler,")
     assert "Betreff „Abmelden“ an abmelden@buendnis.example" in text
-    assert [r.rcpt_tos for r in server.handler.received][0] == (
+    assert server.handler.received[0].rcpt_tos == (
         "claudia.koehler.1@caritasverba-altenburger-la.example",)
 
     again = invoke(ws, "mail", "send", "einladung-fachberatung", "--yes")

@@ -1,0 +1,103 @@
+"""kill -9 at random moments: nobody gets a message twice, nobody is silently left out."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from mailhelpers import PASSWORD, USER, FaultyMailbox
+from test_mail import configure
+
+from formtool import outbox, workspace
+from formtool.localsmtp import LocalSmtpServer
+from formtool.store import Journal, Store
+
+
+def _start(ws: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, outbox.PASSWORD_ENV: PASSWORD}
+    return subprocess.Popen(
+        [sys.executable, "-m", "formtool", "--workspace", str(ws), "mail", "send",
+         "erinnerung", "--yes"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL, text=True)
+
+
+def test_sigkill_at_random_moments(tmp_path: Path, certificate: tuple[Path, Path]) -> None:
+    ws = tmp_path / "ws"
+    workspace.init(ws)
+    rng = random.Random(20261125)
+    certfile, keyfile = certificate
+    mailbox = FaultyMailbox()
+    # 5 ms before every reply widens the window between DATA and its 250.
+    with LocalSmtpServer(mailbox, security="starttls", certfile=certfile, keyfile=keyfile,
+                         auth=(USER, PASSWORD), delay=0.005) as smtp:
+        configure(ws, smtp.port, ca_file=certfile)
+        kills = 0
+        for _ in range(6):
+            before = len(mailbox.received)
+            wanted = before + rng.randint(1, 6)
+            process = _start(ws)
+            deadline = time.monotonic() + 60
+            while (process.poll() is None and len(mailbox.received) < wanted
+                   and time.monotonic() < deadline):
+                time.sleep(0.001)
+            time.sleep(rng.random() * 0.03)  # land anywhere: before, inside or after a DATA
+            if process.poll() is None:
+                process.send_signal(signal.SIGKILL)
+                kills += 1
+            process.communicate(timeout=60)
+        final = _start(ws)
+        output, _ = final.communicate(timeout=120)
+        assert final.returncode in (0, 1), output
+
+    assert kills >= 3
+    counts = Counter(r.rcpt_tos[0] for r in mailbox.received)
+    assert max(counts.values()) == 1, "somebody got two messages"
+    with Store(ws / ".formtool" / "state.db") as store:
+        states = {s.email: s.state for s in Journal(store).sends("erinnerung")}
+    assert len(states) == 40
+    unknown = {email for email, state in states.items() if state == "unknown"}
+    assert set(states.values()) <= {"sent", "unknown"}
+    # everybody either got exactly one message, or is reported as unknown
+    assert set(counts) | unknown == set(states)
+    for email, state in states.items():
+        if state == "sent":
+            assert counts[email] == 1
+    assert len(unknown) <= kills
+    if unknown:
+        assert f"Zustand unbekannt (nicht erneut; --resend-unknown): {len(unknown)}" in output
+
+
+def test_kill_between_data_and_the_reply_leaves_unknown(tmp_path: Path,
+                                                        certificate: tuple[Path, Path]) -> None:
+    """The server has the message, the client died before its 250: reported, never resent."""
+    ws = tmp_path / "ws"
+    workspace.init(ws)
+    certfile, keyfile = certificate
+    mailbox = FaultyMailbox()
+    held = "heike.schroeder.3@kita-zweckve-gotha.example"  # the third contact
+    mailbox.hold, mailbox.hold_seconds = {held}, 5.0
+    with LocalSmtpServer(mailbox, security="starttls", certfile=certfile, keyfile=keyfile,
+                         auth=(USER, PASSWORD)) as smtp:
+        configure(ws, smtp.port, ca_file=certfile)
+        process = _start(ws)
+        deadline = time.monotonic() + 60
+        while len(mailbox.received) < 3 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        process.send_signal(signal.SIGKILL)
+        process.communicate(timeout=60)
+        mailbox.hold = set()
+        final = _start(ws)
+        output, _ = final.communicate(timeout=120)
+    assert final.returncode == 0, output
+    assert "Zustand unbekannt (nicht erneut; --resend-unknown): 1" in output
+    counts = Counter(r.rcpt_tos[0] for r in mailbox.received)
+    assert len(counts) == 40 and max(counts.values()) == 1
+    with Store(ws / ".formtool" / "state.db") as store:
+        record = Journal(store).get("erinnerung", "FB-00003")
+    assert record is not None and record.state == "unknown" and record.message_id
