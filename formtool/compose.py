@@ -12,12 +12,13 @@ RFC 2047 display names, RFC 2231 file names, and no header injection.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import mimetypes
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.headerregistry import Address
-from email.message import EmailMessage
+from email.message import EmailMessage, MIMEPart
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
@@ -61,6 +62,15 @@ class Attachment:
         guessed = mimetypes.guess_type(self.filename)[0] or "application/octet-stream"
         main, _, sub = guessed.partition("/")
         return main, sub
+
+    @functools.cached_property
+    def part(self) -> MIMEPart:
+        """The encoded MIME part, made once: the same file goes to many recipients."""
+        part = MIMEPart(policy=SMTP)
+        main, sub = self.mime_type
+        part.set_content(self.data, maintype=main, subtype=sub, disposition="attachment",
+                         filename=self.filename)  # RFC 2231 for umlauts
+        return part
 
 
 @dataclass
@@ -237,10 +247,10 @@ def build(rendered: Rendered, contact: Contact, sender: Sender, *,
     footer_html = markdown.markdown(footer.replace(unsubscribe, f"<{unsubscribe}>"))
     message.add_alternative(_html_document(f"{html}\n<hr>\n<small>{footer_html}</small>"),
                             subtype="html")
-    for attachment in attachments:
-        main, sub = attachment.mime_type
-        message.add_attachment(attachment.data, maintype=main, subtype=sub,
-                               filename=attachment.filename)
+    if attachments:
+        message.make_mixed()
+        for attachment in attachments:
+            message.attach(attachment.part)  # type: ignore[arg-type]  # typeshed: any MIMEPart
     return message
 
 

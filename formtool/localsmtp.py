@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import ssl
 import threading
@@ -90,6 +91,10 @@ def free_port() -> int:
     with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+# aiosmtpd warns about its own deprecated attribute on every AUTH; keep its errors only.
+logging.getLogger("mail.log").setLevel(logging.ERROR)
 
 
 class LocalSmtpServer:

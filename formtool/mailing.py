@@ -18,7 +18,7 @@ from formtool import atomic, compose, contacts, formdef, layout
 from formtool.compose import Attachment, ComposeError, Sender, Template
 from formtool.contacts import Contact, ContactList
 from formtool.filenames import safe_filename
-from formtool.outbox import Job
+from formtool.outbox import Built, Job
 from formtool.workspace import MailSettings, Workspace
 
 FORM_PREFIX = "formular:"
@@ -73,35 +73,49 @@ class Mailing:
         self._files[value] = attachment
         return attachment
 
+    def _variables(self, contact: Contact) -> dict[str, Any]:
+        return compose.context(contact, self.sender,
+                               {"kampagne": self.campaign, **self.extra(contact)})
+
     def message(self, contact: Contact) -> EmailMessage:
-        variables = compose.context(contact, self.sender,
-                                    {"kampagne": self.campaign, **self.extra(contact)})
-        rendered = compose.render(self.template, contact, variables, self._source())
+        rendered = compose.render(self.template, contact, self._variables(contact),
+                                  self._source())
         attachments = [self._attachment(a) for a in rendered.attach]
         return compose.build(rendered, contact, self.sender, attachments=attachments)
 
-    def data(self, contact: Contact) -> Callable[[EmailMessage], bytes]:
-        return lambda message: compose.to_bytes(message, contact, self.max_bytes)
+    def built(self, contact: Contact) -> Built:
+        message = self.message(contact)
+        return Built.of(message, compose.to_bytes(message, contact, self.max_bytes))
 
-    def check(self, selected: Iterable[Contact], on_contact: Callable[[], None] = lambda: None
-              ) -> tuple[int, list[str], EmailMessage | None]:
-        """Render every selected contact: (count, problems, the first message)."""
+    def check(self, selected: Iterable[Contact]) -> tuple[int, list[str], EmailMessage | None]:
+        """Render every selected contact: (count, problems, the first message).
+
+        Templates and attachments are rendered for everyone; the size is estimated
+        (base64 adds a third) and checked exactly when the message is built.
+        """
         count, problems, first = 0, [], None
         for contact in selected:
             count += 1
             try:
-                message = self.message(contact)
-                compose.to_bytes(message, contact, self.max_bytes)
+                rendered = compose.render(self.template, contact, self._variables(contact),
+                                          self._source())
+                attachments = [self._attachment(a) for a in rendered.attach]
+                size = (sum(len(a.data) for a in attachments) * 4 // 3 + len(rendered.text)
+                        + len(rendered.html) * 2)
+                if size > self.max_bytes:
+                    raise ComposeError(f"Zeile {contact.row} ({contact.key}): die E-Mail wird "
+                                       f"etwa {size / 1024 / 1024:.1f} MB groß (Grenze "
+                                       f"{self.settings.max_size_mb:g} MB); bitte kleinere "
+                                       "Anhänge.")
+                if first is None:
+                    first = self.message(contact)
             except ComposeError as exc:
                 problems.append(str(exc))
-            else:
-                first = first or message
-            on_contact()
         return count, problems, first
 
     def jobs(self, selected: Iterable[Contact]) -> Iterator[Job]:
         for contact in selected:
-            yield Job(contact, functools.partial(self.message, contact), self.data(contact))
+            yield Job(contact, functools.partial(self.built, contact))
 
     def preview(self, out_dir: Path, selected: Iterable[Contact]) -> Iterator[Path]:
         """Write one .eml per contact (they open in Thunderbird and Outlook)."""

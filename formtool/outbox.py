@@ -270,11 +270,23 @@ class RateLimiter:
 
 @dataclass(frozen=True)
 class Job:
-    """One message to send: the contact and how to build its message."""
+    """One message to send: the contact and how to build it (Message-ID, recipients, bytes)."""
 
     contact: Contact
-    message: Callable[[], EmailMessage]
-    data: Callable[[EmailMessage], bytes]
+    build: Callable[[], Built]
+
+
+@dataclass(frozen=True)
+class Built:
+    message_id: str
+    recipients: list[str]
+    data: bytes
+
+    @classmethod
+    def of(cls, message: EmailMessage, data: bytes) -> Built:
+        recipients = [a.addr_spec for h in ("To", "Cc") if message[h]
+                      for a in message[h].addresses]
+        return cls(str(message["Message-ID"]), recipients, data)
 
 
 @dataclass
@@ -341,8 +353,13 @@ class Outbox:
                 yield contact
 
     def run(self, jobs: Iterable[Job], *, limit: int | None = None) -> Summary:
-        """Send every job; Ctrl-C stops after the messages under way are recorded."""
-        work: queue.Queue[Job | None] = queue.Queue(maxsize=self.settings.connections * 4)
+        """Send every job; Ctrl-C stops after the messages under way are recorded.
+
+        This thread builds the messages while the sender threads wait on the
+        server: the work overlaps, and the bounded queue keeps memory flat.
+        """
+        work: queue.Queue[tuple[Contact, Built] | None] = queue.Queue(
+            maxsize=self.settings.connections * 4)
         workers = [threading.Thread(target=self._worker, args=(work,), daemon=True,
                                     name=f"smtp-{i}") for i in range(self.settings.connections)]
         for worker in workers:
@@ -355,9 +372,16 @@ class Outbox:
                 if limit is not None and queued >= limit:
                     self.summary.not_sent_limit += 1
                     continue
+                try:
+                    built = job.build()
+                except FormtoolError as exc:  # e.g. over the size limit: this one fails
+                    self.journal.mark(self.campaign, job.contact.key, job.contact.email,
+                                      "failed", reply=str(exc))
+                    self._count("failed", job.contact, str(exc))
+                    continue
                 while not self.stop.is_set():
                     try:
-                        work.put(job, timeout=0.2)
+                        work.put((job.contact, built), timeout=0.2)
                         queued += 1
                         break
                     except queue.Full:
@@ -376,16 +400,16 @@ class Outbox:
             raise self.fatal
         return self.summary
 
-    def _worker(self, work: queue.Queue[Job | None]) -> None:
+    def _worker(self, work: queue.Queue[tuple[Contact, Built] | None]) -> None:
         session = Session(self.settings, self.password)
         try:
             while not self.stop.is_set():
-                job = work.get()
-                if job is None:
+                item = work.get()
+                if item is None:
                     break
                 if not self.limiter.acquire(self._waiting, self.stop):
                     break
-                self._send(session, job)
+                self._send(session, *item)
         except BaseException as exc:  # stop everything; run() re-raises it in the main thread
             self.fatal = exc
             self.stop.set()
@@ -402,14 +426,8 @@ class Outbox:
                 self.summary.failures.append((contact, detail))
         self.on_event(Event(kind, contact, detail))
 
-    def _send(self, session: Session, job: Job) -> None:
-        contact = job.contact
-        message = job.message()
-        data = job.data(message)
-        message_id = str(message["Message-ID"])
-        recipients = [contact.email]
-        if message.get("Cc"):
-            recipients += [a.addr_spec for a in message["Cc"].addresses]
+    def _send(self, session: Session, contact: Contact, built: Built) -> None:
+        message_id, recipients, data = built.message_id, built.recipients, built.data
         data_started = False
 
         def journal_sending() -> None:

@@ -351,7 +351,7 @@ def test_size_limit_is_checked_before_sending(ws: Path, server: LocalSmtpServer,
     configure(ws, server.port, ca_file=certificate[0], limits="max_size_mb = 0.01")
     result = invoke(ws, "mail", "send", "einladung-fachberatung", "--yes")
     assert result.exit_code == 1
-    assert "MB groß (Grenze 0 MB)" in result.output
+    assert "MB groß (Grenze 0.01 MB)" in result.output
     assert server.handler.received == []
 
 
