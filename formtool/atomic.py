@@ -18,8 +18,12 @@ from formtool.errors import OutputError
 
 @contextlib.contextmanager
 def replacing(path: Path, *, mode: str = "wb", encoding: str | None = None,
-              newline: str | None = None) -> Iterator[IO]:  # type: ignore[type-arg]
-    """Open a temporary file that replaces ``path`` when the block ends without error."""
+              newline: str | None = None, fsync: bool = True
+              ) -> Iterator[IO]:  # type: ignore[type-arg]
+    """Open a temporary file that replaces ``path`` when the block ends without error.
+
+    ``fsync=False`` skips flushing to disk, for bulk files that can be made again.
+    """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -29,7 +33,8 @@ def replacing(path: Path, *, mode: str = "wb", encoding: str | None = None,
         with os.fdopen(fd, mode, encoding=encoding, newline=newline) as fh:
             yield fh
             fh.flush()
-            os.fsync(fh.fileno())
+            if fsync:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException as exc:
         with contextlib.suppress(OSError):
@@ -39,6 +44,6 @@ def replacing(path: Path, *, mode: str = "wb", encoding: str | None = None,
         raise
 
 
-def write_bytes(path: Path, data: bytes) -> None:
-    with replacing(path) as fh:
+def write_bytes(path: Path, data: bytes, *, fsync: bool = True) -> None:
+    with replacing(path, fsync=fsync) as fh:
         fh.write(data)

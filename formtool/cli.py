@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -14,11 +15,24 @@ from typing import Any
 
 import click
 
-from formtool import __version__, formdef, importer, layout, mailing, outbox, workspace
+from formtool import (
+    __version__,
+    atomic,
+    contacts,
+    fill,
+    formdef,
+    importer,
+    layout,
+    mailing,
+    outbox,
+    workspace,
+)
 from formtool.contacts import is_valid_email
 from formtool.errors import FormDefinitionError, FormtoolError
 from formtool.responses import Dialect
-from formtool.store import Journal, Store
+from formtool.store import Journal, Store, campaign_status
+from formtool.store import campaigns as store_campaigns
+from formtool.store import unanswered as store_unanswered
 from formtool.workspace import Workspace
 
 
@@ -184,23 +198,51 @@ def forms_check(state: _State, form: str | None) -> None:
 @click.argument("form")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Ziel-PDF (Standard: FORMULAR.pdf im aktuellen Ordner).")
+@click.option("--contacts", "contacts_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Für jeden Kontakt dieser Liste ein vorausgefülltes Formular.")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Ordner für die persönlichen Formulare (Standard: formulare/AKTION).")
+@click.option("--campaign", help="Aktion, zu der die Formulare gehören (Standard: FORMULAR).")
 @pass_state
-def forms_generate(state: _State, form: str, output: Path | None) -> None:
-    """Ein leeres, ausfüllbares PDF-Formular erzeugen.
+def forms_generate(state: _State, form: str, output: Path | None, contacts_file: Path | None,
+                   out_dir: Path | None, campaign: str | None) -> None:
+    """Ein leeres, ausfüllbares PDF-Formular erzeugen – oder eines je Kontakt.
 
     FORM ist der Name eines Formulars im Ordner forms/ oder der Pfad zu einer .toml-Datei.
+    Mit --contacts bekommt jeder Kontakt sein eigenes, mit seinen Daten vorausgefülltes
+    Formular mit einer versteckten Rücklauf-Kennung; so ordnet der Import jede Antwort zu.
 
     \b
     Example:
         formtool forms generate buendnispartner
         formtool forms generate regionalgruppe -o Regionalgruppe_gruenden.pdf
+        formtool forms generate buendnispartner --contacts contacts/fachberatungen.csv
     """
     definition = formdef.load(formdef.find_definition(_forms_dir(state), form))
-    ws = state.optional_workspace()
-    alliance = ws.alliance_name if ws else workspace.DEFAULT_ALLIANCE
-    out = layout.write_blank(definition, output or Path(f"{definition.id}.pdf"),
-                             alliance=alliance)
-    click.echo(f"Formular „{definition.title}“ geschrieben: {out}")
+    if contacts_file is None:
+        if out_dir or campaign:
+            raise click.UsageError("--out-dir und --campaign gehören zu --contacts.")
+        ws = state.optional_workspace()
+        alliance = ws.alliance_name if ws else workspace.DEFAULT_ALLIANCE
+        out = layout.write_blank(definition, output or Path(f"{definition.id}.pdf"),
+                                 alliance=alliance)
+        click.echo(f"Formular „{definition.title}“ geschrieben: {out}")
+        return
+    if output:
+        raise click.UsageError("-o gilt für ein leeres Formular; mit --contacts: --out-dir.")
+    ws = state.workspace()
+    contact_list = contacts.read(contacts_file)
+    name = campaign or definition.id
+    target = out_dir or ws.root / "formulare" / name
+    blank = layout.render(definition, alliance=ws.alliance_name)
+    count = 0
+    with Store(ws.state_db) as store:
+        personal = fill.PersonalForms(definition, blank, store, target, name)
+        for _ in personal.issue_all(contact_list):
+            count += 1
+    _show_skipped(contact_list)
+    click.echo(f"{count} persönliche Formulare „{definition.title}“ in {target} "
+               f"(Aktion „{name}“).")
 
 
 def _forms_dir(state: _State) -> Path:
@@ -299,10 +341,10 @@ _contacts_option = click.option(
     help="Kontaktliste (CSV). Standard: die eine Liste in contacts/.")
 
 
-def _show_skipped(mailing_: mailing.Mailing) -> None:
-    skipped = mailing_.contacts.skipped
+def _show_skipped(contact_list: contacts.ContactList) -> None:
+    skipped = contact_list.skipped
     if skipped:
-        click.echo(f"{len(skipped)} Zeile(n) in {mailing_.contacts.path.name} übersprungen:")
+        click.echo(f"{len(skipped)} Zeile(n) in {contact_list.path.name} übersprungen:")
         for item in skipped:
             key = f" ({item.key})" if item.key else ""
             click.echo(f"  Zeile {item.row}{key}: {item.reason}")
@@ -347,7 +389,7 @@ def mail_preview(state: _State, template: str, contacts_file: Path | None, to: s
                 if not wanted or wanted in (c.key.lower(), c.email.lower()))
     target = out_dir or ws.root / "vorschau" / run.template.name
     written = list(run.preview(target, selected))
-    _show_skipped(run)
+    _show_skipped(run.contacts)
     if not written:
         raise _Failure(f"Kein Kontakt gefunden{f' für „{to}“' if to else ''}.")
     _show_message(message_from_bytes(written[0].read_bytes(), policy=SMTP))
@@ -358,13 +400,18 @@ def mail_preview(state: _State, template: str, contacts_file: Path | None, to: s
 @click.argument("template")
 @_contacts_option
 @click.option("--campaign", help="Name der Aktion (Standard: Name der Vorlage).")
+@click.option("--attach-form", metavar="FORMULAR",
+              help="Jedem Kontakt sein persönliches, vorausgefülltes Formular anhängen.")
+@click.option("--only-unanswered", metavar="AKTION",
+              help="Nur an die, die AKTION bekamen und noch nicht geantwortet haben.")
 @click.option("--limit", type=click.IntRange(min=1), help="Höchstens so viele E-Mails senden.")
 @click.option("--resend-unknown", is_flag=True,
               help="Auch E-Mails senden, deren Zustand nach einem Abbruch unbekannt ist.")
 @click.option("--yes", is_flag=True, help="Nicht nachfragen.")
 @pass_state
 def mail_send(state: _State, template: str, contacts_file: Path | None, campaign: str | None,
-              limit: int | None, resend_unknown: bool, yes: bool) -> None:
+              attach_form: str | None, only_unanswered: str | None, limit: int | None,
+              resend_unknown: bool, yes: bool) -> None:
     """E-Mails senden: zeigt erst Anzahl, übersprungene Zeilen und die erste E-Mail.
 
     Bereits gesendete E-Mails dieser Aktion werden nie noch einmal gesendet;
@@ -372,28 +419,37 @@ def mail_send(state: _State, template: str, contacts_file: Path | None, campaign
 
     \b
     Example:
-        formtool mail send einladung-fachberatung
-        formtool mail send erinnerung --campaign erinnerung-1 --limit 50 --yes
+        formtool mail send einladung-fachberatung --attach-form buendnispartner
+        formtool mail send erinnerung --only-unanswered einladung-fachberatung \\
+            --attach-form buendnispartner
+        formtool mail send erinnerung --campaign erinnerung-2 --limit 50 --yes
     """
     ws = state.workspace()
-    run = mailing.open_mailing(ws, template, contacts_file, campaign)
-    outbox.check_settings(run.settings)
+    outbox.check_settings(ws.mail_settings())
     with Store(ws.state_db) as store:
+        run = mailing.open_mailing(ws, template, contacts_file, campaign, store=store,
+                                   attach_form=attach_form)
         journal = Journal(store)
         journal.campaign(run.campaign, run.template.name)
         crashed = journal.crashed_to_unknown(run.campaign)
         sender = outbox.Outbox(run.settings, journal, run.campaign, password=None)
-        count, problems, first = run.check(sender.plan(run.contacts,
-                                                       resend_unknown=resend_unknown))
+
+        def selected() -> Iterator[contacts.Contact]:
+            chosen: Iterable[contacts.Contact] = run.contacts
+            if only_unanswered:
+                chosen = mailing.only_unanswered(store, only_unanswered, chosen)
+            return sender.plan(chosen, resend_unknown=resend_unknown)
+
+        count, problems, first = run.check(selected())
         before = sender.summary
-        _show_skipped(run)
+        _show_skipped(run.contacts)
         if problems:
             for problem in problems[:20]:
                 click.echo(f"  {problem}", err=True)
             more = f" (die ersten 20 von {len(problems)})" if len(problems) > 20 else ""
             raise _Failure(f"{len(problems)} E-Mail(s) lassen sich nicht erstellen{more}; "
                            "gesendet wurde nichts.")
-        _show_plan(run, before, count, crashed, limit)
+        _show_plan(run, before, count, crashed, limit, only_unanswered)
         if count == 0 or first is None:
             return
         _show_message(first)
@@ -402,7 +458,7 @@ def mail_send(state: _State, template: str, contacts_file: Path | None, campaign
             raise _Failure("Abgebrochen; gesendet wurde nichts.")
         sender.password = outbox.password_for(run.settings)
         sender.summary = outbox.Summary()
-        summary = _send_with_progress(sender, run, total, resend_unknown, limit)
+        summary = _send_with_progress(sender, run, total, selected(), limit)
     _show_summary(summary)
     trouble = summary.failed + summary.pending + summary.unknown
     if trouble:
@@ -411,9 +467,11 @@ def mail_send(state: _State, template: str, contacts_file: Path | None, campaign
 
 
 def _show_plan(run: mailing.Mailing, before: outbox.Summary, count: int, crashed: int,
-               limit: int | None) -> None:
+               limit: int | None, only_unanswered: str | None) -> None:
     click.echo(f"Aktion „{run.campaign}“, Vorlage {run.template.path.name}, "
                f"Kontakte {run.contacts.path.name}:")
+    if only_unanswered:
+        click.echo(f"  nur wer „{only_unanswered}“ bekam und noch nicht geantwortet hat")
     click.echo(f"  zu senden: {count}" + (f" (davon jetzt höchstens {limit})" if limit else ""))
     for label, value in (("schon gesendet", before.already_sent),
                          ("abgemeldet", before.opted_out),
@@ -431,7 +489,8 @@ def _show_plan(run: mailing.Mailing, before: outbox.Summary, count: int, crashed
 
 
 def _send_with_progress(sender: outbox.Outbox, run: mailing.Mailing, total: int,
-                        resend_unknown: bool, limit: int | None) -> outbox.Summary:
+                        selected: Iterable[contacts.Contact], limit: int | None
+                        ) -> outbox.Summary:
     lock = threading.Lock()
     with _progress(total, "Senden") as advance:
         def on_event(event: outbox.Event) -> None:
@@ -444,8 +503,7 @@ def _send_with_progress(sender: outbox.Outbox, run: mailing.Mailing, total: int,
                     click.echo(f"\n{event.contact.key}: {event.detail}", err=True)
 
         sender.on_event = on_event
-        return sender.run(run.jobs(sender.plan(run.contacts, resend_unknown=resend_unknown)),
-                          limit=limit)
+        return sender.run(run.jobs(selected), limit=limit)
 
 
 def _show_summary(summary: outbox.Summary) -> None:
@@ -506,3 +564,61 @@ def mail_optout(state: _State, addresses: tuple[str, ...]) -> None:
         new = sum(journal.add_optout(a, "manuell") for a in addresses)
     click.echo(f"{new} Adresse(n) abgemeldet" + (f", {len(addresses) - new} waren es schon"
                                                 if len(addresses) > new else "") + ".")
+
+
+@cli.command("status")
+@click.argument("campaign", required=False)
+@click.option("--offen", is_flag=True, help="Wer noch nicht geantwortet hat (mit Anschrift).")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Die Liste (mit --offen) bzw. die Tabelle als CSV-Datei schreiben.")
+@pass_state
+def status_(state: _State, campaign: str | None, offen: bool, csv_path: Path | None) -> None:
+    """Je Aktion: gesendet, fehlgeschlagen, unbekannt, beantwortet, offen, abgemeldet.
+
+    \b
+    Example:
+        formtool status
+        formtool status einladung-fachberatung --offen
+        formtool status einladung-fachberatung --offen --csv offen.csv
+    """
+    ws = state.workspace()
+    with Store(ws.state_db) as store:
+        names = [campaign] if campaign else store_campaigns(store)
+        if campaign and campaign not in store_campaigns(store):
+            raise _Failure(f"Aktion „{campaign}“ gibt es nicht (vorhanden: "
+                           f"{', '.join(store_campaigns(store)) or 'keine'}).")
+        if offen:
+            rows: list[list[Any]] = [[r.key, r.name, r.organisation, r.address, r.email,
+                                      r.sent_at[:10]]
+                    for name in names for r in store_unanswered(store, name)]
+            header = ["ID", "Name", "Organisation", "Anschrift", "E-Mail", "gesendet am"]
+        else:
+            header = ["Aktion", "gesendet", "fehlgeschlagen", "zurückgestellt", "unbekannt",
+                      "beantwortet", "offen", "abgemeldet"]
+            rows = []
+            for name in names:
+                s = campaign_status(store, name)
+                rows.append([name, s.sent, s.failed, s.pending, s.unknown, s.answered,
+                             s.unanswered, s.opted_out])
+    if csv_path is not None:
+        with atomic.replacing(csv_path, mode="w", encoding="utf-8-sig", newline="") as fh:
+            writer = csv.writer(fh, delimiter=";")
+            writer.writerow(header)
+            writer.writerows(rows)
+        click.echo(f"{len(rows)} Zeile(n) geschrieben: {csv_path}")
+        return
+    if not rows:
+        click.echo("Noch nichts gesendet." if not offen else "Alle haben geantwortet.")
+        return
+    _table(header, rows)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> None:
+    cells = [[str(c) for c in row] for row in [header, *rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    numeric = [all(str(r[i]).isdigit() for r in rows) for i in range(len(header))]
+    for n, row in enumerate(cells):
+        click.echo("  ".join(c.rjust(w) if numeric[i] else c.ljust(w)
+                             for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip())
+        if n == 0:
+            click.echo("  ".join("-" * w for w in widths))

@@ -44,6 +44,11 @@ class Contact:
         return self.columns.get(name, "")
 
     @property
+    def address(self) -> str:
+        place = " ".join(p for p in (self.get("plz"), self.get("ort")) if p)
+        return ", ".join(p for p in (self.get("strasse"), place) if p)
+
+    @property
     def display_name(self) -> str:
         person = " ".join(p for p in (self.get("vorname"), self.get("nachname")) if p)
         return person or self.get("organisation")

@@ -35,7 +35,7 @@ VALUE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 _TOP_KEYS = {"id", "version", "title", "file_name", "intro", "sections", "closing"}
 _SECTION_KEYS = {"title", "intro", "fields"}
 _FIELD_KEYS = {"name", "label", "type", "required", "options", "max_length", "help", "width",
-               "lines"}
+               "lines", "prefill"}
 _CLOSING_KEYS = {"consent_text", "consent_label", "place_date", "signature"}
 _TRANSLIT = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "Ä": "Ae", "Ö": "Oe",
                            "Ü": "Ue"})
@@ -58,6 +58,7 @@ class Field:
     help: str = ""
     width: float = 1.0
     lines: int = 4
+    prefill: str = ""  # contact column that fills personal copies
 
     @property
     def tooltip(self) -> str:
@@ -274,8 +275,14 @@ def _field(raw: Any, problems: _Problems, where: str, seen: set[str]) -> Field |
         problems.add("„lines“ muss eine ganze Zahl von 2 bis 30 sein", field=name)
         lines = 4
     help_text = _text(raw, "help", problems, where=where, field=name, required=False)
+    prefill = _text(raw, "prefill", problems, where=where, field=name, required=False)
+    if prefill and ftype not in TEXT_TYPES | OPTION_TYPES - {"radio"}:
+        problems.add(f"„prefill“ gibt es nur für Text- und Auswahlfelder, nicht für „{ftype}“",
+                     field=name)
+        prefill = ""
     return Field(name=name, label=label, type=ftype, required=required, options=options,
-                 max_length=max_length, help=help_text, width=WIDTHS[width_name], lines=lines)
+                 max_length=max_length, help=help_text, width=WIDTHS[width_name], lines=lines,
+                 prefill=prefill)
 
 
 def _options(raw: Any, problems: _Problems, name: str, ftype: str) -> tuple[Option, ...]:

@@ -162,8 +162,25 @@ class Importer:
             self.tables[form_id] = table
         return table
 
+    def _match(self, row: Row) -> None:
+        """Who got the form with this response id; flag returns that look forwarded."""
+        if not row.response_id:
+            return
+        issued = self.store.issued_by_response_id(row.response_id)
+        if issued is None:
+            row.problems.append(f"unbekannte Rücklauf-Kennung {row.response_id} (nicht aus "
+                                "diesem Arbeitsordner verschickt?)")
+            return
+        row.contact_key, row.campaign = issued.contact_key, issued.campaign
+        invited = self.store.contact_email(issued.contact_key) or ""
+        returned = row.values.get("email", "")
+        if invited and returned and returned.lower() != invited.lower():
+            row.problems.append(f"zurück von {returned}, verschickt an {invited} "
+                                "(weitergeleitet?)")
+
     def _add(self, extraction: Extraction, form: FormDefinition | None, row: Row) -> FileReport:
         form_id = form.id if form else RAW
+        self._match(row)
         table = self._table(form)
         report = FileReport(extraction.path, Status.IMPORTED, form_id, problems=row.problems,
                             response_id=row.response_id)
@@ -187,7 +204,8 @@ class Importer:
                                                                       else ""),
             response_id=row.response_id, sha256=row.sha256, file_name=row.file_name,
             csv_path=str(table.path), problems="; ".join(row.problems),
-            imported_at=row.imported_at), replace=report.status is not Status.DUPLICATE)
+            imported_at=row.imported_at, contact_key=row.contact_key, campaign=row.campaign),
+            replace=report.status is not Status.DUPLICATE)
         return report
 
 

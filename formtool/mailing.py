@@ -8,7 +8,7 @@ Messages are built again, one at a time, while sending: memory stays flat.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -18,7 +18,9 @@ from formtool import atomic, compose, contacts, formdef, layout
 from formtool.compose import Attachment, ComposeError, Sender, Template
 from formtool.contacts import Contact, ContactList
 from formtool.filenames import safe_filename
+from formtool.fill import PersonalForms
 from formtool.outbox import Built, Job
+from formtool.store import Store, campaigns, unanswered
 from formtool.workspace import MailSettings, Workspace
 
 FORM_PREFIX = "formular:"
@@ -33,7 +35,7 @@ class Mailing:
     contacts: ContactList
     settings: MailSettings
     campaign: str
-    extra: Callable[[Contact], dict[str, Any]] = field(default=lambda contact: {})
+    personal: PersonalForms | None = None  # --attach-form: each contact's own form
     _files: dict[str, Attachment] = field(default_factory=dict)
 
     @property
@@ -51,6 +53,29 @@ class Mailing:
             return str(self.contacts.path.relative_to(self.workspace.root))
         except ValueError:
             return str(self.contacts.path)
+
+    def _personal(self, contact: Contact) -> Attachment:
+        assert self.personal is not None
+        path = self.personal.path_for(contact)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ComposeError(f"{path}: kann nicht gelesen werden ({exc.strerror}).") from None
+        return Attachment(safe_filename(self.personal.form.file_name, suffix=".pdf"), data)
+
+    def _attachments(self, rendered: compose.Rendered, contact: Contact | None
+                     ) -> list[Attachment]:
+        """The template's attachments; with --attach-form the contact's own form
+        takes the place of the blank one (and is added when the template has none)."""
+        own = f"{FORM_PREFIX}{self.personal.form.id}" if self.personal else None
+        out = []
+        for value in rendered.attach:
+            if value == own:
+                continue
+            out.append(self._attachment(value))
+        if own is not None and contact is not None:
+            out.append(self._personal(contact))
+        return out
 
     def _attachment(self, value: str) -> Attachment:
         """``formular:NAME`` -> the blank form; anything else a file in the workspace."""
@@ -74,14 +99,13 @@ class Mailing:
         return attachment
 
     def _variables(self, contact: Contact) -> dict[str, Any]:
-        return compose.context(contact, self.sender,
-                               {"kampagne": self.campaign, **self.extra(contact)})
+        return compose.context(contact, self.sender, {"kampagne": self.campaign})
 
     def message(self, contact: Contact) -> EmailMessage:
         rendered = compose.render(self.template, contact, self._variables(contact),
                                   self._source())
-        attachments = [self._attachment(a) for a in rendered.attach]
-        return compose.build(rendered, contact, self.sender, attachments=attachments)
+        return compose.build(rendered, contact, self.sender,
+                             attachments=self._attachments(rendered, contact))
 
     def built(self, contact: Contact) -> Built:
         message = self.message(contact)
@@ -99,7 +123,7 @@ class Mailing:
             try:
                 rendered = compose.render(self.template, contact, self._variables(contact),
                                           self._source())
-                attachments = [self._attachment(a) for a in rendered.attach]
+                attachments = self._attachments(rendered, None)  # personal forms: made later
                 size = (sum(len(a.data) for a in attachments) * 4 // 3 + len(rendered.text)
                         + len(rendered.html) * 2)
                 if size > self.max_bytes:
@@ -128,11 +152,30 @@ class Mailing:
 
 
 def open_mailing(ws: Workspace, template: str, contacts_file: Path | None,
-                 campaign: str | None) -> Mailing:
+                 campaign: str | None, *, store: Store | None = None,
+                 attach_form: str | None = None) -> Mailing:
+    """A mailing; with ``attach_form`` (needs ``store``) each contact gets its own form."""
     path = compose.template_path(ws.templates_dir, template)
     loaded = compose.load_template(path)
+    name = campaign or loaded.name
+    personal = None
+    if attach_form is not None:
+        assert store is not None
+        form = formdef.load(formdef.find_definition(ws.forms_dir, attach_form))
+        personal = PersonalForms(form, layout.render(form, alliance=ws.alliance_name), store,
+                                 ws.root / "formulare" / name, name)
     return Mailing(ws, loaded, contacts.read(contacts_file or default_contacts(ws)),
-                   ws.mail_settings(), campaign or loaded.name)
+                   ws.mail_settings(), name, personal)
+
+
+def only_unanswered(store: Store, campaign: str, selected: Iterable[Contact]
+                    ) -> Iterator[Contact]:
+    """The contacts that got ``campaign``, have not answered and have not opted out."""
+    if campaign not in campaigns(store):
+        raise ComposeError(f"Aktion „{campaign}“ gibt es nicht (vorhanden: "
+                           f"{', '.join(campaigns(store)) or 'keine'}).")
+    keys = {r.key for r in unanswered(store, campaign)}
+    return (c for c in selected if c.key in keys)
 
 
 def default_contacts(ws: Workspace) -> Path:

@@ -342,6 +342,7 @@ class Outbox:
             if contact.opted_out or self.journal.is_opted_out(contact.email):
                 self.summary.opted_out += 1
             elif record is None or record.state == "pending":
+                self._remember(contact)
                 yield contact
             elif record.state == "sent":
                 self.summary.already_sent += 1
@@ -350,7 +351,13 @@ class Outbox:
             elif record.state == "failed" and record.email.lower() == contact.email.lower():
                 self.summary.previously_failed += 1  # same address: it would fail again
             else:
+                self._remember(contact)
                 yield contact
+
+    def _remember(self, contact: Contact) -> None:
+        """Name, organisation and address for `formtool status --offen`."""
+        self.journal.remember_contact(contact.key, contact.email, contact.display_name,
+                                      contact.get("organisation"), contact.address)
 
     def run(self, jobs: Iterable[Job], *, limit: int | None = None) -> Summary:
         """Send every job; Ctrl-C stops after the messages under way are recorded.

@@ -24,7 +24,8 @@ from formtool.errors import OutputError
 from formtool.extract import Extraction, RawField
 from formtool.formdef import Field, FormDefinition
 
-META_COLUMNS = ("datei", "importiert_am", "response_id", "pruefsumme", "probleme")
+META_COLUMNS = ("datei", "importiert_am", "response_id", "kontakt_id", "aktion", "pruefsumme",
+                "probleme")
 YES, NO = "ja", "nein"
 POSTCODE_RE = re.compile(r"^\d{5}$")
 NUMBER_RE = re.compile(r"^-?\d{1,3}(\.?\d{3})*(,\d+)?$|^-?\d+([.,]\d+)?$")
@@ -44,6 +45,8 @@ class Row:
     response_id: str
     sha256: str
     problems: list[str] = field(default_factory=list)
+    contact_key: str = ""  # who got the personal form with this response id
+    campaign: str = ""
 
     @property
     def key(self) -> str:
@@ -51,7 +54,8 @@ class Row:
 
     def cells(self, names: list[str]) -> list[str]:
         meta = {"datei": self.file_name, "importiert_am": self.imported_at,
-                "response_id": self.response_id, "pruefsumme": self.sha256,
+                "response_id": self.response_id, "kontakt_id": self.contact_key,
+                "aktion": self.campaign, "pruefsumme": self.sha256,
                 "probleme": "; ".join(self.problems)}
         return [neutralise(self.values.get(n, meta.get(n, ""))) for n in names]
 

@@ -60,7 +60,35 @@ MIGRATIONS: tuple[str, ...] = (
         created_at  TEXT NOT NULL
     );
     """,
+    # 3: contacts as last seen, personal forms, responses matched to them
+    """
+    CREATE TABLE contacts (
+        key          TEXT PRIMARY KEY,
+        email        TEXT NOT NULL,
+        name         TEXT NOT NULL,
+        organisation TEXT NOT NULL,
+        address      TEXT NOT NULL,
+        updated_at   TEXT NOT NULL
+    );
+    CREATE INDEX contacts_email ON contacts (email COLLATE NOCASE);
+    CREATE TABLE forms_issued (
+        response_id  TEXT PRIMARY KEY,
+        form_id      TEXT NOT NULL,
+        contact_key  TEXT NOT NULL,
+        campaign     TEXT NOT NULL,
+        file         TEXT NOT NULL,
+        created_at   TEXT NOT NULL,
+        UNIQUE (form_id, contact_key, campaign)
+    );
+    CREATE INDEX forms_issued_contact ON forms_issued (contact_key);
+    ALTER TABLE responses ADD COLUMN contact_key TEXT NOT NULL DEFAULT '';
+    ALTER TABLE responses ADD COLUMN campaign TEXT NOT NULL DEFAULT '';
+    """,
 )
+
+
+def _now() -> str:
+    return dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
 class StoreError(FormtoolError):
@@ -78,6 +106,20 @@ class Response:
     csv_path: str
     problems: str
     imported_at: str
+    contact_key: str = ""
+    campaign: str = ""
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A personal form: its response id, for whom, in which campaign, where the file is."""
+
+    response_id: str
+    form_id: str
+    contact_key: str
+    campaign: str
+    file: str
+    created_at: str
 
 
 class Store:
@@ -133,11 +175,45 @@ class Store:
         """Record an imported response; ``replace=False`` keeps an existing record."""
         verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
         self.db.execute(
-            f"{verb} INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"{verb} INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (response.key, response.form_id, response.form_version, response.response_id,
              response.sha256, response.file_name, response.csv_path, response.problems,
-             response.imported_at),
+             response.imported_at, response.contact_key, response.campaign),
         )
+
+    # contacts and personal forms ---------------------------------------------
+
+    def remember_contact(self, key: str, email: str, name: str, organisation: str,
+                         address: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO contacts VALUES (?, ?, ?, ?, ?, ?)",
+                        (key, email, name, organisation, address, _now()))
+
+    def issued(self, form_id: str, contact_key: str, campaign: str | None = None
+               ) -> Issued | None:
+        """The personal form for this contact: of ``campaign``, else the newest of any."""
+        sql = "SELECT * FROM forms_issued WHERE form_id = ? AND contact_key = ?"
+        args: tuple[str, ...] = (form_id, contact_key)
+        if campaign is not None:
+            row = self.db.execute(sql + " AND campaign = ?", (*args, campaign)).fetchone()
+            if row is not None:
+                return Issued(*row)
+        row = self.db.execute(sql + " ORDER BY created_at DESC, rowid DESC LIMIT 1",
+                              args).fetchone()
+        return Issued(*row) if row else None
+
+    def issue(self, issued: Issued) -> None:
+        self.db.execute("INSERT OR REPLACE INTO forms_issued VALUES (?, ?, ?, ?, ?, ?)",
+                        (issued.response_id, issued.form_id, issued.contact_key,
+                         issued.campaign, issued.file, issued.created_at))
+
+    def issued_by_response_id(self, response_id: str) -> Issued | None:
+        row = self.db.execute("SELECT * FROM forms_issued WHERE response_id = ?",
+                              (response_id,)).fetchone()
+        return Issued(*row) if row else None
+
+    def contact_email(self, key: str) -> str | None:
+        row = self.db.execute("SELECT email FROM contacts WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
 
     def responses(self, form_id: str | None = None) -> Iterator[Response]:
         sql = "SELECT * FROM responses"
@@ -166,16 +242,20 @@ class Send:
     sent_at: float | None
 
 
-def _now() -> str:
-    return dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
 class Journal:
     """The mail journal inside a Store; safe to call from several sender threads."""
 
     def __init__(self, store: Store) -> None:
+        self.store = store
         self.db = store.db
         self.lock = threading.Lock()
+
+    def remember_contact(self, key: str, email: str, name: str, organisation: str,
+                         address: str) -> None:
+        with self.lock:
+            self.store.remember_contact(key, email, name, organisation, address)
 
     def campaign(self, name: str, template: str) -> None:
         with self.lock:
@@ -237,3 +317,73 @@ class Journal:
             row = self.db.execute("SELECT 1 FROM optouts WHERE email_hash = ?",
                                   (email_hash(address),)).fetchone()
         return row is not None
+
+
+@dataclass
+class CampaignStatus:
+    campaign: str
+    sent: int = 0
+    failed: int = 0
+    pending: int = 0
+    unknown: int = 0
+    answered: int = 0
+    unanswered: int = 0
+    opted_out: int = 0
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """One contact of a campaign as the status shows it."""
+
+    key: str
+    email: str
+    state: str
+    sent_at: str
+    answered: bool
+    name: str
+    organisation: str
+    address: str
+
+
+def campaigns(store: Store) -> list[str]:
+    return [r[0] for r in store.db.execute("SELECT name FROM campaigns ORDER BY created_at")]
+
+
+def recipients(store: Store, campaign: str) -> Iterator[Recipient]:
+    """Everyone the campaign was sent (or tried) to, with whether they answered."""
+    rows = store.db.execute(
+        """SELECT s.contact_key, s.email, s.state, s.updated_at,
+                  EXISTS (SELECT 1 FROM responses r WHERE r.contact_key = s.contact_key
+                          AND r.contact_key != ''),
+                  COALESCE(c.name, ''), COALESCE(c.organisation, ''), COALESCE(c.address, '')
+           FROM sends s LEFT JOIN contacts c ON c.key = s.contact_key
+           WHERE s.campaign = ? ORDER BY s.rowid""", (campaign,))
+    for row in rows:
+        yield Recipient(row[0], row[1], row[2], row[3], bool(row[4]), *row[5:])
+
+
+def campaign_status(store: Store, campaign: str) -> CampaignStatus:
+    journal = Journal(store)
+    status = CampaignStatus(campaign)
+    for r in recipients(store, campaign):
+        if r.state in ("failed", "pending", "unknown"):
+            setattr(status, r.state, getattr(status, r.state) + 1)
+            continue
+        if r.state != "sent":
+            continue
+        status.sent += 1
+        if r.answered:
+            status.answered += 1
+        elif journal.is_opted_out(r.email):
+            status.opted_out += 1
+        else:
+            status.unanswered += 1
+    return status
+
+
+def unanswered(store: Store, campaign: str) -> Iterator[Recipient]:
+    """Got the campaign, have not answered, have not opted out."""
+    journal = Journal(store)
+    for r in recipients(store, campaign):
+        if r.state == "sent" and not r.answered and not journal.is_opted_out(r.email):
+            yield r
