@@ -19,6 +19,7 @@ from formtool import (
     __version__,
     atomic,
     contacts,
+    demo,
     fill,
     formdef,
     importer,
@@ -622,3 +623,26 @@ def _table(header: list[str], rows: list[list[Any]]) -> None:
                              for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip())
         if n == 0:
             click.echo("  ".join("-" * w for w in widths))
+
+
+@cli.command("demo")
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("demo-workspace"), show_default=True,
+              help="Ordner für die Demo (ein früherer Demo-Ordner wird ersetzt).")
+def demo_(directory: Path) -> None:
+    """Die ganze Runde vorführen: Formulare, Einladungen, Rückläufe, Stand, Erinnerungen.
+
+    Läuft ohne Konto und ohne Internet: ein eingebauter Mailserver auf diesem Rechner
+    nimmt die E-Mails an und legt sie als .eml-Dateien ab.
+
+    \b
+    Example:
+        formtool demo
+        formtool demo --dir /tmp/formtool-demo
+    """
+    result = demo.run(directory.resolve(), say=click.echo)
+    click.echo()
+    rows = [[s.campaign, s.sent, s.failed, s.pending, s.unknown, s.answered, s.unanswered,
+             s.opted_out] for s in (result.invitation, result.reminder)]
+    _table(["Aktion", "gesendet", "fehlgeschlagen", "zurückgestellt", "unbekannt",
+            "beantwortet", "offen", "abgemeldet"], rows)

@@ -1,0 +1,143 @@
+"""``formtool demo``: the whole loop on this machine, no account, no network.
+
+A fresh workspace; an SMTP server on a free loopback port that stores every
+message as an .eml file; personal forms for the 40 synthetic Fachberatungen;
+the invitations; 12 of the forms filled as if returned; the import; the
+status; the reminders to the other 28.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pypdf import PdfReader, PdfWriter
+
+from formtool import importer, mailing, outbox, workspace
+from formtool.errors import FormtoolError
+from formtool.localsmtp import LocalSmtpServer, Mailbox
+from formtool.store import CampaignStatus, Journal, Store, campaign_status
+
+MARKER = ".formtool-demo"
+INVITATION, REMINDER, FORM = "einladung-fachberatung", "erinnerung", "buendnispartner"
+RETURNS = 12
+
+
+@dataclass
+class DemoResult:
+    root: Path
+    invited: outbox.Summary
+    reminded: outbox.Summary
+    imported: list[importer.FileReport]
+    invitation: CampaignStatus
+    reminder: CampaignStatus
+
+
+def _fresh(root: Path) -> None:
+    if root.exists() and any(root.iterdir()):
+        if not (root / MARKER).exists():
+            raise FormtoolError(f"{root} ist nicht leer und kein Demo-Ordner; bitte einen "
+                                "anderen Ordner mit --dir angeben.")
+        shutil.rmtree(root)
+    workspace.init(root)
+    (root / MARKER).write_text("Von formtool demo angelegt; wird beim nächsten Lauf ersetzt.\n",
+                               encoding="utf-8")
+
+
+def _configure(root: Path, port: int) -> None:
+    config = root / workspace.CONFIG_NAME
+    text = config.read_text(encoding="utf-8")
+    for old, new in (('email = ""', 'email = "koordination@buendnis-demo.example"'),
+                     ('host = ""', 'host = "127.0.0.1"'), ("port = 587", f"port = {port}"),
+                     ('security = "starttls"', 'security = "none"')):
+        text = text.replace(old, new, 1)
+    text += "\n# Demo: keine Versandgrenzen für den eingebauten Server\n"
+    config.write_text(text.replace("# per_minute = 20", "per_minute = 0", 1)
+                      .replace("# per_hour = 300", "per_hour = 0", 1), encoding="utf-8")
+
+
+def _answers(rng: random.Random) -> dict[str, str]:
+    """Varied answers, as different offices would give them."""
+    answers = {
+        "art": "/fachberatung" if rng.random() < 0.8 else "/traeger",
+        "kreis": rng.choice(["/kerngruppe", "/buendnisgruppe", "/partner"]),
+        "website_nennung": rng.choice(["/ja", "/nein"]),
+        "funktion": rng.choice(["Fachberatung Kita", "Leitung Fachdienst", "Referentin"]),
+        "thema_sonstiges": rng.choice(["", "Übergang Kita – Grundschule",
+                                       "Fachkräftegewinnung im ländlichen Raum\nSprach-Kitas"]),
+        "einwilligung": "/Yes",
+        "datum": f"{rng.randint(1, 28)}.{rng.randint(1, 12)}.2026",
+    }
+    for topic in ("finanzierung", "qualitaetsstandards", "fachkraefte", "sprachfoerderung",
+                  "regionalgruppe", "inklusion"):
+        answers[f"thema_{topic}"] = "/Yes" if rng.random() < 0.4 else "/Off"
+    return answers
+
+
+def _fill_return(source: Path, target: Path, answers: dict[str, str], place: str) -> None:
+    writer = PdfWriter(clone_from=PdfReader(source))
+    for page in writer.pages:
+        writer.update_page_form_field_values(page, {**answers, "ort": place},
+                                             auto_regenerate=False)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("wb") as fh:
+        writer.write(fh)
+
+
+def _send(ws: workspace.Workspace, store: Store, template: str,
+          only_unanswered: str | None = None) -> outbox.Summary:
+    run = mailing.open_mailing(ws, template, None, None, store=store, attach_form=FORM)
+    journal = Journal(store)
+    journal.campaign(run.campaign, run.template.name)
+    sender = outbox.Outbox(run.settings, journal, run.campaign, password=None)
+    chosen = run.contacts if only_unanswered is None else mailing.only_unanswered(
+        store, only_unanswered, run.contacts)
+    return sender.run(run.jobs(sender.plan(chosen)))
+
+
+def run(root: Path, say: Callable[[str], None] = lambda line: None, seed: int = 2026
+        ) -> DemoResult:
+    """Run the loop in ``root`` (replaced if it is an earlier demo)."""
+    _fresh(root)
+    mailbox = Mailbox(root / "postfach")
+    with LocalSmtpServer(mailbox) as smtp:
+        _configure(root, smtp.port)
+        ws = workspace.load(root)
+        say(f"1. Arbeitsordner {root}; eingebauter Mailserver auf 127.0.0.1:{smtp.port} "
+            "(speichert jede E-Mail als .eml, nichts verlässt den Rechner)")
+        with Store(ws.state_db) as store:
+            invited = _send(ws, store, INVITATION)
+            say(f"2. {invited.sent} Einladungen gesendet, jede mit einem persönlichen, "
+                "vorausgefüllten Formular")
+            rng = random.Random(seed)
+            issued = sorted((root / "formulare" / INVITATION).glob("*.pdf"))
+            returned = rng.sample(issued, RETURNS)
+            for path in returned:
+                place = path.stem.split("_")[1].split("-")[-1]
+                _fill_return(path, root / "ruecklaeufe" / f"Antwort_{path.name}",
+                             _answers(rng), place)
+            say(f"3. {RETURNS} Fachberatungen haben ihr Formular ausgefüllt zurückgeschickt")
+            options = importer.ImportOptions(output_dir=root / "antworten")
+            imported = importer.Importer(ws.forms_dir, store, options).run(
+                importer.pdf_files([root / "ruecklaeufe"]))
+            ok = sum(1 for r in imported if r.status.ok)
+            say(f"4. {ok} Rückläufe eingelesen und ihren Absendern zugeordnet")
+            before = campaign_status(store, INVITATION)
+            say(f"5. Stand „{INVITATION}“: {before.sent} gesendet, {before.answered} "
+                f"beantwortet, {before.unanswered} offen")
+            reminded = _send(ws, store, REMINDER, only_unanswered=INVITATION)
+            say(f"6. {reminded.sent} Erinnerungen an die, die noch nicht geantwortet haben")
+            again = _send(ws, store, REMINDER, only_unanswered=INVITATION)
+            say(f"7. Erinnerung noch einmal aufgerufen: {again.sent} neue E-Mails "
+                f"({again.already_sent} schon erinnert) – niemand bekommt etwas doppelt")
+            invitation = campaign_status(store, INVITATION)
+            reminder = campaign_status(store, REMINDER)
+    say(f"Formulare:   {root / 'formulare'}")
+    say(f"E-Mails:     {root / 'postfach'} ({len(mailbox.received)} .eml-Dateien)")
+    say(f"Rückläufe:   {root / 'ruecklaeufe'}")
+    say(f"Tabelle:     {root / 'antworten' / (FORM + '.csv')}")
+    say(f"Stand:       formtool --workspace {root} status")
+    return DemoResult(root, invited, reminded, imported, invitation, reminder)
