@@ -1,0 +1,241 @@
+"""Issue → return → who answered → reminders: personal forms, status, demo."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from helpers import field_values, node, pdflib_fill, pdftk_fill, read_csv, run
+from mailhelpers import PASSWORD, USER, FaultyMailbox, MemoryKeyring
+from pypdf import PdfReader
+from test_mail import configure
+
+from formtool import contacts, fill, formdef, layout, workspace
+from formtool.cli import cli
+from formtool.filenames import safe_filename
+from formtool.localsmtp import LocalSmtpServer
+from formtool.store import Store
+
+
+def invoke(ws: Path, *args: str, input: str | None = None) -> Result:
+    result = CliRunner().invoke(cli, ["--workspace", str(ws), *args], input=input)
+    assert "Traceback" not in result.output, result.output
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Path:
+    root = tmp_path / "ws"
+    workspace.init(root)
+    return root
+
+
+def issued(ws: Path) -> dict[str, tuple[str, str]]:
+    with Store(ws / ".formtool" / "state.db") as store:
+        rows = store.db.execute("SELECT contact_key, response_id, file FROM forms_issued")
+        return {key: (rid, file) for key, rid, file in rows}
+
+
+def test_personal_forms_are_prefilled_and_readable_everywhere(ws: Path) -> None:
+    result = invoke(ws, "forms", "generate", "buendnispartner", "--contacts",
+                    str(ws / "contacts" / "fachberatungen.csv"), "--campaign", "einladung")
+    assert result.exit_code == 0, result.output
+    assert "40 persönliche Formulare" in result.output
+    forms = issued(ws)
+    assert len(forms) == 40
+    ids = {rid for rid, _ in forms.values()}
+    assert len(ids) == 40 and all(len(i) >= 10 for i in ids)
+    rid, file = forms["FB-00001"]
+    path = Path(file)
+    assert path.name == "Buendnispartner_Caritasverband-Altenburger-Land_FB-00001.pdf"
+    assert path.parent == ws / "formulare" / "einladung"
+    values = field_values(path)
+    assert values["response_id"] == rid
+    assert values["organisation"] == "Caritasverband Altenburger Land"
+    assert values["strasse"] == "Schloßberg 61"
+    assert values["plz"] == "04600"
+    assert values["ort_organisation"] == "Altenburg"
+    assert values["nachname"] == "Köhler"
+    assert values["anrede"] == "frau"
+    assert values["form_id"] == "buendnispartner"
+    assert "No syntax or stream encoding errors" in run("qpdf", "--check", path).stdout
+    dump = run("pdftk", path, "dump_data_fields_utf8").stdout
+    assert "FieldValue: Caritasverband Altenburger Land" in dump
+    assert f"FieldValue: {rid}" in dump
+    seen = json.loads(node("pdfjs_fields.mjs", path).stdout)
+    assert seen["fields"]["nachname"][0]["value"] == "Köhler"
+    # the value is drawn (an appearance stream), so every viewer shows it
+    text = run("pdftotext", "-layout", path, "-").stdout
+    assert "Caritasverband Altenburger Land" in text and "Schloßberg 61" in text
+    assert path.read_bytes().count(b"%%EOF") == 2  # the blank plus one incremental update
+
+    again = invoke(ws, "forms", "generate", "buendnispartner", "--contacts",
+                   str(ws / "contacts" / "fachberatungen.csv"), "--campaign", "einladung")
+    assert again.exit_code == 0
+    assert issued(ws) == forms  # same ids, same files
+
+
+def test_names_beyond_latin1_in_personal_forms(tmp_path: Path) -> None:
+    form = formdef.load(workspace.shipped_forms_dir() / "buendnispartner.toml")
+    filler = fill.Personaliser(form, layout.render(form, alliance="x"))
+    name = "Łucja Şahin-Ağaoğlu (Kita „Sonne“) € –"
+    out = tmp_path / "p.pdf"
+    out.write_bytes(filler.fill({"organisation": name, "thema_sonstiges": "a\nb (c)"}, "ABC234"))
+    values = field_values(out)
+    assert values["organisation"] == name
+    assert values["thema_sonstiges"] == "a\nb (c)"
+    shown = run("pdftotext", "-layout", out, "-").stdout
+    assert "Lucja Sahin-Agaoglu (Kita „Sonne“) € –" in shown  # drawn with Latin letters
+
+
+def test_response_ids_are_unique_over_60000() -> None:
+    ids = {fill.new_response_id() for _ in range(60_000)}
+    assert len(ids) == 60_000
+    assert all(len(i) == 12 and set(i) <= set(fill.RESPONSE_ID_ALPHABET) for i in ids)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Diakonie Gotha / Süd", "Diakonie Gotha - Süd"),
+    ("..\\..\\etc\\passwd", "etc-passwd"),
+    ("Kita\x00\x1f Sonne\n", "Kita Sonne"),
+    ("CON", "_CON"),
+    ("A" * 300, "A" * 96),
+])
+def test_safe_file_names(text: str, expected: str) -> None:
+    assert safe_filename(text, suffix=".pdf") == expected + ".pdf"
+
+
+def test_personal_file_name_is_ascii() -> None:
+    form = formdef.load(workspace.shipped_forms_dir() / "buendnispartner.toml")
+    contact = contacts.Contact(5, "FB/12", "x@y.example", {"organisation": "Diakonie Gößnitz "
+                                                           "e.V. / Süd"})
+    assert fill.personal_file_name(form, contact) == (
+        "Buendnispartner_Diakonie-Goessnitz-e.V.---Sued_FB-12.pdf")
+
+
+def test_the_loop(ws: Path, certificate: tuple[Path, Path],
+                  memory_keyring: MemoryKeyring) -> None:
+    """Personal forms → invitations → returns by pdftk and pdf-lib → import → status →
+    reminders only to the unanswered → a second reminder run sends nothing new."""
+    certfile, keyfile = certificate
+    mailbox = FaultyMailbox()
+    with LocalSmtpServer(mailbox, security="starttls", certfile=certfile, keyfile=keyfile,
+                         auth=(USER, PASSWORD)) as smtp:
+        configure(ws, smtp.port, ca_file=certfile)
+        memory_keyring.set_password("formtool", f"{USER}@127.0.0.1", PASSWORD)
+        invited = invoke(ws, "mail", "send", "einladung-fachberatung", "--attach-form",
+                         "buendnispartner", "--yes")
+        assert invited.exit_code == 0, invited.output
+        assert "Fertig: 40 gesendet." in invited.output
+        forms = issued(ws)
+        assert len(forms) == 40
+        by_address = {}
+        for item in mailbox.received:
+            message = item.message()
+            [pdf] = list(message.iter_attachments())
+            assert pdf.get_filename() == "Beitrittserklärung Bündnispartner.pdf"
+            by_address[item.rcpt_tos[0]] = pdf.get_content()
+        assert len(by_address) == 40
+
+        # three answer with pdftk, two with pdf-lib, one forwards it to a colleague
+        returns = ws.parent / "rueck"
+        returns.mkdir()
+        contact_list = list(contacts.read(ws / "contacts" / "fachberatungen.csv"))
+        answering = contact_list[:6]
+        for i, contact in enumerate(answering):
+            source = returns / f"mail-{i}.pdf"
+            source.write_bytes(by_address[contact.email])
+            answers = {"kreis": "partner", "website_nennung": "ja", "einwilligung": "Yes"}
+            if i == 5:
+                answers["email"] = "kollegin@anderes-amt.example"
+            if i < 3 or i == 5:
+                pdftk_fill(source, answers, returns / f"antwort-{i}.pdf")
+            else:
+                pdflib_fill(source, {**answers, "einwilligung": True},
+                            returns / f"antwort-{i}.pdf")
+            source.unlink()  # only the filled copies are imported (helper files are not PDFs)
+        imported = invoke(ws, "import", str(returns), "--header", "names")
+        assert imported.exit_code == 0, imported.output
+        rows = {r["kontakt_id"]: r for r in read_csv(ws / "antworten" / "buendnispartner.csv")}
+        assert set(rows) == {c.key for c in answering}
+        assert all(r["aktion"] == "einladung-fachberatung" for r in rows.values())
+        assert rows["FB-00001"]["organisation"] == "Caritasverband Altenburger Land"
+        assert rows["FB-00001"]["kreis"] == "Bündnispartner*in (unterstützt und bleibt informiert)"
+        forwarded = rows[answering[5].key]["probleme"]
+        assert "zurück von kollegin@anderes-amt.example" in forwarded
+        assert "weitergeleitet?" in forwarded
+
+        status = invoke(ws, "status", "einladung-fachberatung")
+        line = next(l for l in status.output.splitlines() if l.startswith("einladung"))
+        assert line.split()[1:] == ["40", "0", "0", "0", "6", "34", "0"]
+        invoke(ws, "mail", "optout", contact_list[10].email)
+        status = invoke(ws, "status", "einladung-fachberatung")
+        line = next(l for l in status.output.splitlines() if l.startswith("einladung"))
+        assert line.split()[1:] == ["40", "0", "0", "0", "6", "33", "1"]
+        offen = invoke(ws, "status", "einladung-fachberatung", "--offen")
+        assert "FB-00007" in offen.output and "FB-00001" not in offen.output
+        assert "Schloßberg" in offen.output or "straße" in offen.output
+        invoke(ws, "status", "einladung-fachberatung", "--offen", "--csv",
+               str(ws / "offen.csv"))
+        assert len(read_csv(ws / "offen.csv")) == 33
+
+        before = len(mailbox.received)
+        reminded = invoke(ws, "mail", "send", "erinnerung", "--only-unanswered",
+                          "einladung-fachberatung", "--attach-form", "buendnispartner", "--yes")
+        assert reminded.exit_code == 0, reminded.output
+        assert "Fertig: 33 gesendet." in reminded.output
+        reminders = mailbox.received[before:]
+        expected = {c.email for c in contact_list[6:]} - {contact_list[10].email}
+        assert {r.rcpt_tos[0] for r in reminders} == expected
+        # the reminder carries the same personal form (same response id) as the invitation
+        first = reminders[0].message()
+        [pdf] = list(first.iter_attachments())
+        sample = ws.parent / "reminder.pdf"
+        sample.write_bytes(pdf.get_content())
+        key = next(c.key for c in contact_list if c.email == reminders[0].rcpt_tos[0])
+        assert field_values(sample)["response_id"] == forms[key][0]
+
+        again = invoke(ws, "mail", "send", "erinnerung", "--only-unanswered",
+                       "einladung-fachberatung", "--attach-form", "buendnispartner", "--yes")
+        assert "Nichts zu senden." in again.output
+        assert len(mailbox.received) == before + 33
+        counts = Counter(r.rcpt_tos[0] for r in mailbox.received)
+        assert max(counts.values()) == 2  # invitation + one reminder at most
+
+
+def test_unknown_campaign_for_reminders(ws: Path, certificate: tuple[Path, Path],
+                                        memory_keyring: MemoryKeyring) -> None:
+    with LocalSmtpServer() as smtp:
+        configure(ws, smtp.port, security="none", user="")
+        result = invoke(ws, "mail", "send", "erinnerung", "--only-unanswered", "gibtsnicht",
+                        "--yes")
+    assert result.exit_code == 1
+    assert "Aktion „gibtsnicht“ gibt es nicht" in result.output
+
+
+def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
+    target = tmp_path / "demo"
+    result = CliRunner().invoke(cli, ["demo", "--dir", str(target)])
+    assert result.exit_code == 0, result.output
+    assert "40 Einladungen gesendet" in result.output
+    assert "12 Rückläufe eingelesen" in result.output
+    assert "28 Erinnerungen" in result.output
+    assert "0 neue E-Mails" in result.output
+    assert len(list((target / "postfach").glob("*.eml"))) == 68
+    rows = read_csv(target / "antworten" / "buendnispartner.csv")
+    assert len(rows) == 12 and all(r["kontakt_id"] for r in rows)
+    reader = PdfReader(next((target / "ruecklaeufe").glob("*.pdf")))
+    assert (reader.get_fields() or {})["einwilligung"]["/V"] == "/Yes"
+    again = CliRunner().invoke(cli, ["demo", "--dir", str(target)])  # replaces its own demo
+    assert again.exit_code == 0
+    (tmp_path / "fremd").mkdir()
+    (tmp_path / "fremd" / "wichtig.txt").write_text("x", encoding="utf-8")
+    refused = CliRunner().invoke(cli, ["demo", "--dir", str(tmp_path / "fremd")])
+    assert refused.exit_code == 1
+    assert "kein Demo-Ordner" in refused.output
+    assert (tmp_path / "fremd" / "wichtig.txt").exists()
