@@ -171,11 +171,11 @@ def test_the_loop(ws: Path, certificate: tuple[Path, Path],
         assert "weitergeleitet?" in forwarded
 
         status = invoke(ws, "status", "einladung-fachberatung")
-        line = next(l for l in status.output.splitlines() if l.startswith("einladung"))
+        line = next(x for x in status.output.splitlines() if x.startswith("einladung"))
         assert line.split()[1:] == ["40", "0", "0", "0", "6", "34", "0"]
         invoke(ws, "mail", "optout", contact_list[10].email)
         status = invoke(ws, "status", "einladung-fachberatung")
-        line = next(l for l in status.output.splitlines() if l.startswith("einladung"))
+        line = next(x for x in status.output.splitlines() if x.startswith("einladung"))
         assert line.split()[1:] == ["40", "0", "0", "0", "6", "33", "1"]
         offen = invoke(ws, "status", "einladung-fachberatung", "--offen")
         assert "FB-00007" in offen.output and "FB-00001" not in offen.output
