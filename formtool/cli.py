@@ -26,6 +26,7 @@ from formtool import (
     layout,
     mailing,
     outbox,
+    privacy,
     workspace,
 )
 from formtool.contacts import is_valid_email
@@ -33,6 +34,7 @@ from formtool.errors import FormDefinitionError, FormtoolError
 from formtool.responses import Dialect
 from formtool.store import Journal, Store, campaign_status
 from formtool.store import campaigns as store_campaigns
+from formtool.store import forget as store_forget
 from formtool.store import unanswered as store_unanswered
 from formtool.workspace import Workspace
 
@@ -646,3 +648,42 @@ def demo_(directory: Path) -> None:
              s.opted_out] for s in (result.invitation, result.reminder)]
     _table(["Aktion", "gesendet", "fehlgeschlagen", "zurückgestellt", "unbekannt",
             "beantwortet", "offen", "abgemeldet"], rows)
+
+
+@cli.command("forget")
+@click.argument("address")
+@click.option("--delete-files", is_flag=True,
+              help="Auch die gefundenen Dateien löschen bzw. die Zeilen aus den Tabellen.")
+@pass_state
+def forget_(state: _State, address: str, delete_files: bool) -> None:
+    """Eine Person vergessen (DSGVO): aus state.db löschen, Dateien mit ihren Daten zeigen.
+
+    Die Abmeldung bleibt als Prüfsumme (ohne Adresse), damit sie nie wieder eine
+    E-Mail bekommt.
+
+    \b
+    Example:
+        formtool forget jana.koehler@jugendamt-greiz.example
+        formtool forget jana.koehler@jugendamt-greiz.example --delete-files
+    """
+    if not is_valid_email(address.strip()):
+        raise click.BadParameter("keine gültige E-Mail-Adresse", param_hint="ADDRESS")
+    ws = state.workspace()
+    with Store(ws.state_db) as store:
+        gone = store_forget(store, address.strip())
+    click.echo(f"Aus state.db gelöscht: {gone.contacts} Kontakt(e), {gone.sends} Sendung(en), "
+               f"{gone.responses} Rücklauf/Rückläufe, {gone.forms} persönliche(s) Formular(e). "
+               "Die Abmeldung bleibt als Prüfsumme.")
+    findings = list(privacy.find(ws.root, address.strip(), gone.response_ids, gone.files))
+    if not findings:
+        click.echo("Keine Dateien im Arbeitsordner enthalten noch Daten dieser Person.")
+        return
+    verb = "gelöscht" if delete_files else "enthält noch Daten"
+    for finding in findings:
+        if delete_files:
+            privacy.delete(finding, address.strip(), gone.response_ids)
+        what = "Datei" if finding.whole_file else f"{finding.rows} Zeile(n)"
+        click.echo(f"  {finding.path.relative_to(ws.root)}: {what} {verb}")
+    if not delete_files:
+        click.echo("Mit --delete-files werden diese Dateien gelöscht und die Zeilen aus den "
+                   "Tabellen entfernt.")

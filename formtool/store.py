@@ -12,7 +12,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from formtool.errors import FormtoolError
@@ -387,3 +387,47 @@ def unanswered(store: Store, campaign: str) -> Iterator[Recipient]:
     for r in recipients(store, campaign):
         if r.state == "sent" and not r.answered and not journal.is_opted_out(r.email):
             yield r
+
+
+@dataclass
+class Forgotten:
+    """What `forget` removed from state.db, and what it learned to look for in files."""
+
+    contacts: int = 0
+    sends: int = 0
+    responses: int = 0
+    forms: int = 0
+    files: list[str] = field(default_factory=list)  # personal forms and returned files
+    response_ids: list[str] = field(default_factory=list)
+
+
+def forget(store: Store, address: str) -> Forgotten:
+    """Remove a person from state.db; keep (or add) their opt-out as a hash only."""
+    db = store.db
+    out = Forgotten()
+    with store.transaction():
+        keys = {r[0] for r in db.execute(
+            "SELECT key FROM contacts WHERE email = ? COLLATE NOCASE "
+            "UNION SELECT contact_key FROM sends WHERE email = ? COLLATE NOCASE",
+            (address, address))}
+        marks = ",".join("?" * len(keys))
+        if keys:
+            issued = db.execute(f"SELECT response_id, file FROM forms_issued "
+                                f"WHERE contact_key IN ({marks})", tuple(keys)).fetchall()
+            out.response_ids = [r[0] for r in issued]
+            out.files = [r[1] for r in issued]
+            out.files += [r[0] for r in db.execute(
+                f"SELECT file_name FROM responses WHERE contact_key IN ({marks})", tuple(keys))]
+            out.responses = db.execute(f"DELETE FROM responses WHERE contact_key IN ({marks})",
+                                       tuple(keys)).rowcount
+            out.forms = db.execute(f"DELETE FROM forms_issued WHERE contact_key IN ({marks})",
+                                   tuple(keys)).rowcount
+            out.contacts = db.execute(f"DELETE FROM contacts WHERE key IN ({marks})",
+                                      tuple(keys)).rowcount
+        out.sends = db.execute(
+            f"DELETE FROM sends WHERE email = ? COLLATE NOCASE"
+            f"{f' OR contact_key IN ({marks})' if keys else ''}",
+            (address, *keys)).rowcount
+        db.execute("INSERT OR IGNORE INTO optouts VALUES (?, ?, ?)",
+                   (email_hash(address), "vergessen", _now()))
+    return out

@@ -239,3 +239,38 @@ def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
     assert refused.exit_code == 1
     assert "kein Demo-Ordner" in refused.output
     assert (tmp_path / "fremd" / "wichtig.txt").exists()
+
+
+def test_forget_removes_a_person_everywhere(tmp_path: Path) -> None:
+    target = tmp_path / "demo"
+    assert CliRunner().invoke(cli, ["demo", "--dir", str(target)]).exit_code == 0
+    row = read_csv(target / "antworten" / "buendnispartner.csv")[0]
+    address, key = row["E-Mail"], row["kontakt_id"]
+    listed = invoke(target, "forget", address)
+    assert listed.exit_code == 0, listed.output
+    assert "Aus state.db gelöscht: 1 Kontakt(e), 1 Sendung(en), 1 Rücklauf/Rückläufe, " \
+           "1 persönliche(s) Formular(e)" in listed.output
+    assert "antworten/buendnispartner.csv: 1 Zeile(n) enthält noch Daten" in listed.output
+    assert "contacts/fachberatungen.csv: 1 Zeile(n)" in listed.output
+    assert f"_{key}.pdf: Datei enthält noch Daten" in listed.output
+    assert ".eml: Datei enthält noch Daten" in listed.output
+    with Store(target / ".formtool" / "state.db") as store:
+        for table, column in (("contacts", "key"), ("forms_issued", "contact_key"),
+                              ("responses", "contact_key"), ("sends", "contact_key")):
+            count = store.db.execute(f"SELECT COUNT(*) FROM {table} WHERE {column} = ?",
+                                     (key,)).fetchone()[0]
+            assert count == 0, table
+        assert store.db.execute("SELECT COUNT(*) FROM optouts").fetchone()[0] == 1
+        dump = "\n".join(store.db.iterdump())
+    assert address not in dump
+
+    deleted = invoke(target, "forget", address, "--delete-files")
+    assert "gelöscht" in deleted.output
+    again = invoke(target, "forget", address)
+    assert "Keine Dateien im Arbeitsordner enthalten noch Daten dieser Person." in again.output
+    assert len(read_csv(target / "antworten" / "buendnispartner.csv")) == 11
+    assert all(address not in p.read_text(encoding="latin-1")
+               for p in target.rglob("*.eml"))
+    # never mailed again: the opt-out hash holds for every campaign
+    contact_list = contacts.read(target / "contacts" / "fachberatungen.csv")
+    assert address not in {c.email for c in contact_list}

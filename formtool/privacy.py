@@ -1,0 +1,86 @@
+"""DSGVO: find (and on request delete) a person's data in the workspace's files.
+
+``state.db`` is cleaned by :func:`formtool.store.forget`; this module looks in
+the files: CSV rows (contact lists, response tables), .eml files and PDFs that
+hold the address, a response id of theirs, or that were issued to them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from formtool import atomic
+
+SCANNED = {".csv", ".eml", ".pdf"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    path: Path
+    rows: int  # CSV rows holding the data; 0 means the whole file
+
+    @property
+    def whole_file(self) -> bool:
+        return self.rows == 0
+
+
+def _decode(data: bytes) -> tuple[str, str]:
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(encoding), encoding
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1"), "latin-1"
+
+
+def _dialect(text: str) -> str:
+    header = text.split("\n", 1)[0]
+    return max(";,\t", key=header.count)
+
+
+def _matches(text: str, needles: list[str]) -> bool:
+    lowered = text.lower()
+    return any(n in lowered for n in needles)
+
+
+def find(root: Path, address: str, response_ids: list[str], files: list[str]
+         ) -> Iterator[Finding]:
+    """Every file below ``root`` (but .formtool/) that still holds the person's data."""
+    needles = [address.lower(), *(r.lower() for r in response_ids)]
+    named = {Path(f).name for f in files}
+    for path in sorted(root.rglob("*")):
+        if not path.is_file() or ".formtool" in path.relative_to(root).parts:
+            continue
+        if path.suffix.lower() not in SCANNED:
+            continue
+        if path.name in named or str(path) in files:
+            yield Finding(path, 0)
+            continue
+        data = path.read_bytes()
+        if path.suffix.lower() == ".csv":
+            text, _ = _decode(data)
+            rows = sum(1 for line in csv.reader(io.StringIO(text), delimiter=_dialect(text))
+                       if _matches(";".join(line), needles))
+            if rows:
+                yield Finding(path, rows)
+        elif _matches(data.decode("latin-1"), needles):
+            yield Finding(path, 0)
+
+
+def delete(finding: Finding, address: str, response_ids: list[str]) -> None:
+    """Delete the file, or (CSV) rewrite it without the person's rows."""
+    if finding.whole_file:
+        finding.path.unlink()
+        return
+    needles = [address.lower(), *(r.lower() for r in response_ids)]
+    text, encoding = _decode(finding.path.read_bytes())
+    delimiter = _dialect(text)
+    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    with atomic.replacing(finding.path, mode="w", encoding=encoding, newline="") as fh:
+        writer = csv.writer(fh, delimiter=delimiter)
+        writer.writerows(row for i, row in enumerate(rows)
+                         if i == 0 or not _matches(";".join(row), needles))
