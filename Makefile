@@ -1,12 +1,12 @@
 # The two set-up commands of the README:
-#   make demo   – a workspace with both blank forms (and, later, the whole loop)
+#   make demo   – the whole loop in ./demo-workspace, with an embedded mail server
 #   make test   – installs the test readers and runs the whole suite
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= demo-workspace
 
-.PHONY: test demo lint readers
+.PHONY: test demo bench readers
 
 $(BIN)/formtool: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ test: $(BIN)/formtool readers
 	$(BIN)/python -m pytest
 
 demo: $(BIN)/formtool
-	$(BIN)/formtool init $(DEMO_DIR)
-	cd $(DEMO_DIR) && ../$(BIN)/formtool forms generate buendnispartner -o Beitrittserklaerung_Buendnispartner.pdf
-	cd $(DEMO_DIR) && ../$(BIN)/formtool forms generate regionalgruppe -o Regionalgruppe_gruenden.pdf
+	$(BIN)/formtool demo --dir $(DEMO_DIR)
+	$(BIN)/formtool --workspace $(DEMO_DIR) forms generate regionalgruppe -o $(DEMO_DIR)/Regionalgruppe_gruenden.pdf
+
+bench: $(BIN)/formtool
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python bench/bench_generate.py
+	$(BIN)/python bench/bench_import.py
+	$(BIN)/python bench/bench_personalise.py
+	$(BIN)/python bench/bench_send.py
