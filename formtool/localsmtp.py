@@ -13,6 +13,7 @@ import logging
 import socket
 import ssl
 import threading
+import warnings
 from dataclasses import dataclass
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -82,7 +83,10 @@ class _Controller(Controller):
         self.delay = delay
 
     def factory(self) -> SMTP:
-        server = _SlowSMTP(self.handler, **self.SMTP_kwargs)
+        with warnings.catch_warnings():
+            # With implicit TLS aiosmtpd warns of AUTH without TLS: it cannot see the socket's.
+            warnings.simplefilter("ignore", UserWarning)
+            server = _SlowSMTP(self.handler, **self.SMTP_kwargs)
         server.delay = self.delay
         return server
 

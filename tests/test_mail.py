@@ -20,7 +20,7 @@ from formtool.cli import cli
 from formtool.localsmtp import LocalSmtpServer
 from formtool.store import Journal, Store
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = Path(__file__).resolve().parent / "data"  # copies of shared/data
 CONTACTS = workspace.shipped_forms_dir().parent / "contacts" / "fachberatungen.csv"
 
 
