@@ -188,3 +188,15 @@ def test_mutated_forms_are_always_reported(filled: Path, tmp_path_factory: pytes
     assert report.status in set(Status)
     if report.status is Status.FAILED:
         assert report.reason
+
+
+def test_a_repairable_file_is_read_and_says_so(filled: Path, tmp_path: Path) -> None:
+    """A wrong startxref (as a careless mail client or an editor leaves it): qpdf repairs it."""
+    data = filled.read_bytes()
+    head = data[: data.rindex(b"startxref")]
+    broken = tmp_path / "kaputt-aber-lesbar.pdf"
+    broken.write_bytes(head + b"startxref\n999999\n%%EOF\n")
+    result = extract(broken)
+    assert result.outcome is Outcome.READ
+    assert result.value("organisation") == "Kita Gößnitz"
+    assert "Datei war beschädigt, wurde repariert und gelesen" in result.notes

@@ -7,25 +7,17 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 from helpers import field_values, node, pdflib_fill, pdftk_fill, read_csv, run
 from mailhelpers import PASSWORD, USER, FaultyMailbox, MemoryKeyring
 from pypdf import PdfReader
-from test_mail import configure
+from test_mail import configure, invoke
 
 from formtool import contacts, fill, formdef, layout, workspace
 from formtool.cli import cli
 from formtool.filenames import safe_filename
 from formtool.localsmtp import LocalSmtpServer
 from formtool.store import Store
-
-
-def invoke(ws: Path, *args: str, input: str | None = None) -> Result:
-    result = CliRunner().invoke(cli, ["--workspace", str(ws), *args], input=input)
-    assert "Traceback" not in result.output, result.output
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
 
 
 @pytest.fixture

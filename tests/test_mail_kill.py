@@ -101,3 +101,34 @@ def test_kill_between_data_and_the_reply_leaves_unknown(tmp_path: Path,
     with Store(ws / ".formtool" / "state.db") as store:
         record = Journal(store).get("erinnerung", "FB-00003")
     assert record is not None and record.state == "unknown" and record.message_id
+
+
+def test_ctrl_c_stops_cleanly_and_a_rerun_completes(tmp_path: Path,
+                                                   certificate: tuple[Path, Path]) -> None:
+    """SIGINT (Ctrl-C) mid-run: the message under way is recorded, nothing is sent twice."""
+    ws = tmp_path / "ws"
+    workspace.init(ws)
+    certfile, keyfile = certificate
+    mailbox = FaultyMailbox()
+    with LocalSmtpServer(mailbox, security="starttls", certfile=certfile, keyfile=keyfile,
+                         auth=(USER, PASSWORD), delay=0.005) as smtp:
+        configure(ws, smtp.port, ca_file=certfile)
+        process = _start(ws)
+        deadline = time.monotonic() + 60
+        while len(mailbox.received) < 10 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+        assert process.returncode != 0
+        assert "Traceback" not in output
+        interrupted = len(mailbox.received)
+        assert 10 <= interrupted < 40
+        with Store(ws / ".formtool" / "state.db") as store:
+            states = Counter(s.state for s in Journal(store).sends("erinnerung"))
+        assert states["sending"] == 0 and states["sent"] == interrupted
+        final = _start(ws)
+        rest, _ = final.communicate(timeout=120)
+    assert final.returncode == 0, rest
+    assert f"schon gesendet: {interrupted}" in rest
+    counts = Counter(r.rcpt_tos[0] for r in mailbox.received)
+    assert len(counts) == 40 and max(counts.values()) == 1
