@@ -256,6 +256,7 @@ class RateLimiter:
         """Block until a send is allowed, then take the slot. False when stopped."""
         if not self.limits:
             return not stop.is_set()
+        announced = False
         while not stop.is_set():
             with self.lock:
                 now = self.clock()
@@ -263,7 +264,9 @@ class RateLimiter:
                 if delay <= 0:
                     self.history.append(now)
                     return True
-            on_wait(delay, why)
+            if not announced:  # once per wait, not every second
+                on_wait(delay, why)
+                announced = True
             self.sleep(min(delay, 1.0))
         return False
 

@@ -430,7 +430,7 @@ def test_rate_limit_waits_and_says_so() -> None:
     assert times[:2] == [1000.0, 1000.0]
     assert times[2] == pytest.approx(1060.0)
     assert times[3] == pytest.approx(4600.0)
-    assert "2 pro Minute" in waits and "3 pro Stunde" in waits
+    assert waits == ["2 pro Minute", "3 pro Stunde"]  # announced once per wait
 
 
 def test_rate_limit_counts_earlier_runs(ws: Path) -> None:
