@@ -183,9 +183,11 @@ class _Cell:
             for r, row in enumerate(self.radio_rows):
                 y = wtop - r * (LABEL_LEAD + 5) - BOX - 1
                 for dx, value, text in row:
+                    # No forceBorder: with it poppler draws the circle twice, offset.
                     form.radio(name=f.name, value=value, selected=False, tooltip=f.tooltip,
                                x=x + dx, y=y, size=BOX, buttonStyle="circle", shape="circle",
-                               fieldFlags=radio_flags, **style)
+                               fieldFlags=radio_flags, borderStyle="solid",
+                               **{**style, "forceBorder": False})
                     c.setFont(FONT, LABEL_SIZE)
                     c.setFillColor(INK)
                     c.drawString(x + dx + BOX + 4, y + 2, text)
