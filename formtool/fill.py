@@ -236,7 +236,7 @@ class PersonalForms:
         self.out_dir = out_dir
         self.campaign = campaign
 
-    def path_for(self, contact: Contact, *, create: bool = True) -> Path:
+    def path_for(self, contact: Contact) -> Path:
         """The contact's form for this campaign: reused when issued before, else made."""
         issued = self.store.issued(self.form.id, contact.key, self.campaign)
         if issued is not None and Path(issued.file).is_file():
