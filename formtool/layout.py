@@ -11,10 +11,8 @@ import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 
-from pypdf import PdfReader, PdfWriter
-from pypdf.generic import DictionaryObject, NameObject, TextStringObject
+import pikepdf
 from reportlab.lib.colors import Color
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.utils import simpleSplit
@@ -359,36 +357,34 @@ def render(form: FormDefinition, *, alliance: str) -> bytes:
 
 
 def _finish(data: bytes, form: FormDefinition) -> bytes:
-    """What reportlab cannot set: the tab order and the document language.
+    """What reportlab cannot set: the tab order, the language, radio buttons' own names.
 
     /NeedAppearances stays unset: every widget has its appearance stream, and with
     the flag poppler redraws radio buttons as squares and Acrobat asks to save
-    on close.
+    on close. The result keeps a classic cross-reference table, which the fast
+    personalisation in fill.py appends to.
     """
-    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(data)))
-    for page in writer.pages:
-        page[NameObject("/Tabs")] = NameObject("/S")  # tab order follows the structure
-        for ref in page.get("/Annots", []):
-            _name_radio_button(ref.get_object(), form)
-    writer._root_object[NameObject("/Lang")] = TextStringObject("de")
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
+    with pikepdf.open(io.BytesIO(data)) as pdf:
+        for page in pdf.pages:
+            page.obj.Tabs = pikepdf.Name.S  # tab order follows the structure
+            for widget in page.obj.get("/Annots", []):
+                _name_radio_button(widget, form)
+        pdf.Root.Lang = pikepdf.String("de")
+        out = io.BytesIO()
+        pdf.save(out, object_stream_mode=pikepdf.ObjectStreamMode.disable)
+        return out.getvalue()
 
 
-def _name_radio_button(widget: DictionaryObject, form: FormDefinition) -> None:
+def _name_radio_button(widget: pikepdf.Object, form: FormDefinition) -> None:
     """Give each radio button its own accessible name: "Art der Organisation: Kita"."""
-    parent = widget.get("/Parent")
-    if parent is None:
+    group = widget.get("/Parent")
+    if group is None:
         return
-    group = parent.get_object()
-    field = form.field(str(group["/T"]))
-    appearances = cast(DictionaryObject, widget["/AP"].get_object())
-    normal = cast(DictionaryObject, appearances["/N"].get_object())
-    states = [str(k)[1:] for k in normal if k != "/Off"]
+    field = form.field(str(group.T))
+    states = [str(k)[1:] for k in widget.AP.N.keys() if k != "/Off"]  # noqa: SIM118
     label = field.option_label(states[0]) if field and states else None
     if label:
-        widget[NameObject("/TU")] = TextStringObject(f"{group['/TU']}: {label}")
+        widget.TU = pikepdf.String(f"{group.TU}: {label}")
 
 
 def write_blank(form: FormDefinition, out: Path, *, alliance: str) -> Path:

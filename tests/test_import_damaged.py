@@ -55,7 +55,8 @@ def _damaged_files(folder: Path, filled: Path) -> dict[str, str]:
 
     put("leer.pdf", b"", "leere Datei")
     put("zufall.pdf", random.Random(7).randbytes(5000), "keine PDF-Datei")
-    put("abgeschnitten.pdf", data[: len(data) // 3], "beschädigt")
+    put("abgeschnitten.pdf", data[:2000], "beschädigt und nicht lesbar")
+    put("halb-abgeschnitten.pdf", data[: len(data) // 2], "wurde repariert und gelesen")
     put("xref-schleife.pdf", _classic_pdf([
         b"<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [] >> >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
@@ -119,6 +120,7 @@ def test_every_bad_file_gets_a_plain_answer(filled: Path, tmp_path: Path) -> Non
     # without a response id the key is the file's hash: the encrypted copy is another file
     rows = read_csv(ws / "antworten" / "buendnispartner.csv")
     assert sorted(r["datei"] for r in rows) == ["Rücklauf Müller (2).pdf",
+                                                "halb-abgeschnitten.pdf",
                                                 "nur-besitzerpasswort.pdf"]
 
 
