@@ -5,8 +5,9 @@ from __future__ import annotations
 import csv
 import sys
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -301,30 +302,56 @@ def import_(state: _State, inputs: tuple[Path, ...], output: Path | None, form: 
     paths = importer.pdf_files(inputs)
     if not paths:
         raise _Failure("Keine PDF-Dateien gefunden.")
-    with Store(ws.state_db) as store:
+    printer = _ImportPrinter(verbose=len(paths) <= 50)
+    with ExitStack() as stack:
+        report = (stack.enter_context(importer.report_writer(report_path, options.dialect))
+                  if report_path else None)
+        store = stack.enter_context(Store(ws.state_db))
+        advance = stack.enter_context(_progress(len(paths), "Einlesen"))
         run = importer.Importer(ws.forms_dir, store, options)
-        with _progress(len(paths), "Einlesen") as advance:
-            reports = run.run(paths, on_file=lambda _: advance())
-    _print_import_reports(reports, verbose=len(paths) <= 50)
-    if report_path is not None:
-        importer.write_report(report_path, reports, options.dialect)
+
+        def on_file(file_report: importer.FileReport) -> None:
+            advance()
+            printer.add(file_report)
+            if report is not None:
+                report(file_report)
+
+        counts = run.run(paths, on_file=on_file)
+    printer.finish(counts)
     for table in run.tables.values():
         click.echo(f"Tabelle: {table.path}")
-    failed = sum(1 for r in reports if not r.status.ok)
+    failed = sum(n for status, n in counts.items() if not status.ok)
     if failed:
-        raise _Failure(f"{failed} von {len(reports)} Datei(en) nicht übernommen (siehe oben).")
+        raise _Failure(f"{failed} von {len(paths)} Datei(en) nicht übernommen (siehe oben).")
 
 
-def _print_import_reports(reports: list[importer.FileReport], *, verbose: bool) -> None:
-    counts: dict[importer.Status, int] = {}
-    for report in reports:
-        counts[report.status] = counts.get(report.status, 0) + 1
-        if verbose or report.status is not importer.Status.IMPORTED:
-            detail = report.reason or "; ".join(report.problems)
-            line = f"{report.status.value:<26} {report.path.name}"
-            click.echo(f"{line}: {detail}" if detail else line)
-    summary = ", ".join(f"{n} {s.value}" for s, n in counts.items())
-    click.echo(f"{len(reports)} Datei(en): {summary}")
+class _ImportPrinter:
+    """Per-file lines: all of them for a few files, else those that need a look (capped)."""
+
+    CAP = 100
+
+    def __init__(self, *, verbose: bool) -> None:
+        self.verbose = verbose
+        self.lines: list[str] = []
+        self.more = 0
+
+    def add(self, report: importer.FileReport) -> None:
+        if not self.verbose and report.status is importer.Status.IMPORTED:
+            return
+        if len(self.lines) >= self.CAP:
+            self.more += 1
+            return
+        detail = report.reason or "; ".join(report.problems)
+        line = f"{report.status.value:<26} {report.path.name}"
+        self.lines.append(f"{line}: {detail}" if detail else line)
+
+    def finish(self, counts: Counter[importer.Status]) -> None:
+        for line in self.lines:
+            click.echo(line)
+        if self.more:
+            click.echo(f"… und {self.more} weitere (alle Dateien: --report BERICHT.csv)")
+        summary = ", ".join(f"{n} {s.value}" for s, n in counts.items())
+        click.echo(f"{sum(counts.values())} Datei(en): {summary}")
 
 
 @cli.group(cls=_Group)

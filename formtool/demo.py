@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import shutil
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,7 @@ class DemoResult:
     root: Path
     invited: outbox.Summary
     reminded: outbox.Summary
-    imported: list[importer.FileReport]
+    imported: Counter[importer.Status]
     invitation: CampaignStatus
     reminder: CampaignStatus
 
@@ -123,7 +124,7 @@ def run(root: Path, say: Callable[[str], None] = lambda line: None, seed: int = 
             options = importer.ImportOptions(output_dir=root / "antworten")
             imported = importer.Importer(ws.forms_dir, store, options).run(
                 importer.pdf_files([root / "ruecklaeufe"]))
-            ok = sum(1 for r in imported if r.status.ok)
+            ok = sum(n for status, n in imported.items() if status.ok)
             say(f"4. {ok} Rückläufe eingelesen und ihren Absendern zugeordnet")
             before = campaign_status(store, INVITATION)
             say(f"5. Stand „{INVITATION}“: {before.sent} gesendet, {before.answered} "

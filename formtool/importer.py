@@ -12,7 +12,9 @@ import csv
 import datetime as dt
 import multiprocessing
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -110,24 +112,24 @@ class Importer:
         self.tables: dict[str, ResponseTable] = {}
         self.now = dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
-    def run(self, paths: list[Path], on_file: Callable[[FileReport], None] | None = None
-            ) -> list[FileReport]:
-        """Import every file; commit the CSVs and state only when all were read."""
-        reports: list[FileReport] = []
+    def run(self, paths: list[Path], on_file: Callable[[FileReport], None] = lambda r: None
+            ) -> Counter[Status]:
+        """Import every file, handing each report to ``on_file`` as it comes (nothing is
+        kept per file: memory stays flat); commit the CSVs and state only at the end."""
+        counts: Counter[Status] = Counter()
         try:
             with self.store.transaction():
                 for extraction in _extractions(paths, self.options.password,
                                                self.options.processes):
                     report = self._one(extraction)
-                    reports.append(report)
-                    if on_file:
-                        on_file(report)
+                    counts[report.status] += 1
+                    on_file(report)
                 for table in self.tables.values():
                     table.commit()
         finally:
             for table in self.tables.values():
                 table.abort()
-        return reports
+        return counts
 
     def _one(self, extraction: Extraction) -> FileReport:
         path = extraction.path
@@ -217,11 +219,12 @@ def _load_forms(forms_dir: Path) -> dict[str, FormDefinition]:
     return forms
 
 
-def write_report(path: Path, reports: list[FileReport], dialect: Dialect) -> None:
-    """The per-file report as a CSV (same dialect as the response table)."""
+@contextmanager
+def report_writer(path: Path, dialect: Dialect) -> Iterator[Callable[[FileReport], None]]:
+    """The per-file report as a CSV, row by row; replaced atomically when the block ends."""
     with atomic.replacing(path, mode="w", encoding=dialect.encoding, newline="") as fh:
         writer = csv.writer(fh, delimiter=dialect.delimiter)
         writer.writerow(["datei", "ordner", "ergebnis", "formular", "response_id", "grund"])
-        for r in reports:
-            writer.writerow([r.path.name, str(r.path.parent), r.status.value, r.form_id,
-                             r.response_id, r.reason or "; ".join(r.problems)])
+        yield lambda r: writer.writerow([
+            r.path.name, str(r.path.parent), r.status.value, r.form_id, r.response_id,
+            r.reason or "; ".join(r.problems)])
