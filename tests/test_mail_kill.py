@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from mailhelpers import PASSWORD, USER, FaultyMailbox
@@ -27,16 +29,24 @@ def _start(ws: Path) -> subprocess.Popen[str]:
         stdin=subprocess.DEVNULL, text=True)
 
 
-def test_sigkill_at_random_moments(tmp_path: Path, certificate: tuple[Path, Path]) -> None:
+@contextmanager
+def _provider(tmp_path: Path, certificate: tuple[Path, Path], mailbox: FaultyMailbox,
+              delay: float = 0.0) -> Iterator[Path]:
+    """A workspace configured for a STARTTLS + AUTH server on loopback; yields the workspace."""
     ws = tmp_path / "ws"
     workspace.init(ws)
-    rng = random.Random(20261125)
     certfile, keyfile = certificate
+    with LocalSmtpServer(mailbox, security="starttls", certfile=certfile, keyfile=keyfile,
+                         auth=(USER, PASSWORD), delay=delay) as smtp:
+        configure(ws, smtp.port, ca_file=certfile)
+        yield ws
+
+
+def test_sigkill_at_random_moments(tmp_path: Path, certificate: tuple[Path, Path]) -> None:
+    rng = random.Random(20261125)
     mailbox = FaultyMailbox()
     # 5 ms before every reply widens the window between DATA and its 250.
-    with LocalSmtpServer(mailbox, security="starttls", certfile=certfile, keyfile=keyfile,
-                         auth=(USER, PASSWORD), delay=0.005) as smtp:
-        configure(ws, smtp.port, ca_file=certfile)
+    with _provider(tmp_path, certificate, mailbox, delay=0.005) as ws:
         kills = 0
         for _ in range(6):
             before = len(mailbox.received)
@@ -76,15 +86,10 @@ def test_sigkill_at_random_moments(tmp_path: Path, certificate: tuple[Path, Path
 def test_kill_between_data_and_the_reply_leaves_unknown(tmp_path: Path,
                                                         certificate: tuple[Path, Path]) -> None:
     """The server has the message, the client died before its 250: reported, never resent."""
-    ws = tmp_path / "ws"
-    workspace.init(ws)
-    certfile, keyfile = certificate
     mailbox = FaultyMailbox()
     held = "heike.schroeder.3@kita-zweckve-gotha.example"  # the third contact
     mailbox.hold, mailbox.hold_seconds = {held}, 5.0
-    with LocalSmtpServer(mailbox, security="starttls", certfile=certfile, keyfile=keyfile,
-                         auth=(USER, PASSWORD)) as smtp:
-        configure(ws, smtp.port, ca_file=certfile)
+    with _provider(tmp_path, certificate, mailbox) as ws:
         process = _start(ws)
         deadline = time.monotonic() + 60
         while len(mailbox.received) < 3 and time.monotonic() < deadline:
@@ -106,13 +111,8 @@ def test_kill_between_data_and_the_reply_leaves_unknown(tmp_path: Path,
 def test_ctrl_c_stops_cleanly_and_a_rerun_completes(tmp_path: Path,
                                                    certificate: tuple[Path, Path]) -> None:
     """SIGINT (Ctrl-C) mid-run: the message under way is recorded, nothing is sent twice."""
-    ws = tmp_path / "ws"
-    workspace.init(ws)
-    certfile, keyfile = certificate
     mailbox = FaultyMailbox()
-    with LocalSmtpServer(mailbox, security="starttls", certfile=certfile, keyfile=keyfile,
-                         auth=(USER, PASSWORD), delay=0.005) as smtp:
-        configure(ws, smtp.port, ca_file=certfile)
+    with _provider(tmp_path, certificate, mailbox, delay=0.005) as ws:
         process = _start(ws)
         deadline = time.monotonic() + 60
         while len(mailbox.received) < 10 and time.monotonic() < deadline:
