@@ -349,7 +349,8 @@ class Outbox:
                 yield contact
             elif record.state == "sent":
                 self.summary.already_sent += 1
-            elif record.state == "unknown" and not resend_unknown:
+            elif record.state in ("unknown", "sending") and not resend_unknown:
+                # "sending" is left by a run that died mid-message: as unknown as it gets
                 self.summary.already_unknown += 1
             elif record.state == "failed" and record.email.lower() == contact.email.lower():
                 self.summary.previously_failed += 1  # same address: it would fail again
