@@ -16,12 +16,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from peak import peak_rss_mib
 
 from formtool import contacts, fill, formdef, layout, workspace
 from formtool.store import Store
@@ -55,7 +56,7 @@ def child(count: int) -> dict[str, float]:
         elapsed = time.perf_counter() - start
     assert made == count
     return {"rate": count / elapsed,
-            "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_mib": peak_rss_mib()}
 
 
 def main() -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import resource
 import smtplib
 import ssl
 import subprocess
@@ -31,6 +30,7 @@ import time
 from pathlib import Path
 
 from aiosmtpd import handlers
+from peak import peak_rss_mib
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
@@ -166,7 +166,7 @@ def child(count: int, port: int, certfile: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = make_workspace(Path(tmp) / "ws", count, port, Path(certfile), 1)
         rate = send_formtool(root)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mib()
     print(json.dumps({"rate": rate, "peak_mib": peak}))
 
 

@@ -457,3 +457,14 @@ def test_unknown_template_and_contacts_are_plain_errors(ws: Path) -> None:
     result = invoke(ws, "mail", "preview", "erinnerung")
     assert result.exit_code == 1
     assert "Bitte die Kontaktliste mit --contacts angeben" in result.output
+
+
+def test_serialising_with_the_fold_cache_changes_no_byte(ws: Path) -> None:
+    from formtool import mailing
+    from formtool.compose import SERIALISE
+
+    run = mailing.open_mailing(workspace.load(ws), "einladung-fachberatung", None, None)
+    for contact in list(run.contacts)[:5]:
+        message = run.message(contact)
+        assert message.as_bytes(policy=SERIALISE) == message.as_bytes(policy=email.policy.SMTP)
+        assert message.as_bytes(policy=SERIALISE) == message.as_bytes(policy=SERIALISE)
