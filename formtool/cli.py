@@ -78,6 +78,12 @@ class _State:
 pass_state = click.make_pass_decorator(_State)
 
 
+def _confirm(question: str) -> bool:
+    """Yes/no in German: j, ja (and y, yes) say yes; anything else, or Enter, says no."""
+    answer = click.prompt(f"{question} [j/N]", default="", show_default=False)
+    return str(answer).strip().lower() in {"j", "ja", "y", "yes"}
+
+
 @contextmanager
 def _progress(total: int, label: str) -> Iterator[Callable[[], None]]:
     """A progress bar on stderr for long runs; nothing for a handful of items."""
@@ -484,7 +490,7 @@ def mail_send(state: _State, template: str, contacts_file: Path | None, campaign
             return
         _show_message(first)
         total = min(count, limit) if limit else count
-        if not yes and not click.confirm(f"{total} E-Mail(s) jetzt senden?", default=False):
+        if not yes and not _confirm(f"{total} E-Mail(s) jetzt senden?"):
             raise _Failure("Abgebrochen; gesendet wurde nichts.")
         sender.password = outbox.password_for(run.settings)
         sender.summary = outbox.Summary()

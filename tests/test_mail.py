@@ -263,6 +263,12 @@ def test_missing_password_names_the_remedy(ws: Path, server: LocalSmtpServer,
     assert "Kein Passwort für" in result.output and "formtool mail login" in result.output
 
 
+def test_confirmation_in_german(ws: Path, server: LocalSmtpServer) -> None:
+    result = invoke(ws, "mail", "send", "erinnerung", "--limit", "1", input="ja\n")
+    assert result.exit_code == 0, result.output
+    assert len(server.handler.received) == 1
+
+
 def test_send_refuses_without_a_sender(ws: Path) -> None:
     result = invoke(ws, "mail", "send", "erinnerung", "--yes")
     assert result.exit_code == 1
@@ -272,7 +278,7 @@ def test_send_refuses_without_a_sender(ws: Path) -> None:
 def test_confirmation_is_asked(ws: Path, server: LocalSmtpServer) -> None:
     result = invoke(ws, "mail", "send", "erinnerung", input="n\n")
     assert result.exit_code == 1
-    assert "40 E-Mail(s) jetzt senden? [y/N]" in result.output
+    assert "40 E-Mail(s) jetzt senden? [j/N]" in result.output
     assert "gesendet wurde nichts" in result.output
     assert server.handler.received == []
 
