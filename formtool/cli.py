@@ -53,6 +53,9 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except FormtoolError as exc:
             raise _Failure(str(exc)) from None
+        except KeyboardInterrupt:
+            # Everything done before was recorded; a new call carries on from there.
+            raise _Failure("Abgebrochen (Strg+C).") from None
 
 
 class _State:
