@@ -33,7 +33,7 @@ from formtool import (
 from formtool.contacts import is_valid_email
 from formtool.errors import FormDefinitionError, FormtoolError
 from formtool.responses import Dialect
-from formtool.store import Journal, Store, campaign_status
+from formtool.store import CampaignStatus, Journal, Store, campaign_status
 from formtool.store import campaigns as store_campaigns
 from formtool.store import forget as store_forget
 from formtool.store import unanswered as store_unanswered
@@ -632,13 +632,8 @@ def status_(state: _State, campaign: str | None, offen: bool, csv_path: Path | N
                     for name in names for r in store_unanswered(store, name)]
             header = ["ID", "Name", "Organisation", "Anschrift", "E-Mail", "gesendet am"]
         else:
-            header = ["Aktion", "gesendet", "fehlgeschlagen", "zurückgestellt", "unbekannt",
-                      "beantwortet", "offen", "abgemeldet"]
-            rows = []
-            for name in names:
-                s = campaign_status(store, name)
-                rows.append([name, s.sent, s.failed, s.pending, s.unknown, s.answered,
-                             s.unanswered, s.opted_out])
+            header = STATUS_HEADER
+            rows = [_status_row(campaign_status(store, name)) for name in names]
     if csv_path is not None:
         with atomic.replacing(csv_path, mode="w", encoding="utf-8-sig", newline="") as fh:
             writer = csv.writer(fh, delimiter=";")
@@ -650,6 +645,15 @@ def status_(state: _State, campaign: str | None, offen: bool, csv_path: Path | N
         click.echo("Noch nichts gesendet." if not offen else "Alle haben geantwortet.")
         return
     _table(header, rows)
+
+
+STATUS_HEADER = ["Aktion", "gesendet", "fehlgeschlagen", "zurückgestellt", "unbekannt",
+                 "beantwortet", "offen", "abgemeldet"]
+
+
+def _status_row(s: CampaignStatus) -> list[Any]:
+    return [s.campaign, s.sent, s.failed, s.pending, s.unknown, s.answered, s.unanswered,
+            s.opted_out]
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> None:
@@ -680,10 +684,7 @@ def demo_(directory: Path) -> None:
     """
     result = demo.run(directory.resolve(), say=click.echo)
     click.echo()
-    rows = [[s.campaign, s.sent, s.failed, s.pending, s.unknown, s.answered, s.unanswered,
-             s.opted_out] for s in (result.invitation, result.reminder)]
-    _table(["Aktion", "gesendet", "fehlgeschlagen", "zurückgestellt", "unbekannt",
-            "beantwortet", "offen", "abgemeldet"], rows)
+    _table(STATUS_HEADER, [_status_row(s) for s in (result.invitation, result.reminder)])
 
 
 @cli.command("forget")

@@ -12,7 +12,6 @@ their appearance shows the closest Latin letters (L, s, g).
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import re
 import secrets
@@ -29,7 +28,7 @@ from formtool.contacts import Contact
 from formtool.filenames import safe_filename
 from formtool.formdef import TEXT_TYPES, FormDefinition
 from formtool.layout import FIELD_FONT_SIZE, LINE_H
-from formtool.store import Issued, Store
+from formtool.store import Store
 
 RESPONSE_ID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # base32 without 0/O, 1/I
 RESPONSE_ID_LENGTH = 12  # 60 random bits
@@ -251,9 +250,7 @@ class PersonalForms:
         atomic.write_bytes(path, data, fsync=False)  # regenerable: no fsync per file
         self.store.remember_contact(contact.key, contact.email, contact.display_name,
                                     contact.get("organisation"), contact.address)
-        self.store.issue(Issued(response_id, self.form.id, contact.key, self.campaign,
-                                str(path), dt.datetime.now().astimezone().isoformat(
-                                    timespec="seconds")))
+        self.store.issue(response_id, self.form.id, contact.key, self.campaign, str(path))
 
     def issue_all(self, contacts: Iterable[Contact]) -> Iterator[tuple[Contact, Path]]:
         """A personal form for each contact, in one transaction per 500 (fast, and safe)."""

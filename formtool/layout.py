@@ -16,6 +16,7 @@ import pikepdf
 from reportlab.lib.colors import Color
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.utils import simpleSplit
+from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
 from formtool import atomic
@@ -47,6 +48,10 @@ MUTED = Color(0.38, 0.38, 0.38)
 ACCENT = Color(0.12, 0.33, 0.55)
 FIELD_FILL = Color(0.93, 0.96, 1.0)
 FIELD_BORDER = Color(0.45, 0.55, 0.68)
+
+# How every widget looks; forceBorder also prints the frame into the page itself.
+_STYLE = {"borderWidth": 1, "borderColor": FIELD_BORDER, "fillColor": FIELD_FILL,
+          "textColor": INK}
 
 Draw = Callable[[Canvas, float], None]
 
@@ -155,9 +160,7 @@ class _Cell:
         flags = "required" if f.required else ""
         if f.type == "checkbox":
             form.checkbox(name=f.name, tooltip=f.tooltip, x=x, y=top - BOX, size=BOX,
-                          buttonStyle="check", fieldFlags=flags, borderWidth=1,
-                          borderColor=FIELD_BORDER, fillColor=FIELD_FILL, textColor=INK,
-                          forceBorder=True)
+                          buttonStyle="check", fieldFlags=flags, forceBorder=True, **_STYLE)
             _draw_lines(c, self.label_lines, x + BOX + 5, top + 1, font=FONT, size=LABEL_SIZE,
                         lead=LABEL_LEAD)
             below = top - max(BOX + 1, len(self.label_lines) * LABEL_LEAD)
@@ -174,8 +177,6 @@ class _Cell:
     def _widget(self, c: Canvas, x: float, wtop: float, bottom: float, flags: str) -> None:
         f = self.field
         form = c.acroForm
-        style = dict(borderWidth=1, borderColor=FIELD_BORDER, fillColor=FIELD_FILL,
-                     textColor=INK, forceBorder=True)
         if f.type == "radio":
             radio_flags = f"noToggleToOff radio {flags}".strip()
             for r, row in enumerate(self.radio_rows):
@@ -184,8 +185,7 @@ class _Cell:
                     # No forceBorder: with it poppler draws the circle twice, offset.
                     form.radio(name=f.name, value=value, selected=False, tooltip=f.tooltip,
                                x=x + dx, y=y, size=BOX, buttonStyle="circle", shape="circle",
-                               fieldFlags=radio_flags, borderStyle="solid",
-                               **{**style, "forceBorder": False})
+                               fieldFlags=radio_flags, forceBorder=False, **_STYLE)
                     c.setFont(FONT, LABEL_SIZE)
                     c.setFillColor(INK)
                     c.drawString(x + dx + BOX + 4, y + 2, text)
@@ -194,17 +194,16 @@ class _Cell:
             form.choice(name=f.name, tooltip=f.tooltip, value=[""], x=x, y=bottom,
                         width=self.width, height=FIELD_H, fieldFlags=f"combo {flags}".strip(),
                         options=[("", "")] + [(o.label, o.value) for o in f.options],
-                        fontName=FONT, fontSize=FIELD_FONT_SIZE, **style)
+                        fontName=FONT, fontSize=FIELD_FONT_SIZE, forceBorder=True, **_STYLE)
         else:
             field_flags = f"multiline {flags}".strip() if f.type == "multiline" else flags
             form.textfield(name=f.name, tooltip=f.tooltip, value="", x=x, y=bottom,
                            width=self.width, height=wtop - bottom, fieldFlags=field_flags,
-                           maxlen=f.max_length, fontName=FONT, fontSize=FIELD_FONT_SIZE, **style)
+                           maxlen=f.max_length, fontName=FONT, fontSize=FIELD_FONT_SIZE,
+                           forceBorder=True, **_STYLE)
 
 
 def _text_width(text: str, size: float) -> float:
-    from reportlab.pdfbase.pdfmetrics import stringWidth
-
     return float(stringWidth(text, FONT, size))
 
 

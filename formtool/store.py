@@ -201,10 +201,11 @@ class Store:
                               args).fetchone()
         return Issued(*row) if row else None
 
-    def issue(self, issued: Issued) -> None:
+    def issue(self, response_id: str, form_id: str, contact_key: str, campaign: str,
+              file: str) -> None:
+        """Record a personal form (now); its response id is the key."""
         self.db.execute("INSERT OR REPLACE INTO forms_issued VALUES (?, ?, ?, ?, ?, ?)",
-                        (issued.response_id, issued.form_id, issued.contact_key,
-                         issued.campaign, issued.file, issued.created_at))
+                        (response_id, form_id, contact_key, campaign, file, _now()))
 
     def issued_by_response_id(self, response_id: str) -> Issued | None:
         row = self.db.execute("SELECT * FROM forms_issued WHERE response_id = ?",
