@@ -16,14 +16,18 @@ import functools
 import mimetypes
 import re
 import secrets
+import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from email.generator import BytesGenerator
 from email.headerregistry import Address
-from email.message import EmailMessage, MIMEPart
-from email.policy import SMTP, EmailPolicy
+from email.message import EmailMessage, Message, MIMEPart
+from email.policy import EmailPolicy
 from email.utils import format_datetime, make_msgid
+from io import BytesIO
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, BinaryIO, ClassVar
 
 import jinja2
 import markdown
@@ -34,6 +38,7 @@ from formtool.errors import FormtoolError
 HEADERS = {"subject": "Subject", "reply-to": "Reply-To", "cc": "Cc", "attach": "Attach"}
 OPTOUT_FOOTER = ("Sie möchten keine E-Mails mehr von uns erhalten? Antworten Sie einfach mit "
                  "dem Betreff „Abmelden“ an {address} – wir schreiben Ihnen dann nicht mehr.")
+_BOUNDARY = secrets.token_hex(16)  # see _multipart
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -66,11 +71,13 @@ class Attachment:
 
     @functools.cached_property
     def part(self) -> MIMEPart:
-        """The encoded MIME part, made once: the same file goes to many recipients."""
-        part = MIMEPart(policy=SMTP)
+        """The encoded MIME part, made and serialised once: the same file goes to many
+        recipients."""
+        part = MIMEPart(policy=POLICY)
         main, sub = self.mime_type
         part.set_content(self.data, maintype=main, subtype=sub, disposition="attachment",
                          filename=self.filename)  # RFC 2231 for umlauts
+        _Generator.share(part)
         return part
 
 
@@ -227,9 +234,9 @@ def build(rendered: Rendered, contact: Contact, sender: Sender, *,
     """The finished message: mixed(alternative(plain, html), attachments)."""
     unsubscribe = sender.unsubscribe or sender.email
     footer = OPTOUT_FOOTER.format(address=unsubscribe)
-    message = EmailMessage(policy=SMTP)
+    message = EmailMessage(policy=POLICY)
     try:
-        message["From"] = Address(display_name=sender.name, addr_spec=sender.email)
+        message["From"] = _from_header(sender.name, sender.email)
         message["To"] = Address(display_name=contact.display_name, addr_spec=contact.email)
         if rendered.cc:
             message["Cc"] = [Address(addr_spec=a) for a in rendered.cc]
@@ -243,20 +250,48 @@ def build(rendered: Rendered, contact: Contact, sender: Sender, *,
     message["Date"] = format_datetime(now or dt.datetime.now().astimezone())
     message["Message-ID"] = make_msgid(domain=sender.domain)
     message["List-Unsubscribe"] = f"<mailto:{unsubscribe}?subject=Abmelden>"  # RFC 2369
-    message.set_content(f"{rendered.text}\n-- \n{footer}\n")
-    html = markdown.markdown(rendered.html, extensions=["sane_lists"], output_format="html")
-    message.add_alternative(_html_document(f"{html}\n<hr>\n<small>{_footer_html(unsubscribe)}"
-                                           "</small>"), subtype="html")
+    text = MIMEPart(policy=POLICY)
+    text.set_content(f"{rendered.text}\n-- \n{footer}\n")
+    html = MIMEPart(policy=POLICY)
+    html.set_content(_html_document(f"{_markdown(rendered.html)}\n<hr>\n<small>"
+                                    f"{_footer_html(unsubscribe)}</small>"), subtype="html")
+    message["MIME-Version"] = "1.0"
     if attachments:
-        message.make_mixed()
-        for attachment in attachments:
-            message.attach(attachment.part)  # type: ignore[arg-type]  # typeshed: any MIMEPart
-    for part in message.walk():
-        if part.is_multipart():
-            # 128 random bits cannot occur in the content, so the generator need not
-            # search the whole message (attachments included) for a free boundary.
-            part.set_boundary(f"=_formtool_{secrets.token_hex(16)}")
+        _multipart(message, "mixed", [_multipart(MIMEPart(policy=POLICY), "alternative",
+                                                 [text, html]),
+                                      *(a.part for a in attachments)])
+    else:
+        _multipart(message, "alternative", [text, html])
     return message
+
+
+def _multipart(container: MIMEPart, subtype: str, parts: list[MIMEPart]) -> MIMEPart:
+    # A boundary with 128 random bits drawn once per run cannot occur in the content,
+    # so the generator need not search each message (attachments included) for one;
+    # the same header in every message is parsed and folded once.
+    container["Content-Type"] = f'multipart/{subtype}; boundary="=_{subtype}_{_BOUNDARY}"'
+    for part in parts:
+        container.attach(part)
+    return container
+
+
+@functools.lru_cache(maxsize=8)
+def _from_header(name: str, address: str) -> Any:
+    """The From header object, the same in every message of a mailing."""
+    return POLICY.header_factory("From", Address(display_name=name, addr_spec=address))
+
+
+_converters = threading.local()
+
+
+def _markdown(text: str) -> str:
+    """Markdown -> HTML; one converter per thread, reset for each text (setting one up
+    costs more than converting a letter)."""
+    converter = getattr(_converters, "markdown", None)
+    if converter is None:
+        converter = markdown.Markdown(extensions=["sane_lists"], output_format="html")
+        _converters.markdown = converter
+    return str(converter.reset().convert(text))
 
 
 @functools.lru_cache(maxsize=8)
@@ -264,33 +299,91 @@ def _footer_html(unsubscribe: str) -> str:
     return str(markdown.markdown(OPTOUT_FOOTER.format(address=f"<{unsubscribe}>")))
 
 
-class _FoldCachingPolicy(EmailPolicy):
-    """policy.SMTP that remembers folded headers.
+class _CachingPolicy(EmailPolicy):
+    """email.policy.SMTP that remembers parsed and folded headers.
 
     Most headers are the same in every message of a mailing (From, the parts'
-    Content-Type, the shared attachment's headers); folding them is most of the
-    cost of serialising a message. Same output, byte for byte.
+    Content-Type, the attachment's headers); parsing them into header objects
+    and folding them again is most of the cost of building a message. Header
+    objects are immutable, so messages can share them. Same output, byte for byte.
     """
 
-    _cache: ClassVar[dict[tuple[str, str], bytes]] = {}
+    _parsed: ClassVar[dict[tuple[str, str], tuple[str, Any]]] = {}
+    _folded: ClassVar[dict[tuple[str, str], bytes]] = {}
+    _max_counts: ClassVar[dict[str, int | None]] = {}
+
+    def header_max_count(self, name: str) -> int | None:
+        # asked on every header set; the registry makes a new class to answer each time
+        key = name.lower()
+        if key not in self._max_counts:
+            self._max_counts[key] = super().header_max_count(name)
+        return self._max_counts[key]
+
+    def header_store_parse(self, name: str, value: Any) -> tuple[str, Any]:
+        if not isinstance(value, str):  # Address objects and the like: parsed each time
+            return super().header_store_parse(name, value)
+        key = (name, value)
+        stored = self._parsed.get(key)
+        if stored is None:  # raises on CR/LF: such a value is never stored
+            stored = _remember(self._parsed, key, super().header_store_parse(name, value))
+        return stored
 
     def fold_binary(self, name: str, value: str) -> bytes:
         key = (name, str(value))
-        folded = self._cache.get(key)
+        folded = self._folded.get(key)
         if folded is None:
-            folded = super().fold_binary(name, value)
-            if len(self._cache) >= 4096:
-                self._cache.clear()
-            self._cache[key] = folded
+            folded = _remember(self._folded, key, super().fold_binary(name, value))
         return folded
 
 
-SERIALISE = _FoldCachingPolicy(linesep="\r\n")  # the settings of email.policy.SMTP
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> Any:
+    if len(cache) >= 4096:  # unique values (Subject, Message-ID) must not pile up
+        cache.clear()
+    cache[key] = value
+    return value
+
+
+POLICY = _CachingPolicy(linesep="\r\n")  # the settings of email.policy.SMTP
+
+
+class _Generator(BytesGenerator):
+    """The email package's BytesGenerator; a part shared by many messages (an
+    attachment) is written from the bytes it was serialised to once. Writing the
+    ~1,100 base64 lines of a 60 kB PDF line by line is most of the cost otherwise.
+
+    The generator serialises each subpart on its own (``_handle_multipart``), so
+    the cached bytes are exactly what it would write again.
+    """
+
+    _shared: ClassVar[weakref.WeakKeyDictionary[Message, bytes]] = (
+        weakref.WeakKeyDictionary())
+
+    def __init__(self, outfp: BinaryIO, *args: Any, **kwargs: Any) -> None:
+        super().__init__(outfp, *args, **kwargs)
+        self._out = outfp
+
+    @classmethod
+    def share(cls, part: Message) -> None:
+        """Serialise ``part`` now; later messages reuse the bytes. It must not change."""
+        buffer = BytesIO()
+        cls(buffer, mangle_from_=False, policy=POLICY).flatten(part)
+        cls._shared[part] = buffer.getvalue()
+
+    def flatten(self, msg: Message, unixfrom: bool = False, linesep: str | None = None
+                ) -> None:
+        cached = self._shared.get(msg)
+        if cached is not None and not unixfrom and self.policy is POLICY and (
+                linesep in (None, POLICY.linesep)):
+            self._out.write(cached)
+        else:
+            super().flatten(msg, unixfrom, linesep)
 
 
 def to_bytes(message: EmailMessage, contact: Contact, max_bytes: int) -> bytes:
     """The message as sent, checked against the size limit (base64 included)."""
-    data = message.as_bytes(policy=SERIALISE)
+    buffer = BytesIO()
+    _Generator(buffer, mangle_from_=False, policy=POLICY).flatten(message)
+    data = buffer.getvalue()
     if len(data) > max_bytes:
         raise ComposeError(f"Zeile {contact.row} ({contact.key}): die E-Mail ist "
                            f"{len(data) / 1024 / 1024:.1f} MB groß (Grenze "
