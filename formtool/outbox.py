@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import queue
+import re
 import smtplib
+import socket
 import ssl
 import threading
 import time
@@ -30,6 +31,7 @@ from formtool.workspace import MailSettings
 PASSWORD_ENV = "FORMTOOL_SMTP_PASSWORD"
 KEYRING_SERVICE = "formtool"
 LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+_DOT = re.compile(rb"^\.", re.MULTILINE)  # RFC 5321 4.5.2: a leading dot is doubled
 
 
 class OutboxError(FormtoolError):
@@ -159,6 +161,10 @@ class Session:
                                                       context=self._tls())
             else:
                 smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+            # Commands are small writes that wait for a reply: without this, Nagle's
+            # algorithm and delayed ACKs stall some of them for tens of milliseconds.
+            if smtp.sock is not None:
+                smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             smtp.ehlo()
             if s.security == "starttls":
                 if not smtp.has_extn("starttls"):
@@ -189,25 +195,34 @@ class Session:
                 self.smtp.close()
             self.smtp = None
 
-    def send(self, sender: str, recipients: list[str], data: bytes,
-             before_data: Callable[[], None]) -> str:
-        """MAIL, RCPT, (journal), DATA. Returns the server's reply to DATA."""
+    def send(self, sender: str, built: Built, before_data: Callable[[], None],
+             while_waiting: Callable[[], None] = lambda: None) -> str:
+        """MAIL, RCPT, (journal), DATA. Returns the server's reply to DATA.
+
+        ``while_waiting`` runs once the message is out and the server is taking it
+        (the longest wait of the exchange): the caller builds its next message then.
+        """
         if self.smtp is not None and self.sent_on_connection >= self.settings.max_per_connection:
             self.close()
         if self.smtp is None:
             self.connect()
         smtp = self.smtp
         assert smtp is not None
-        code, text = smtp.mail(sender)
+        options = [f"SIZE={len(built.data)}"] if smtp.has_extn("size") else []
+        if smtp.has_extn("8bitmime") and not built.data.isascii():
+            options.append("BODY=8BITMIME")  # RFC 6152: the text parts are 8bit
+        code, text = smtp.mail(sender, options)
         self._check(smtp, code, text)
-        for recipient in recipients:
+        for recipient in built.recipients:
             code, text = smtp.rcpt(recipient)
             self._check(smtp, code, text)
         before_data()
-        try:
-            code, text = smtp.data(data)
-        except smtplib.SMTPDataError as exc:  # refused the DATA command itself
-            code, text = exc.smtp_code, _bytes(exc.smtp_error)
+        # smtplib's data(), with room for while_waiting between the message and the reply
+        code, text = smtp.docmd("DATA")
+        if code == 354:
+            smtp.send(built.wire)
+            while_waiting()
+            code, text = smtp.getreply()
         self._check(smtp, code, text)
         self.sent_on_connection += 1
         return _reply(code, text)
@@ -283,13 +298,16 @@ class Job:
 class Built:
     message_id: str
     recipients: list[str]
-    data: bytes
+    data: bytes  # the message
+    wire: bytes  # as DATA carries it: a leading dot doubled (RFC 5321 4.5.2), CRLF.CRLF
 
     @classmethod
     def of(cls, message: EmailMessage, data: bytes) -> Built:
         recipients = [a.addr_spec for h in ("To", "Cc") if message[h]
                       for a in message[h].addresses]
-        return cls(str(message["Message-ID"]), recipients, data)
+        ending = b".\r\n" if data.endswith(b"\r\n") else b"\r\n.\r\n"
+        return cls(str(message["Message-ID"]), recipients, data,
+                   _DOT.sub(b"..", data) + ending)
 
 
 @dataclass
@@ -334,6 +352,10 @@ class Outbox:
         self.summary = Summary()
         self.lock = threading.Lock()
         self.fatal: BaseException | None = None
+        self._feed = threading.Lock()
+        self._jobs: Iterator[Job] = iter(())
+        self._limit: int | None = None
+        self._taken = 0
 
     def plan(self, contacts: Iterable[Contact], *, resend_unknown: bool = False
              ) -> Iterator[Contact]:
@@ -366,21 +388,38 @@ class Outbox:
     def run(self, jobs: Iterable[Job], *, limit: int | None = None) -> Summary:
         """Send every job; Ctrl-C stops after the messages under way are recorded.
 
-        This thread builds the messages while the sender threads wait on the
-        server: the work overlaps, and the bounded queue keeps memory flat.
+        Each sending thread builds its next message while the server takes the
+        current one, so building costs no time of its own, no second thread
+        competes for the interpreter, and at most two messages per connection
+        are in memory.
         """
-        work: queue.Queue[tuple[Contact, Built] | None] = queue.Queue(
-            maxsize=self.settings.connections * 4)
-        workers = [threading.Thread(target=self._worker, args=(work,), daemon=True,
-                                    name=f"smtp-{i}") for i in range(self.settings.connections)]
-        for worker in workers:
-            worker.start()
-        queued = 0
+        self._jobs = iter(jobs)
+        self._limit = limit
+        finished = [threading.Event() for _ in range(self.settings.connections)]
+        for i, done in enumerate(finished):
+            threading.Thread(target=self._worker, args=(done,), daemon=True,
+                             name=f"smtp-{i}").start()
         try:
-            for job in jobs:
+            _wait(finished)
+        except BaseException:
+            self.stop.set()  # Ctrl-C: the threads finish the message under way and end
+            _wait(finished)
+            raise
+        if self.fatal is not None:
+            raise self.fatal
+        return self.summary
+
+    def _take(self) -> tuple[Contact, Built] | None:
+        """The next message, built; None when there is none left (or the run stops).
+
+        One thread at a time builds: jobs come from one iterator, and personal
+        forms are written to one database.
+        """
+        with self._feed:
+            for job in self._jobs:
                 if self.stop.is_set():
-                    break
-                if limit is not None and queued >= limit:
+                    return None
+                if self._limit is not None and self._taken >= self._limit:
                     self.summary.not_sent_limit += 1
                     continue
                 try:
@@ -390,42 +429,37 @@ class Outbox:
                                       "failed", reply=str(exc))
                     self._count("failed", job.contact, str(exc))
                     continue
-                while not self.stop.is_set():
-                    try:
-                        work.put((job.contact, built), timeout=0.2)
-                        queued += 1
-                        break
-                    except queue.Full:
-                        continue
-        except BaseException:
-            self.stop.set()
-            raise
-        finally:
-            for _ in workers:
-                with contextlib.suppress(queue.Full):
-                    work.put(None, timeout=1)
-            for worker in workers:
-                while worker.is_alive():
-                    worker.join(timeout=0.2)
-        if self.fatal is not None:
-            raise self.fatal
-        return self.summary
+                self._taken += 1
+                return job.contact, built
+            return None
 
-    def _worker(self, work: queue.Queue[tuple[Contact, Built] | None]) -> None:
+    def _worker(self, finished: threading.Event) -> None:
         session = Session(self.settings, self.password)
+        ahead: list[tuple[Contact, Built] | None] = []
+        trouble: list[BaseException] = []
+
+        def build_ahead() -> None:  # while the server takes the message under way
+            if not ahead and not trouble:
+                try:
+                    ahead.append(self._take())
+                except BaseException as exc:  # not the connection's fault: raised below
+                    trouble.append(exc)
+
         try:
-            while not self.stop.is_set():
-                item = work.get()
-                if item is None:
-                    break
+            upcoming = self._take()
+            while upcoming is not None and not self.stop.is_set():
                 if not self.limiter.acquire(self._waiting, self.stop):
                     break
-                self._send(session, *item)
+                self._send(session, *upcoming, while_waiting=build_ahead)
+                if trouble:
+                    raise trouble[0]
+                upcoming = ahead.pop() if ahead else self._take()
         except BaseException as exc:  # stop everything; run() re-raises it in the main thread
             self.fatal = exc
             self.stop.set()
         finally:
             session.close()
+            finished.set()
 
     def _waiting(self, delay: float, why: str) -> None:
         self.on_event(Event("wait", detail=f"{delay:.0f} s (Grenze {why})"))
@@ -437,8 +471,9 @@ class Outbox:
                 self.summary.failures.append((contact, detail))
         self.on_event(Event(kind, contact, detail))
 
-    def _send(self, session: Session, contact: Contact, built: Built) -> None:
-        message_id, recipients, data = built.message_id, built.recipients, built.data
+    def _send(self, session: Session, contact: Contact, built: Built, *,
+              while_waiting: Callable[[], None]) -> None:
+        message_id = built.message_id
         data_started = False
 
         def journal_sending() -> None:
@@ -451,8 +486,8 @@ class Outbox:
         reconnects = 0
         while True:
             try:
-                reply = session.send(self.settings.sender_email, recipients, data,
-                                     journal_sending)
+                reply = session.send(self.settings.sender_email, built, journal_sending,
+                                     while_waiting)
             except _Transient as exc:
                 if not delays or self.stop.is_set():
                     self.journal.mark(self.campaign, contact.key, contact.email, "pending",
@@ -489,3 +524,11 @@ class Outbox:
                               message_id=message_id, reply=reply, sent_at=time.time())
             self._count("sent", contact)
             return
+
+
+def _wait(events: list[threading.Event]) -> None:
+    """Wait for the sending threads. Not Thread.join: Ctrl-C during a join can leave
+    a running thread marked as ended (CPython's bpo-45274 fix releases its lock)."""
+    for event in events:
+        while not event.wait(timeout=0.2):
+            pass
