@@ -30,6 +30,7 @@ class Received:
     mail_from: str
     rcpt_tos: tuple[str, ...]
     data: bytes
+    mail_options: tuple[str, ...] = ()
 
     def message(self) -> EmailMessage:
         return message_from_bytes(self.data, policy=default)
@@ -45,7 +46,7 @@ class Mailbox:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         item = Received(str(envelope.mail_from), tuple(envelope.rcpt_tos),
-                        bytes(envelope.original_content or b""))
+                        bytes(envelope.original_content or b""), tuple(envelope.mail_options))
         with self.lock:
             self.received.append(item)
             number = len(self.received)

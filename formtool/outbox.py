@@ -208,9 +208,8 @@ class Session:
             self.connect()
         smtp = self.smtp
         assert smtp is not None
+        # RFC 1870: a server that cannot take the size says so before the upload
         options = [f"SIZE={len(built.data)}"] if smtp.has_extn("size") else []
-        if smtp.has_extn("8bitmime") and not built.data.isascii():
-            options.append("BODY=8BITMIME")  # RFC 6152: the text parts are 8bit
         code, text = smtp.mail(sender, options)
         self._check(smtp, code, text)
         for recipient in built.recipients:

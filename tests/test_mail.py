@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.policy
+import functools
 import re
 import shutil
 from collections import Counter
@@ -415,6 +416,90 @@ def _send_library(ws: Path, settings: workspace.MailSettings, *, campaign: str =
         sender = outbox.Outbox(settings, journal, campaign, password=PASSWORD,
                                retry_delays=retry_delays)
         return sender.run(run.jobs(sender.plan(run.contacts)))
+
+
+def test_the_next_message_is_built_while_the_server_takes_this_one(
+        ws: Path, server: LocalSmtpServer) -> None:
+    """One thread per connection: message 2 is built between the end of message 1's
+    DATA and the server's 250, and never more than one message ahead."""
+    from formtool import mailing
+
+    first = "claudia.koehler.1@caritasverba-altenburger-la.example"
+    server.handler.hold, server.handler.hold_seconds = {first}, 0.3
+    events: list[str] = []
+    run = mailing.open_mailing(workspace.load(ws), "erinnerung", None, "erste")
+
+    def build(contact: contacts.Contact) -> outbox.Built:
+        events.append(f"gebaut {contact.key}")
+        return run.built(contact)
+
+    with Store(ws / ".formtool" / "state.db") as store:
+        journal = Journal(store)
+        journal.campaign("erste", "erinnerung")
+        sender = outbox.Outbox(workspace.load(ws).mail_settings(), journal, "erste",
+                               password=PASSWORD, on_event=lambda e: events.append(
+                                   f"{e.kind} {e.contact.key if e.contact else ''}"))
+        jobs = (outbox.Job(c, functools.partial(build, c))
+                for c in sender.plan(list(run.contacts)[:4]))
+        summary = sender.run(jobs)
+    assert summary.sent == 4
+    assert events == ["gebaut FB-00001", "gebaut FB-00002", "sent FB-00001",
+                      "gebaut FB-00003", "sent FB-00002", "gebaut FB-00004", "sent FB-00003",
+                      "sent FB-00004"]
+
+
+def test_a_message_that_cannot_be_built_while_another_is_sent(
+        ws: Path, server: LocalSmtpServer) -> None:
+    """A message that cannot be built fails alone; an unexpected error while building
+    ahead ends the run only after the message under way is recorded as sent."""
+    from formtool import mailing
+
+    run = mailing.open_mailing(workspace.load(ws), "erinnerung", None, "erste")
+
+    def build(contact: contacts.Contact) -> outbox.Built:
+        if contact.key == "FB-00002":
+            raise compose.ComposeError("zu groß")
+        if contact.key == "FB-00004":
+            raise RuntimeError("Datenträger voll")
+        return run.built(contact)
+
+    with Store(ws / ".formtool" / "state.db") as store:
+        journal = Journal(store)
+        journal.campaign("erste", "erinnerung")
+        sender = outbox.Outbox(workspace.load(ws).mail_settings(), journal, "erste",
+                               password=PASSWORD)
+        jobs = (outbox.Job(c, functools.partial(build, c))
+                for c in sender.plan(list(run.contacts)[:5]))
+        with pytest.raises(RuntimeError, match="Datenträger voll"):
+            sender.run(jobs)
+        states = {s.contact_key: (s.state, s.reply) for s in journal.sends("erste")}
+    assert states["FB-00001"][0] == states["FB-00003"][0] == "sent"
+    assert states["FB-00002"] == ("failed", "zu groß")
+    assert "FB-00004" not in states and "FB-00005" not in states
+    assert len(server.handler.received) == 2
+
+
+def test_what_goes_over_the_wire(ws: Path, server: LocalSmtpServer) -> None:
+    """A line starting with a dot arrives as written (dot-stuffing, RFC 5321 4.5.2);
+    MAIL FROM declares the size; the socket sends without Nagle delays."""
+    import socket
+
+    (ws / "templates" / "punkt.md.j2").write_text(
+        "Subject: Punkt\n\n.punkt am Zeilenanfang\n..zwei Punkte\n.\nÄnderung\n",
+        encoding="utf-8")
+    result = invoke(ws, "mail", "send", "punkt", "--yes", "--limit", "1")
+    assert result.exit_code == 0, result.output
+    [got] = server.handler.received
+    text = got.message().get_body(("plain",))
+    assert text is not None
+    assert text.get_content().replace("\r\n", "\n").startswith(
+        ".punkt am Zeilenanfang\n..zwei Punkte\n.\nÄnderung\n")
+    assert got.mail_options == (f"SIZE={len(got.data)}",)
+    session = outbox.Session(workspace.load(ws).mail_settings(), PASSWORD)
+    session.connect()
+    assert session.smtp is not None and session.smtp.sock is not None
+    assert session.smtp.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    session.close()
 
 
 def test_rate_limit_waits_and_says_so() -> None:
