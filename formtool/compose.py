@@ -18,7 +18,7 @@ import re
 import secrets
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.generator import BytesGenerator
 from email.headerregistry import Address
@@ -27,7 +27,7 @@ from email.policy import EmailPolicy
 from email.utils import format_datetime, make_msgid
 from io import BytesIO
 from pathlib import Path
-from typing import Any, BinaryIO, ClassVar
+from typing import Any, BinaryIO, ClassVar, Generic, TypeVar
 
 import jinja2
 import markdown
@@ -38,6 +38,8 @@ from formtool.errors import FormtoolError
 HEADERS = {"subject": "Subject", "reply-to": "Reply-To", "cc": "Cc", "attach": "Attach"}
 OPTOUT_FOOTER = ("Sie möchten keine E-Mails mehr von uns erhalten? Antworten Sie einfach mit "
                  "dem Betreff „Abmelden“ an {address} – wir schreiben Ihnen dann nicht mehr.")
+K = TypeVar("K")
+V = TypeVar("V")
 _BOUNDARY = secrets.token_hex(16)  # see _multipart
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -299,6 +301,31 @@ def _footer_html(unsubscribe: str) -> str:
     return str(markdown.markdown(OPTOUT_FOOTER.format(address=f"<{unsubscribe}>")))
 
 
+class _Recurring(Generic[K, V]):
+    """A cache for the values that recur: a key is kept from its second sighting on,
+    so a unique one (a Subject, a Message-ID) costs a set entry, not a parse tree."""
+
+    LIMIT = 4096
+
+    def __init__(self) -> None:
+        self.seen: set[K] = set()
+        self.values: dict[K, V] = {}
+
+    def get(self, key: K, make: Callable[[], V]) -> V:
+        value = self.values.get(key)
+        if value is None:
+            value = make()
+            if key in self.seen:
+                if len(self.values) >= self.LIMIT:
+                    self.values.clear()
+                self.values[key] = value
+            else:
+                if len(self.seen) >= self.LIMIT:
+                    self.seen.clear()
+                self.seen.add(key)
+        return value
+
+
 class _CachingPolicy(EmailPolicy):
     """email.policy.SMTP that remembers parsed and folded headers.
 
@@ -308,8 +335,8 @@ class _CachingPolicy(EmailPolicy):
     objects are immutable, so messages can share them. Same output, byte for byte.
     """
 
-    _parsed: ClassVar[dict[tuple[str, str], tuple[str, Any]]] = {}
-    _folded: ClassVar[dict[tuple[str, str], bytes]] = {}
+    _parsed: ClassVar[_Recurring[tuple[str, str], tuple[str, Any]]] = _Recurring()
+    _folded: ClassVar[_Recurring[tuple[str, str], bytes]] = _Recurring()
     _max_counts: ClassVar[dict[str, int | None]] = {}
 
     def header_max_count(self, name: str) -> int | None:
@@ -322,25 +349,13 @@ class _CachingPolicy(EmailPolicy):
     def header_store_parse(self, name: str, value: Any) -> tuple[str, Any]:
         if not isinstance(value, str):  # Address objects and the like: parsed each time
             return super().header_store_parse(name, value)
-        key = (name, value)
-        stored = self._parsed.get(key)
-        if stored is None:  # raises on CR/LF: such a value is never stored
-            stored = _remember(self._parsed, key, super().header_store_parse(name, value))
-        return stored
+        # raises on CR/LF: such a value is never stored
+        return self._parsed.get((name, value), lambda: super(
+            _CachingPolicy, self).header_store_parse(name, value))
 
     def fold_binary(self, name: str, value: str) -> bytes:
-        key = (name, str(value))
-        folded = self._folded.get(key)
-        if folded is None:
-            folded = _remember(self._folded, key, super().fold_binary(name, value))
-        return folded
-
-
-def _remember(cache: dict[Any, Any], key: Any, value: Any) -> Any:
-    if len(cache) >= 4096:  # unique values (Subject, Message-ID) must not pile up
-        cache.clear()
-    cache[key] = value
-    return value
+        return self._folded.get((name, str(value)), lambda: super(
+            _CachingPolicy, self).fold_binary(name, value))
 
 
 POLICY = _CachingPolicy(linesep="\r\n")  # the settings of email.policy.SMTP

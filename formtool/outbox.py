@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import re
 import smtplib
 import socket
 import ssl
@@ -31,7 +30,6 @@ from formtool.workspace import MailSettings
 PASSWORD_ENV = "FORMTOOL_SMTP_PASSWORD"
 KEYRING_SERVICE = "formtool"
 LOOPBACK = {"localhost", "127.0.0.1", "::1"}
-_DOT = re.compile(rb"^\.", re.MULTILINE)  # RFC 5321 4.5.2: a leading dot is doubled
 
 
 class OutboxError(FormtoolError):
@@ -304,9 +302,14 @@ class Built:
     def of(cls, message: EmailMessage, data: bytes) -> Built:
         recipients = [a.addr_spec for h in ("To", "Cc") if message[h]
                       for a in message[h].addresses]
-        ending = b".\r\n" if data.endswith(b"\r\n") else b"\r\n.\r\n"
-        return cls(str(message["Message-ID"]), recipients, data,
-                   _DOT.sub(b"..", data) + ending)
+        return cls(str(message["Message-ID"]), recipients, data, _stuffed(data))
+
+
+def _stuffed(data: bytes) -> bytes:
+    """RFC 5321 4.5.2: a dot that starts a line is doubled; the end is CRLF.CRLF.
+    (smtplib's data() does the same with a regular expression, ten times slower.)"""
+    wire = (b"." if data.startswith(b".") else b"") + data.replace(b"\n.", b"\n..")
+    return wire + (b".\r\n" if wire.endswith(b"\r\n") else b"\r\n.\r\n")
 
 
 @dataclass

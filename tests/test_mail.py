@@ -6,6 +6,7 @@ import email.policy
 import functools
 import re
 import shutil
+import smtplib
 from collections import Counter
 from collections.abc import Iterator
 from email import message_from_bytes
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import given
+from hypothesis import strategies as st
 from mailhelpers import PASSWORD, USER, FaultyMailbox, MemoryKeyring
 
 from formtool import compose, contacts, outbox, workspace
@@ -477,6 +480,15 @@ def test_a_message_that_cannot_be_built_while_another_is_sent(
     assert states["FB-00002"] == ("failed", "zu groß")
     assert "FB-00004" not in states and "FB-00005" not in states
     assert len(server.handler.received) == 2
+
+
+@given(st.binary(max_size=200) | st.lists(st.sampled_from([b".", b"\r\n", b"\n", b"a"]))
+       .map(b"".join))
+def test_dot_stuffing_is_smtplibs(data: bytes) -> None:
+    """The bytes after DATA are what smtplib's data() sends for the same message."""
+    quoted = smtplib._quote_periods(data)  # smtplib's own helper, the reference
+    expected = quoted + (b"" if quoted.endswith(b"\r\n") else b"\r\n") + b".\r\n"
+    assert outbox._stuffed(data) == expected
 
 
 def test_what_goes_over_the_wire(ws: Path, server: LocalSmtpServer) -> None:
