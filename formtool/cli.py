@@ -19,6 +19,7 @@ import click
 from formtool import (
     __version__,
     atomic,
+    clitext,
     contacts,
     demo,
     fill,
@@ -47,7 +48,7 @@ class _Failure(click.ClickException):
         click.secho(f"Fehler: {self.format_message()}", err=True, fg="red")
 
 
-class _Group(click.Group):
+class _Group(clitext.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -100,16 +101,18 @@ def _progress(total: int, label: str) -> Iterator[Callable[[], None]]:
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--workspace", "workspace_dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--workspace", "workspace_dir", metavar="ORDNER",
+              type=click.Path(file_okay=False, path_type=Path),
               help="Arbeitsordner (sonst: der aktuelle Ordner oder der nächste darüber mit "
                    "formtool.toml).")
-@click.version_option(__version__, prog_name="formtool")
+@click.version_option(__version__, prog_name="formtool", message="%(prog)s %(version)s",
+                      help="Die Version zeigen.")
 @click.pass_context
 def cli(ctx: click.Context, workspace_dir: Path | None) -> None:
     """formtool: ausfüllbare PDF-Formulare erzeugen, Rückläufe einlesen, Rundmails senden.
 
     \b
-    Example:
+    Beispiel:
         formtool init buendnis
         cd buendnis
         formtool forms generate buendnispartner
@@ -118,14 +121,14 @@ def cli(ctx: click.Context, workspace_dir: Path | None) -> None:
 
 
 @cli.command()
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("directory", metavar="ORDNER", type=click.Path(file_okay=False, path_type=Path))
 def init(directory: Path) -> None:
     """Neuen Arbeitsordner mit Beispiel-Formularen, -Vorlagen und -Kontakten anlegen.
 
     Vorhandene Dateien werden nie überschrieben.
 
     \b
-    Example:
+    Beispiel:
         formtool init buendnis
     """
     created = workspace.init(directory)
@@ -143,7 +146,7 @@ def forms() -> None:
     """Formular-Definitionen (forms/*.toml) prüfen und als PDF erzeugen.
 
     \b
-    Example:
+    Beispiel:
         formtool forms list
         formtool forms generate buendnispartner -o beitritt.pdf
     """
@@ -155,7 +158,7 @@ def forms_list(state: _State) -> None:
     """Alle Formulare des Arbeitsordners mit ihren Feldern zeigen.
 
     \b
-    Example:
+    Beispiel:
         formtool forms list
     """
     ws = state.workspace()
@@ -176,15 +179,15 @@ def forms_list(state: _State) -> None:
 
 
 @forms.command("check")
-@click.argument("form", required=False)
+@click.argument("form", metavar="[FORMULAR]", required=False)
 @pass_state
 def forms_check(state: _State, form: str | None) -> None:
     """Formular-Definition prüfen; jeder Fehler mit Datei, Zeile und Feld.
 
-    Ohne FORM werden alle Formulare des Arbeitsordners geprüft.
+    Ohne FORMULAR werden alle Formulare des Arbeitsordners geprüft.
 
     \b
-    Example:
+    Beispiel:
         formtool forms check buendnispartner
         formtool forms check forms/neu.toml
     """
@@ -208,25 +211,27 @@ def forms_check(state: _State, form: str | None) -> None:
 
 
 @forms.command("generate")
-@click.argument("form")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+@click.argument("form", metavar="FORMULAR")
+@click.option("-o", "--output", metavar="DATEI", type=click.Path(dir_okay=False, path_type=Path),
               help="Ziel-PDF (Standard: FORMULAR.pdf im aktuellen Ordner).")
-@click.option("--contacts", "contacts_file", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--contacts", "contacts_file", metavar="DATEI",
+              type=click.Path(dir_okay=False, path_type=Path),
               help="Für jeden Kontakt dieser Liste ein vorausgefülltes Formular.")
-@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out-dir", metavar="ORDNER", type=click.Path(file_okay=False, path_type=Path),
               help="Ordner für die persönlichen Formulare (Standard: formulare/AKTION).")
-@click.option("--campaign", help="Aktion, zu der die Formulare gehören (Standard: FORMULAR).")
+@click.option("--campaign", metavar="AKTION",
+              help="Aktion, zu der die Formulare gehören (Standard: FORMULAR).")
 @pass_state
 def forms_generate(state: _State, form: str, output: Path | None, contacts_file: Path | None,
                    out_dir: Path | None, campaign: str | None) -> None:
     """Ein leeres, ausfüllbares PDF-Formular erzeugen – oder eines je Kontakt.
 
-    FORM ist der Name eines Formulars im Ordner forms/ oder der Pfad zu einer .toml-Datei.
+    FORMULAR ist der Name eines Formulars in forms/ oder der Pfad zu einer .toml-Datei.
     Mit --contacts bekommt jeder Kontakt sein eigenes, mit seinen Daten vorausgefülltes
     Formular mit einer versteckten Rücklauf-Kennung; so ordnet der Import jede Antwort zu.
 
     \b
-    Example:
+    Beispiel:
         formtool forms generate buendnispartner
         formtool forms generate regionalgruppe -o Regionalgruppe_gruenden.pdf
         formtool forms generate buendnispartner --contacts contacts/fachberatungen.csv
@@ -264,22 +269,25 @@ def _forms_dir(state: _State) -> Path:
 
 
 @cli.command("import")
-@click.argument("inputs", nargs=-1, required=True,
+@click.argument("inputs", nargs=-1, required=True, metavar="PDF_ODER_ORDNER...",
                 type=click.Path(exists=True, path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("-o", "--output", metavar="DATEI", type=click.Path(dir_okay=False, path_type=Path),
               help="Eine Tabelle für alle Rückläufe (Standard: antworten/FORMULAR.csv im "
                    "Arbeitsordner, eine je Formular).")
 @click.option("--form", "form", metavar="FORMULAR|raw",
               help="Formular erzwingen; „raw“ liest jedes PDF-Formular mit seinen Feldnamen.")
 @click.option("--header", type=click.Choice(["labels", "names"]), default="labels",
               show_default=True, help="Spaltenköpfe: Beschriftungen oder Feldnamen.")
-@click.option("--delimiter", default=";", show_default=True, help="Trennzeichen der Tabelle.")
-@click.option("--encoding", default="utf-8-sig", show_default=True,
+@click.option("--delimiter", metavar="ZEICHEN",
+              default=";", show_default=True, help="Trennzeichen der Tabelle.")
+@click.option("--encoding", metavar="KODIERUNG", default="utf-8-sig", show_default=True,
               help="Zeichenkodierung der Tabelle (utf-8-sig öffnet Excel richtig).")
 @click.option("--update", is_flag=True,
               help="Eine zweite Rücksendung mit anderen Werten ersetzt die ältere Zeile.")
-@click.option("--password", default="", help="Passwort für geschützte PDF-Dateien.")
-@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--password", metavar="PASSWORT",
+              default="", help="Passwort für geschützte PDF-Dateien.")
+@click.option("--report", "report_path", metavar="DATEI",
+              type=click.Path(dir_okay=False, path_type=Path),
               help="Bericht je Datei zusätzlich als CSV schreiben.")
 @pass_state
 def import_(state: _State, inputs: tuple[Path, ...], output: Path | None, form: str | None,
@@ -292,7 +300,7 @@ def import_(state: _State, inputs: tuple[Path, ...], output: Path | None, form: 
     erkannt und nicht doppelt übernommen.
 
     \b
-    Example:
+    Beispiel:
         formtool import ~/Downloads/rueckläufe/
         formtool import antwort.pdf -o partner.csv
         formtool import fremdes-formular.pdf --form raw
@@ -368,7 +376,7 @@ def mail() -> None:
     """Rundmails aus Vorlagen (templates/*.md.j2) an eine Kontaktliste.
 
     \b
-    Example:
+    Beispiel:
         formtool mail preview einladung-fachberatung
         formtool mail login
         formtool mail send einladung-fachberatung
@@ -376,7 +384,7 @@ def mail() -> None:
 
 
 _contacts_option = click.option(
-    "--contacts", "contacts_file", type=click.Path(dir_okay=False, path_type=Path),
+    "--contacts", "contacts_file", metavar="DATEI", type=click.Path(dir_okay=False, path_type=Path),
     help="Kontaktliste (CSV). Standard: die eine Liste in contacts/.")
 
 
@@ -404,10 +412,11 @@ def _show_message(message: EmailMessage) -> None:
 
 
 @mail.command("preview")
-@click.argument("template")
+@click.argument("template", metavar="VORLAGE")
 @_contacts_option
-@click.option("--to", "to", help="Nur für diesen Kontakt (ID oder E-Mail-Adresse).")
-@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--to", "to", metavar="KONTAKT",
+              help="Nur für diesen Kontakt (ID oder E-Mail-Adresse).")
+@click.option("--out-dir", metavar="ORDNER", type=click.Path(file_okay=False, path_type=Path),
               help="Ordner für die .eml-Dateien (Standard: vorschau/VORLAGE).")
 @pass_state
 def mail_preview(state: _State, template: str, contacts_file: Path | None, to: str | None,
@@ -417,7 +426,7 @@ def mail_preview(state: _State, template: str, contacts_file: Path | None, to: s
     Die .eml-Dateien öffnen sich in Thunderbird oder Outlook.
 
     \b
-    Example:
+    Beispiel:
         formtool mail preview einladung-fachberatung
         formtool mail preview erinnerung --to FB-00012
     """
@@ -436,14 +445,15 @@ def mail_preview(state: _State, template: str, contacts_file: Path | None, to: s
 
 
 @mail.command("send")
-@click.argument("template")
+@click.argument("template", metavar="VORLAGE")
 @_contacts_option
-@click.option("--campaign", help="Name der Aktion (Standard: Name der Vorlage).")
+@click.option("--campaign", metavar="AKTION", help="Name der Aktion (Standard: Name der Vorlage).")
 @click.option("--attach-form", metavar="FORMULAR",
               help="Jedem Kontakt sein persönliches, vorausgefülltes Formular anhängen.")
 @click.option("--only-unanswered", metavar="AKTION",
               help="Nur an die, die AKTION bekamen und noch nicht geantwortet haben.")
-@click.option("--limit", type=click.IntRange(min=1), help="Höchstens so viele E-Mails senden.")
+@click.option("--limit", metavar="ANZAHL",
+              type=click.IntRange(min=1), help="Höchstens so viele E-Mails senden.")
 @click.option("--resend-unknown", is_flag=True,
               help="Auch E-Mails senden, deren Zustand nach einem Abbruch unbekannt ist.")
 @click.option("--yes", is_flag=True, help="Nicht nachfragen.")
@@ -457,7 +467,7 @@ def mail_send(state: _State, template: str, contacts_file: Path | None, campaign
     abgemeldete Adressen bekommen nie eine E-Mail.
 
     \b
-    Example:
+    Beispiel:
         formtool mail send einladung-fachberatung --attach-form buendnispartner
         formtool mail send erinnerung --only-unanswered einladung-fachberatung \\
             --attach-form buendnispartner
@@ -566,7 +576,7 @@ def mail_login(state: _State) -> None:
     """SMTP-Passwort im Schlüsselbund des Betriebssystems speichern und testen.
 
     \b
-    Example:
+    Beispiel:
         formtool mail login
     """
     settings = state.workspace().mail_settings()
@@ -584,20 +594,20 @@ def mail_login(state: _State) -> None:
 
 
 @mail.command("optout")
-@click.argument("addresses", nargs=-1, required=True)
+@click.argument("addresses", metavar="ADRESSE...", nargs=-1, required=True)
 @pass_state
 def mail_optout(state: _State, addresses: tuple[str, ...]) -> None:
     """Adressen abmelden: sie bekommen nie wieder eine E-Mail, in keiner Aktion.
 
     \b
-    Example:
+    Beispiel:
         formtool mail optout jana.koehler@jugendamt-greiz.example
     """
     ws = state.workspace()
     bad = [a for a in addresses if not is_valid_email(a.strip())]
     if bad:
         raise click.BadParameter(f"keine gültige E-Mail-Adresse: {', '.join(bad)}",
-                                 param_hint="ADDRESSES")
+                                 param_hint="ADRESSE")
     with Store(ws.state_db) as store:
         journal = Journal(store)
         new = sum(journal.add_optout(a, "manuell") for a in addresses)
@@ -606,16 +616,16 @@ def mail_optout(state: _State, addresses: tuple[str, ...]) -> None:
 
 
 @cli.command("status")
-@click.argument("campaign", required=False)
+@click.argument("campaign", metavar="[AKTION]", required=False)
 @click.option("--offen", is_flag=True, help="Wer noch nicht geantwortet hat (mit Anschrift).")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--csv", "csv_path", metavar="DATEI", type=click.Path(dir_okay=False, path_type=Path),
               help="Die Liste (mit --offen) bzw. die Tabelle als CSV-Datei schreiben.")
 @pass_state
 def status_(state: _State, campaign: str | None, offen: bool, csv_path: Path | None) -> None:
     """Je Aktion: gesendet, fehlgeschlagen, unbekannt, beantwortet, offen, abgemeldet.
 
     \b
-    Example:
+    Beispiel:
         formtool status
         formtool status einladung-fachberatung --offen
         formtool status einladung-fachberatung --offen --csv offen.csv
@@ -668,7 +678,8 @@ def _table(header: list[str], rows: list[list[Any]]) -> None:
 
 
 @cli.command("demo")
-@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--dir", "directory", metavar="ORDNER",
+              type=click.Path(file_okay=False, path_type=Path),
               default=Path("demo-workspace"), show_default=True,
               help="Ordner für die Demo (ein früherer Demo-Ordner wird ersetzt).")
 def demo_(directory: Path) -> None:
@@ -678,7 +689,7 @@ def demo_(directory: Path) -> None:
     nimmt die E-Mails an und legt sie als .eml-Dateien ab.
 
     \b
-    Example:
+    Beispiel:
         formtool demo
         formtool demo --dir /tmp/formtool-demo
     """
@@ -688,7 +699,7 @@ def demo_(directory: Path) -> None:
 
 
 @cli.command("forget")
-@click.argument("address")
+@click.argument("address", metavar="ADRESSE")
 @click.option("--delete-files", is_flag=True,
               help="Auch die gefundenen Dateien löschen bzw. die Zeilen aus den Tabellen.")
 @pass_state
@@ -699,12 +710,12 @@ def forget_(state: _State, address: str, delete_files: bool) -> None:
     E-Mail bekommt.
 
     \b
-    Example:
+    Beispiel:
         formtool forget jana.koehler@jugendamt-greiz.example
         formtool forget jana.koehler@jugendamt-greiz.example --delete-files
     """
     if not is_valid_email(address.strip()):
-        raise click.BadParameter("keine gültige E-Mail-Adresse", param_hint="ADDRESS")
+        raise click.BadParameter("keine gültige E-Mail-Adresse", param_hint="ADRESSE")
     ws = state.workspace()
     with Store(ws.state_db) as store:
         gone = store_forget(store, address.strip())

@@ -23,11 +23,49 @@ def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[st
 
 
 @pytest.mark.parametrize("path", _commands(cli), ids=lambda p: " ".join(p) or "formtool")
-def test_every_command_has_help_with_an_example(path: tuple[str, ...]) -> None:
-    result = CliRunner().invoke(cli, [*path, "--help"])
+def test_every_command_has_german_help_with_an_example(path: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(cli, [*path, "--help"], prog_name="formtool")
     assert result.exit_code == 0
-    assert "Example:" in result.output
-    assert "formtool" in result.output.split("Example:")[1]
+    assert "Beispiel:" in result.output
+    assert "formtool" in result.output.split("Beispiel:")[1]
+    assert result.output.startswith(f"Aufruf: {' '.join(('formtool', *path))} [OPTIONEN]")
+    assert "Optionen:" in result.output and "Diese Hilfe zeigen." in result.output
+    for english in ("Usage", "Options", "Commands", "Show this", "default:", "required",
+                    "FILE", "DIRECTORY", "TEXT", "INTEGER", "COMMAND", "[x>="):
+        assert english not in result.output, english
+
+
+@pytest.mark.parametrize(("args", "command", "reason"), [
+    ("mail sned", "mail", "Unbekannter Befehl „sned“. Meinten Sie „send“?"),
+    ("mail send --yse", "mail send", "Unbekannte Option „--yse“. Meinten Sie „--yes“?"),
+    ("forms generate", "forms generate", "Es fehlt das Argument „FORMULAR“."),
+    ("mail send x --limit abc", "mail send",
+     "Ungültiger Wert für „--limit“: „abc“ ist keine ganze Zahl."),
+    ("mail send x --limit 0", "mail send",
+     "Ungültiger Wert für „--limit“: 0 ist zu klein (mindestens 1)."),
+    ("import --header x a.pdf", "import",
+     "Ungültiger Wert für „--header“: „x“ ist keine der Möglichkeiten 'labels', 'names'."),
+    ("status a b", "status", "Zu viele Argumente: b"),
+    ("forget keine-adresse", "forget",
+     "Ungültiger Wert für „ADRESSE“: keine gültige E-Mail-Adresse"),
+    ("--bogus", "", "Unbekannte Option „--bogus“."),
+])
+def test_usage_errors_in_german(args: str, command: str, reason: str) -> None:
+    """click's own errors, as a German user reads them: usage, where help is, the reason."""
+    result = CliRunner().invoke(cli, args.split(), prog_name="formtool")
+    assert result.exit_code == 2
+    path = f"formtool {command}".strip()
+    assert result.output.startswith(f"Aufruf: {path} [OPTIONEN]"), result.output
+    assert f"Hilfe: {path} --help" in result.output
+    assert f"Fehler: {reason}\n" in result.output
+    assert "Usage" not in result.output and "Error" not in result.output
+
+
+def test_a_group_without_command_shows_its_help() -> None:
+    result = CliRunner().invoke(cli, ["mail"], prog_name="formtool")
+    assert result.exit_code == 2
+    assert result.output.startswith("Aufruf: formtool mail [OPTIONEN] BEFEHL [ARGUMENTE]...")
+    assert "Befehle:" in result.output and "Fehler" not in result.output
 
 
 def test_init_creates_a_workspace_and_never_overwrites(tmp_path: Path) -> None:
