@@ -395,8 +395,7 @@ class Outbox:
         competes for the interpreter, and at most two messages per connection
         are in memory.
         """
-        self._jobs = iter(jobs)
-        self._limit = limit
+        self._jobs, self._limit, self._taken = iter(jobs), limit, 0
         finished = [threading.Event() for _ in range(self.settings.connections)]
         for i, done in enumerate(finished):
             threading.Thread(target=self._worker, args=(done,), daemon=True,
