@@ -31,6 +31,7 @@ from formtool import (
     privacy,
     workspace,
 )
+from formtool.clitext import Failure
 from formtool.contacts import is_valid_email
 from formtool.errors import FormDefinitionError, FormtoolError
 from formtool.responses import Dialect
@@ -41,22 +42,15 @@ from formtool.store import unanswered as store_unanswered
 from formtool.workspace import Workspace
 
 
-class _Failure(click.ClickException):
-    """A FormtoolError as the user sees it: one German message, exit 1."""
-
-    def show(self, file: Any = None) -> None:
-        click.secho(f"Fehler: {self.format_message()}", err=True, fg="red")
-
-
 class _Group(clitext.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except FormtoolError as exc:
-            raise _Failure(str(exc)) from None
+            raise Failure(str(exc)) from None
         except KeyboardInterrupt:
             # Everything done before was recorded; a new call carries on from there.
-            raise _Failure("Abgebrochen (Strg+C).") from None
+            raise Failure("Abgebrochen (Strg+C).") from None
 
 
 class _State:
@@ -207,7 +201,7 @@ def forms_check(state: _State, form: str | None) -> None:
         count = sum(1 for _ in definition.fields())
         click.echo(f"{path.name}: in Ordnung ({count} Felder, {pages} Seite(n))")
     if failed:
-        raise _Failure(f"{len(failed)} von {len(paths)} Formular-Definition(en) fehlerhaft.")
+        raise Failure(f"{len(failed)} von {len(paths)} Formular-Definition(en) fehlerhaft.")
 
 
 @forms.command("generate")
@@ -318,7 +312,7 @@ def import_(state: _State, inputs: tuple[Path, ...], output: Path | None, form: 
         dialect=Dialect(delimiter, encoding), update=update, password=password)
     paths = importer.pdf_files(inputs)
     if not paths:
-        raise _Failure("Keine PDF-Dateien gefunden.")
+        raise Failure("Keine PDF-Dateien gefunden.")
     printer = _ImportPrinter(verbose=len(paths) <= 50)
     with ExitStack() as stack:
         report = (stack.enter_context(importer.report_writer(report_path, options.dialect))
@@ -339,7 +333,7 @@ def import_(state: _State, inputs: tuple[Path, ...], output: Path | None, form: 
         click.echo(f"Tabelle: {table.path}")
     failed = sum(n for status, n in counts.items() if not status.ok)
     if failed:
-        raise _Failure(f"{failed} von {len(paths)} Datei(en) nicht übernommen (siehe oben).")
+        raise Failure(f"{failed} von {len(paths)} Datei(en) nicht übernommen (siehe oben).")
 
 
 class _ImportPrinter:
@@ -439,7 +433,7 @@ def mail_preview(state: _State, template: str, contacts_file: Path | None, to: s
     written = list(run.preview(target, selected))
     _show_skipped(run.contacts)
     if not written:
-        raise _Failure(f"Kein Kontakt gefunden{f' für „{to}“' if to else ''}.")
+        raise Failure(f"Kein Kontakt gefunden{f' für „{to}“' if to else ''}.")
     _show_message(message_from_bytes(written[0].read_bytes(), policy=SMTP))
     click.echo(f"{len(written)} E-Mail(s) als .eml in {target} – gesendet wurde nichts.")
 
@@ -496,23 +490,23 @@ def mail_send(state: _State, template: str, contacts_file: Path | None, campaign
             for problem in problems[:20]:
                 click.echo(f"  {problem}", err=True)
             more = f" (die ersten 20 von {len(problems)})" if len(problems) > 20 else ""
-            raise _Failure(f"{len(problems)} E-Mail(s) lassen sich nicht erstellen{more}; "
-                           "gesendet wurde nichts.")
+            raise Failure(f"{len(problems)} E-Mail(s) lassen sich nicht erstellen{more}; "
+                          "gesendet wurde nichts.")
         _show_plan(run, before, count, crashed, limit, only_unanswered)
         if count == 0 or first is None:
             return
         _show_message(first)
         total = min(count, limit) if limit else count
         if not yes and not _confirm(f"{total} E-Mail(s) jetzt senden?"):
-            raise _Failure("Abgebrochen; gesendet wurde nichts.")
+            raise Failure("Abgebrochen; gesendet wurde nichts.")
         sender.password = outbox.password_for(run.settings)
         sender.summary = outbox.Summary()
         summary = _send_with_progress(sender, run, total, selected(), limit)
     _show_summary(summary)
     trouble = summary.failed + summary.pending + summary.unknown
     if trouble:
-        raise _Failure(f"{trouble} E-Mail(s) nicht zugestellt (siehe oben). Ein neuer Aufruf "
-                       "sendet die zurückgestellten; bereits gesendete nie doppelt.")
+        raise Failure(f"{trouble} E-Mail(s) nicht zugestellt (siehe oben). Ein neuer Aufruf "
+                      "sendet die zurückgestellten; bereits gesendete nie doppelt.")
 
 
 def _show_plan(run: mailing.Mailing, before: outbox.Summary, count: int, crashed: int,
@@ -582,7 +576,7 @@ def mail_login(state: _State) -> None:
     settings = state.workspace().mail_settings()
     outbox.check_settings(settings)
     if not settings.user:
-        raise _Failure("In formtool.toml ist unter [smtp] kein user eingetragen.")
+        raise Failure("In formtool.toml ist unter [smtp] kein user eingetragen.")
     password = click.prompt(f"Passwort für {settings.user} bei {settings.host}",
                             hide_input=True)
     session = outbox.Session(settings, password)
@@ -634,8 +628,8 @@ def status_(state: _State, campaign: str | None, offen: bool, csv_path: Path | N
     with Store(ws.state_db) as store:
         names = [campaign] if campaign else store_campaigns(store)
         if campaign and campaign not in store_campaigns(store):
-            raise _Failure(f"Aktion „{campaign}“ gibt es nicht (vorhanden: "
-                           f"{', '.join(store_campaigns(store)) or 'keine'}).")
+            raise Failure(f"Aktion „{campaign}“ gibt es nicht (vorhanden: "
+                          f"{', '.join(store_campaigns(store)) or 'keine'}).")
         if offen:
             rows: list[list[Any]] = [[r.key, r.name, r.organisation, r.address, r.email,
                                       r.sent_at[:10]]

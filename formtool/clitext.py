@@ -1,4 +1,4 @@
-"""click in German: the help's headings and hints, and the usage errors.
+"""click in German: the help's headings and hints, usage errors and failures.
 
 click writes its own words in English (``Usage:``, ``Options:``, ``Show this
 message and exit.``, ``Error: No such option …``). Its gettext catalogue
@@ -90,6 +90,17 @@ def _param_hint(exc: click.BadParameter) -> str:
     return ""
 
 
+def _say_error(text: str) -> None:
+    click.secho(f"Fehler: {text}", err=True, fg="red")
+
+
+class Failure(click.ClickException):
+    """A failure as the user sees it: one German message, exit 1."""
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        _say_error(self.format_message())
+
+
 class UsageError(click.UsageError):
     """A usage error as formtool shows it: usage line, where help is, the German reason."""
 
@@ -103,7 +114,7 @@ class UsageError(click.UsageError):
             if help_option:
                 click.echo(f"Hilfe: {self.ctx.command_path} {help_option}", err=True)
             click.echo(err=True)
-        click.secho(f"Fehler: {self.format_message()}", err=True, fg="red")
+        _say_error(self.format_message())
 
 
 class Formatter(click.HelpFormatter):
