@@ -15,7 +15,7 @@ message carries a 60 kB PDF. Rate limits are lifted. Measured in one run:
      one that writes each to disk, one that discards it (the client's cost laid bare).
      Three rounds, medians (this machine's timings vary by tens of per cent between
      runs); for reference also the bare loop with TCP_NODELAY, which formtool sets;
-  4. peak RSS of formtool sending N/2 and 2N messages (no delay), in fresh processes.
+  4. peak RSS of formtool sending N/2, 2N and 8N messages (no delay), in fresh processes.
 """
 
 from __future__ import annotations
@@ -247,7 +247,7 @@ def main() -> None:
                   f"= {100 * ours / bare:.0f} % of the bare loop, {100 * ours / nodelay:.0f} % "
                   f"with TCP_NODELAY (rounds: {rounds})")
         with Sink(certfile, keyfile, 0.0) as sink:
-            for n in (count // 2, count * 2):
+            for n in (count // 2, count * 2, count * 8):
                 out = subprocess.run([sys.executable, __file__, "--child", str(n),
                                       str(sink.port), str(certfile)], check=True,
                                      capture_output=True, text=True)
