@@ -1,10 +1,10 @@
 """click in German: the help's headings and hints, usage errors and failures.
 
 click writes its own words in English (``Usage:``, ``Options:``, ``Show this
-message and exit.``, ``Error: No such option …``). Its gettext catalogue
-follows the machine's locale, but formtool speaks German everywhere, so the
-command classes here put German in their place. A word this module does not
-know stays as click wrote it.
+message and exit.``, ``Error: No such option …``). They are marked for gettext,
+but a catalogue would be chosen by the machine's locale, and formtool speaks
+German everywhere; so the command classes here put German in their place. A
+message this module does not know stays as click wrote it.
 """
 
 from __future__ import annotations
