@@ -527,6 +527,9 @@ def _show_plan(run: mailing.Mailing, before: outbox.Summary, count: int, crashed
         click.echo(f"  Achtung: {crashed} E-Mail(s) eines abgebrochenen Laufs waren gerade in "
                    "Zustellung; ob sie ankamen, ist unbekannt. Sie werden nicht erneut "
                    "gesendet (mit --resend-unknown doch).")
+    mismatch = outbox.domain_mismatch(run.settings)
+    if mismatch:
+        click.echo(f"  Achtung: {mismatch}")
     if count == 0:
         click.echo("Nichts zu senden.")
 

@@ -108,6 +108,20 @@ def check_settings(settings: MailSettings) -> None:
                           f"{settings.host} senden; bitte starttls oder ssl verwenden.")
 
 
+def domain_mismatch(settings: MailSettings) -> str | None:
+    """A warning when the sender's domain is not the mailbox's: receiving servers check
+    (SPF, DKIM, DMARC) that the From domain may be sent from this account."""
+    if "@" not in settings.user or "@" not in settings.sender_email:
+        return None  # a login name, not an address: nothing to compare
+    sender = settings.sender_email.rpartition("@")[2].lower()
+    mailbox = settings.user.rpartition("@")[2].lower()
+    if sender == mailbox or sender.endswith(f".{mailbox}") or mailbox.endswith(f".{sender}"):
+        return None
+    return (f"Absender {settings.sender_email}, Postfach {settings.user}: verschiedene "
+            "Domains. Viele Mailserver (SPF, DKIM, DMARC) sortieren solche E-Mails als Spam "
+            "aus oder weisen sie ab. Am sichersten sendet ein Postfach der Absender-Domain.")
+
+
 def _login(smtp: smtplib.SMTP, user: str, password: str) -> None:
     """smtplib's login, but UTF-8 for non-ASCII credentials (smtplib encodes them as ASCII).
 

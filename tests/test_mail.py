@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import email.policy
 import functools
 import re
@@ -271,6 +272,24 @@ def test_confirmation_in_german(ws: Path, server: LocalSmtpServer) -> None:
     result = invoke(ws, "mail", "send", "erinnerung", "--limit", "1", input="ja\n")
     assert result.exit_code == 0, result.output
     assert len(server.handler.received) == 1
+
+
+def test_a_mailbox_of_another_domain_is_pointed_out(ws: Path, server: LocalSmtpServer,
+                                                   certificate: tuple[Path, Path],
+                                                   memory_keyring: MemoryKeyring) -> None:
+    """Sent from koordination@buendnis.example through a gmail.example mailbox: receivers
+    checking SPF/DKIM/DMARC may reject it, so the user hears it before confirming."""
+    result = invoke(ws, "mail", "send", "erinnerung", input="n\n")
+    assert "verschiedene Domains" not in result.output
+    configure(ws, server.port, ca_file=certificate[0], user="buendnis.kita@gmail.example")
+    memory_keyring.set_password("formtool", "buendnis.kita@gmail.example@127.0.0.1", PASSWORD)
+    result = invoke(ws, "mail", "send", "erinnerung", input="n\n")
+    assert ("Achtung: Absender koordination@buendnis.example, Postfach "
+            "buendnis.kita@gmail.example: verschiedene Domains.") in result.output
+    assert "Abgebrochen; gesendet wurde nichts." in result.output
+    for same in ("koordination@buendnis.example", "versand@mail.buendnis.example", "kita-buendnis"):
+        settings = workspace.load(ws).mail_settings()
+        assert outbox.domain_mismatch(dataclasses.replace(settings, user=same)) is None
 
 
 def test_send_refuses_without_a_sender(ws: Path) -> None:
