@@ -32,7 +32,7 @@ from formtool import (
     workspace,
 )
 from formtool.clitext import Failure
-from formtool.contacts import is_valid_email
+from formtool.contacts import ascii_email, is_valid_email
 from formtool.errors import FormDefinitionError, FormtoolError
 from formtool.responses import Dialect
 from formtool.store import CampaignStatus, Journal, Store, campaign_status
@@ -426,9 +426,9 @@ def mail_preview(state: _State, template: str, contacts_file: Path | None, to: s
     """
     ws = state.workspace()
     run = mailing.open_mailing(ws, template, contacts_file, None)
-    wanted = (to or "").strip().lower()
+    wanted = {(to or "").strip().lower(), (ascii_email(to or "") or "").lower()} - {""}
     selected = (c for c in run.contacts
-                if not wanted or wanted in (c.key.lower(), c.email.lower()))
+                if not wanted or wanted & {c.key.lower(), c.email.lower()})
     target = out_dir or ws.root / "vorschau" / run.template.name
     written = list(run.preview(target, selected))
     _show_skipped(run.contacts)
@@ -711,22 +711,24 @@ def forget_(state: _State, address: str, delete_files: bool) -> None:
         formtool forget jana.koehler@jugendamt-greiz.example
         formtool forget jana.koehler@jugendamt-greiz.example --delete-files
     """
-    if not is_valid_email(address.strip()):
+    sendable = ascii_email(address)
+    if sendable is None:
         raise click.BadParameter("keine gültige E-Mail-Adresse", param_hint="ADRESSE")
     ws = state.workspace()
     with Store(ws.state_db) as store:
-        gone = store_forget(store, address.strip())
+        gone = store_forget(store, sendable)
     click.echo(f"Aus state.db gelöscht: {gone.contacts} Kontakt(e), {gone.sends} Sendung(en), "
                f"{gone.responses} Rücklauf/Rückläufe, {gone.forms} persönliche(s) Formular(e). "
                "Die Abmeldung bleibt als Prüfsumme.")
-    findings = list(privacy.find(ws.root, address.strip(), gone.response_ids, gone.files))
+    spellings = sorted({address.strip(), sendable})  # as typed, and as sent
+    findings = list(privacy.find(ws.root, spellings, gone.response_ids, gone.files))
     if not findings:
         click.echo("Keine Dateien im Arbeitsordner enthalten noch Daten dieser Person.")
         return
     verb = "gelöscht" if delete_files else "enthält noch Daten"
     for finding in findings:
         if delete_files:
-            privacy.delete(finding, address.strip(), gone.response_ids)
+            privacy.delete(finding, spellings, gone.response_ids)
         what = "Datei" if finding.whole_file else f"{finding.rows} Zeile(n)"
         click.echo(f"  {finding.path.relative_to(ws.root)}: {what} {verb}")
     if not delete_files:

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import idna
+
 from formtool.errors import FormtoolError
 
 EMAIL_COLUMNS = ("email", "e-mail", "mail", "e_mail", "emailadresse", "e-mail-adresse")
@@ -24,8 +26,35 @@ EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0
                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
 
 
+def ascii_email(address: str) -> str | None:
+    """The address as mail servers take it, or None when it is not a valid address.
+
+    A domain with umlauts is written in its IDNA form (info@kita-müller.de ->
+    info@xn--kita-mller-feb.de; IDNA 2008, as DENIC registers them: ß stays ß,
+    where Python's own codec would make a different domain of it). Umlauts before
+    the @ would need SMTPUTF8, which providers do not reliably offer: not valid here.
+    """
+    local, at, domain = address.strip().rpartition("@")
+    if not at or not local.isascii():
+        return None
+    if not domain.isascii():
+        try:
+            domain = idna.encode(domain, uts46=True).decode("ascii")
+        except idna.IDNAError:
+            return None
+    candidate = f"{local}@{domain}"
+    if len(candidate) > 254 or not EMAIL_RE.match(candidate) or ".." in candidate:
+        return None
+    return candidate
+
+
 def is_valid_email(address: str) -> bool:
-    return len(address) <= 254 and bool(EMAIL_RE.match(address)) and ".." not in address
+    return ascii_email(address) is not None
+
+
+def same_address(a: str, b: str) -> bool:
+    """Whether two spellings name one mailbox (case, umlaut domain or its IDNA form)."""
+    return (ascii_email(a) or a.strip()).lower() == (ascii_email(b) or b.strip()).lower()
 
 
 class ContactsError(FormtoolError):
@@ -102,20 +131,24 @@ class ContactList:
             if not email:
                 self.skipped.append(Skipped(row, "keine E-Mail-Adresse", key))
                 continue
-            if not is_valid_email(email):
-                self.skipped.append(Skipped(row, f"ungültige E-Mail-Adresse „{email}“", key))
+            sendable = ascii_email(email)
+            if sendable is None:
+                umlaut = "" if email.rpartition("@")[0].isascii() else " (Umlaute vor dem @)"
+                self.skipped.append(Skipped(row, f"ungültige E-Mail-Adresse „{email}“{umlaut}",
+                                            key))
                 continue
-            key = key or email.lower()
+            key = key or sendable.lower()
             if key in seen_ids:
                 self.skipped.append(Skipped(row, f"doppelte ID „{key}“ (schon in Zeile "
                                                  f"{seen_ids[key]})", key))
                 continue
-            if email.lower() in seen_emails:
+            if sendable.lower() in seen_emails:
                 self.skipped.append(Skipped(row, f"Adresse {email} schon in Zeile "
-                                                 f"{seen_emails[email.lower()]}", key))
+                                                 f"{seen_emails[sendable.lower()]}", key))
                 continue
             seen_ids[key] = row
-            seen_emails[email.lower()] = row
+            seen_emails[sendable.lower()] = row
+            email = sendable
             opted_out = (optout_col is not None
                          and cells[optout_col].strip().lower() in TRUE_WORDS)
             yield Contact(row, key, email, columns, opted_out)

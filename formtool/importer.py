@@ -20,6 +20,7 @@ from enum import Enum
 from pathlib import Path
 
 from formtool import atomic, formdef
+from formtool.contacts import same_address
 from formtool.extract import Extraction, Outcome, extract
 from formtool.formdef import FormDefinition
 from formtool.responses import (
@@ -176,7 +177,7 @@ class Importer:
         row.contact_key, row.campaign = issued.contact_key, issued.campaign
         invited = self.store.contact_email(issued.contact_key) or ""
         returned = row.values.get("email", "")
-        if invited and returned and returned.lower() != invited.lower():
+        if invited and returned and not same_address(returned, invited):
             row.problems.append(f"zurück von {returned}, verschickt an {invited} "
                                 "(weitergeleitet?)")
 

@@ -47,10 +47,10 @@ def _matches(text: str, needles: list[str]) -> bool:
     return any(n in lowered for n in needles)
 
 
-def find(root: Path, address: str, response_ids: list[str], files: list[str]
+def find(root: Path, addresses: list[str], response_ids: list[str], files: list[str]
          ) -> Iterator[Finding]:
     """Every file below ``root`` (but .formtool/) that still holds the person's data."""
-    needles = [address.lower(), *(r.lower() for r in response_ids)]
+    needles = [a.lower() for a in (*addresses, *response_ids)]
     named = {Path(f).name for f in files}
     for path in sorted(root.rglob("*")):
         if not path.is_file() or ".formtool" in path.relative_to(root).parts:
@@ -71,12 +71,12 @@ def find(root: Path, address: str, response_ids: list[str], files: list[str]
             yield Finding(path, 0)
 
 
-def delete(finding: Finding, address: str, response_ids: list[str]) -> None:
+def delete(finding: Finding, addresses: list[str], response_ids: list[str]) -> None:
     """Delete the file, or (CSV) rewrite it without the person's rows."""
     if finding.whole_file:
         finding.path.unlink()
         return
-    needles = [address.lower(), *(r.lower() for r in response_ids)]
+    needles = [a.lower() for a in (*addresses, *response_ids)]
     text, encoding = _decode(finding.path.read_bytes())
     delimiter = _dialect(text)
     rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from formtool.contacts import ascii_email
 from formtool.errors import FormtoolError
 
 MIGRATIONS: tuple[str, ...] = (
@@ -227,7 +228,9 @@ class Store:
 
 
 def email_hash(address: str) -> str:
-    return hashlib.sha256(address.strip().lower().encode("utf-8")).hexdigest()
+    """The opt-out key: an umlaut domain counts in either spelling (see ascii_email)."""
+    normal = ascii_email(address) or address
+    return hashlib.sha256(normal.strip().lower().encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -116,6 +116,44 @@ def test_bom_and_tab_separated(tmp_path: Path) -> None:
     assert (contact.key, contact.email, contact.get("Nachname")) == ("1", "a@b.example", "Größe")
 
 
+UMLAUT_DOMAINS = ("id,anrede,nachname,organisation,email\n"
+                  "U1,Frau,Özdemir,Kita Müller,info@Kita-Müller.example\n"
+                  "U2,Herr,Weiß,Kita an der Straße,post@straße.example\n"
+                  "U3,Herr,Müller,Kita Sonnenschein,jürgen@kita.example\n"
+                  "U4,,,Kita Müller (doppelt),INFO@kita-müller.example\n")
+
+
+def test_umlaut_domains_are_sent_in_their_idna_form(tmp_path: Path) -> None:
+    """info@kita-müller.de is a valid address (IDNA, RFC 5891): mail goes to its ASCII form.
+    ß stays ß (IDNA 2008, as DENIC registers it), umlauts before the @ are refused."""
+    path = tmp_path / "umlaute.csv"
+    path.write_text(UMLAUT_DOMAINS, encoding="utf-8")
+    contact_list = contacts.read(path)
+    assert [(c.key, c.email) for c in contact_list] == [
+        ("U1", "info@xn--kita-mller-feb.example"), ("U2", "post@xn--strae-oqa.example")]
+    assert [(s.row, s.reason) for s in contact_list.skipped] == [
+        (4, "ungültige E-Mail-Adresse „jürgen@kita.example“ (Umlaute vor dem @)"),
+        (5, "Adresse INFO@kita-müller.example schon in Zeile 2"),
+    ]
+    assert contacts.same_address("Info@Kita-Müller.example", "info@xn--kita-mller-feb.example")
+    assert not contacts.same_address("post@straße.example", "post@strasse.example")
+
+
+def test_umlaut_domain_over_the_wire_opt_out_and_forget(ws: Path,
+                                                        server: LocalSmtpServer) -> None:
+    (ws / "contacts" / "fachberatungen.csv").write_text(UMLAUT_DOMAINS, encoding="utf-8")
+    invoke(ws, "mail", "optout", "post@straße.example")
+    result = invoke(ws, "mail", "send", "erinnerung", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "abgemeldet: 1" in result.output
+    [got] = server.handler.received
+    assert got.rcpt_tos == ("info@xn--kita-mller-feb.example",)
+    assert got.message()["To"].addresses[0].addr_spec == "info@xn--kita-mller-feb.example"
+    forgotten = invoke(ws, "forget", "info@kita-müller.example")
+    assert "1 Kontakt(e), 1 Sendung(en)" in forgotten.output
+    assert "contacts/fachberatungen.csv: 2 Zeile(n) enthält noch Daten" in forgotten.output
+
+
 @pytest.mark.parametrize(("anrede", "titel", "nachname", "expected"), [
     ("Frau", "Dr.", "Köhler", "Sehr geehrte Frau Dr. Köhler,"),
     ("Herr", "", "Weiß", "Sehr geehrter Herr Weiß,"),
