@@ -39,6 +39,7 @@ from formtool.store import CampaignStatus, Journal, Store, campaign_status
 from formtool.store import campaigns as store_campaigns
 from formtool.store import forget as store_forget
 from formtool.store import unanswered as store_unanswered
+from formtool.store import undelivered as store_undelivered
 from formtool.workspace import Workspace
 
 
@@ -615,10 +616,13 @@ def mail_optout(state: _State, addresses: tuple[str, ...]) -> None:
 @cli.command("status")
 @click.argument("campaign", metavar="[AKTION]", required=False)
 @click.option("--offen", is_flag=True, help="Wer noch nicht geantwortet hat (mit Anschrift).")
+@click.option("--fehler", is_flag=True,
+              help="Wen die E-Mail nicht erreicht hat, mit der Antwort des Mailservers.")
 @click.option("--csv", "csv_path", metavar="DATEI", type=click.Path(dir_okay=False, path_type=Path),
-              help="Die Liste (mit --offen) bzw. die Tabelle als CSV-Datei schreiben.")
+              help="Die Liste (mit --offen oder --fehler) bzw. die Tabelle als CSV-Datei.")
 @pass_state
-def status_(state: _State, campaign: str | None, offen: bool, csv_path: Path | None) -> None:
+def status_(state: _State, campaign: str | None, offen: bool, fehler: bool,
+            csv_path: Path | None) -> None:
     """Je Aktion: gesendet, fehlgeschlagen, unbekannt, beantwortet, offen, abgemeldet.
 
     \b
@@ -626,7 +630,10 @@ def status_(state: _State, campaign: str | None, offen: bool, csv_path: Path | N
         formtool status
         formtool status einladung-fachberatung --offen
         formtool status einladung-fachberatung --offen --csv offen.csv
+        formtool status einladung-fachberatung --fehler
     """
+    if offen and fehler:
+        raise click.UsageError("--offen oder --fehler, nicht beides.")
     ws = state.workspace()
     with Store(ws.state_db) as store:
         names = [campaign] if campaign else store_campaigns(store)
@@ -638,6 +645,11 @@ def status_(state: _State, campaign: str | None, offen: bool, csv_path: Path | N
                                       r.sent_at[:10]]
                     for name in names for r in store_unanswered(store, name)]
             header = ["ID", "Name", "Organisation", "Anschrift", "E-Mail", "gesendet am"]
+        elif fehler:
+            rows = [[r.key, r.name, r.organisation, r.email, UNDELIVERED[r.state], r.reply,
+                     r.sent_at[:10]] for name in names for r in store_undelivered(store, name)]
+            header = ["ID", "Name", "Organisation", "E-Mail", "Zustand", "Antwort des Servers",
+                      "versucht am"]
         else:
             header = STATUS_HEADER
             rows = [_status_row(campaign_status(store, name)) for name in names]
@@ -649,11 +661,14 @@ def status_(state: _State, campaign: str | None, offen: bool, csv_path: Path | N
         click.echo(f"{len(rows)} Zeile(n) geschrieben: {csv_path}")
         return
     if not rows:
-        click.echo("Noch nichts gesendet." if not offen else "Alle haben geantwortet.")
+        click.echo("Alle haben geantwortet." if offen else
+                   "Keine E-Mail ohne Zustellung." if fehler else "Noch nichts gesendet.")
         return
     _table(header, rows)
 
 
+UNDELIVERED = {"failed": "fehlgeschlagen", "pending": "zurückgestellt", "unknown": "unbekannt",
+               "sending": "unbekannt"}
 STATUS_HEADER = ["Aktion", "gesendet", "fehlgeschlagen", "zurückgestellt", "unbekannt",
                  "beantwortet", "offen", "abgemeldet"]
 

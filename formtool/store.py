@@ -347,6 +347,10 @@ class Recipient:
     name: str
     organisation: str
     address: str
+    reply: str  # the server's last reply (why it failed, for example)
+
+
+STATES_UNDELIVERED = ("failed", "pending", "unknown", "sending")
 
 
 def campaigns(store: Store) -> list[str]:
@@ -359,7 +363,8 @@ def recipients(store: Store, campaign: str) -> Iterator[Recipient]:
         """SELECT s.contact_key, s.email, s.state, s.updated_at,
                   EXISTS (SELECT 1 FROM responses r WHERE r.contact_key = s.contact_key
                           AND r.contact_key != ''),
-                  COALESCE(c.name, ''), COALESCE(c.organisation, ''), COALESCE(c.address, '')
+                  COALESCE(c.name, ''), COALESCE(c.organisation, ''), COALESCE(c.address, ''),
+                  s.reply
            FROM sends s LEFT JOIN contacts c ON c.key = s.contact_key
            WHERE s.campaign = ? ORDER BY s.rowid""", (campaign,))
     for row in rows:
@@ -383,6 +388,11 @@ def campaign_status(store: Store, campaign: str) -> CampaignStatus:
         else:
             status.unanswered += 1
     return status
+
+
+def undelivered(store: Store, campaign: str) -> Iterator[Recipient]:
+    """Did not get the campaign (yet): failed, pending, or unknown after a crash."""
+    return (r for r in recipients(store, campaign) if r.state in STATES_UNDELIVERED)
 
 
 def unanswered(store: Store, campaign: str) -> Iterator[Recipient]:

@@ -358,6 +358,16 @@ def test_550_fails_one_and_the_run_goes_on(ws: Path, server: LocalSmtpServer) ->
     again = invoke(ws, "mail", "send", "erinnerung", "--yes")
     assert "früher fehlgeschlagen (gleiche Adresse): 1" in again.output
     assert len(server.handler.received) == 39
+    listed = invoke(ws, "status", "erinnerung", "--fehler")
+    [row] = [line for line in listed.output.splitlines() if "FB-00002" in line]
+    assert "Anja Groß-Dietrich" in row and "fehlgeschlagen" in row
+    assert "550 5.1.1 Postfach unbekannt" in row
+    invoke(ws, "status", "erinnerung", "--fehler", "--csv", str(ws / "fehler.csv"))
+    table = (ws / "fehler.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert table[0] == "ID;Name;Organisation;E-Mail;Zustand;Antwort des Servers;versucht am"
+    assert len(table) == 2 and table[1].startswith("FB-00002;Anja Groß-Dietrich;")
+    both = invoke(ws, "status", "erinnerung", "--fehler", "--offen")
+    assert both.exit_code == 2 and "--offen oder --fehler, nicht beides." in both.output
 
 
 def test_dropped_connection_reconnects_without_duplicates(ws: Path,
