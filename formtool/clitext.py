@@ -74,7 +74,7 @@ def usage_error(exc: click.UsageError) -> str:
         if isinstance(exc, click.MissingParameter):
             kind = exc.param_type or (exc.param.param_type_name if exc.param else "")
             what = {"argument": "das Argument", "option": "die Option"}.get(kind, "die Angabe")
-            return f"Es fehlt {what} {hint}.".replace("  ", " ")
+            return f"Es fehlt {what} {hint}".rstrip() + "."
         return f"Ungültiger Wert für {hint}: {message(exc.message)}" if hint else (
             f"Ungültiger Wert: {message(exc.message)}")
     text = message(exc.message)
