@@ -40,9 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from mailhelpers import USER, make_certificate
 
-from formtool import mailing, outbox, workspace
+from formtool import mailing, sending, workspace
 from formtool.localsmtp import LocalSmtpServer, Mailbox
-from formtool.store import Journal, Store
 
 DELAY = 0.020
 PASSWORD = "bench-Passwort-42"  # ASCII: mailmerge (smtplib.login) cannot send umlauts
@@ -96,7 +95,8 @@ per_hour = 0
 per_day = 0
 """, encoding="utf-8")
     (root / "templates" / "bench.md.j2").write_text(TEMPLATE, encoding="utf-8")
-    (root / "anhang.pdf").write_bytes(b"%PDF-1.4\n" + os.urandom(60 * 1024 - 9))
+    (root / "anhaenge").mkdir()
+    (root / "anhaenge" / "anhang.pdf").write_bytes(b"%PDF-1.4\n" + os.urandom(60 * 1024 - 9))
     with (root / "contacts" / "fachberatungen.csv").open("w", newline="",
                                                         encoding="utf-8") as fh:
         writer = csv.writer(fh)
@@ -108,17 +108,12 @@ per_day = 0
 
 
 def send_formtool(root: Path) -> float:
+    """The library's use case, as `mail send` runs it: check and render all, then send."""
     ws = workspace.load(root)
-    run = mailing.open_mailing(ws, "bench", None, "bench")
-    with Store(ws.state_db) as store:
-        journal = Journal(store)
-        journal.campaign("bench", "bench")
-        sender = outbox.Outbox(ws.mail_settings(), journal, "bench", password=PASSWORD)
-        start = time.perf_counter()
-        run.check(sender.plan(run.contacts))  # as `mail send` does: render all first
-        sender.summary = outbox.Summary()
-        summary = sender.run(run.jobs(sender.plan(run.contacts)))
-        elapsed = time.perf_counter() - start
+    start = time.perf_counter()
+    with sending.prepare(ws, "bench", campaign="bench") as plan:
+        summary = plan.send(PASSWORD).summary
+    elapsed = time.perf_counter() - start
     assert summary.sent and not summary.failed, summary
     return summary.sent / elapsed
 
@@ -131,7 +126,7 @@ def send_mailmerge(root: Path, count: int, port: int) -> float:
         f"username = {USER}\n", encoding="utf-8")
     (folder / "template.txt").write_text(
         "TO: {{email}}\nSUBJECT: Einladung ins Bündnis, {{organisation}}\n"
-        "FROM: koordination@buendnis.example\nATTACHMENT: ../anhang.pdf\n\n"
+        "FROM: koordination@buendnis.example\nATTACHMENT: ../anhaenge/anhang.pdf\n\n"
         "Guten Tag,\n\nwir laden Sie herzlich ein, im Bündnis mitzuwirken.\n", encoding="utf-8")
     with (root / "contacts" / "fachberatungen.csv").open(encoding="utf-8") as src, \
             (folder / "db.csv").open("w", encoding="utf-8", newline="") as dst:

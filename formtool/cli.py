@@ -6,7 +6,7 @@ import csv
 import sys
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -27,15 +27,14 @@ from formtool import (
     importer,
     layout,
     mailing,
-    outbox,
     privacy,
     workspace,
 )
+from formtool.addresses import ascii_email, is_valid_email
 from formtool.clitext import Failure
-from formtool.contacts import ascii_email, is_valid_email
 from formtool.errors import FormDefinitionError, FormtoolError
 from formtool.responses import Dialect
-from formtool.store import CampaignStatus, Journal, Store, campaign_status
+from formtool.store import CampaignStatus, Journal, SendState, Store, campaign_status
 from formtool.store import campaigns as store_campaigns
 from formtool.store import forget as store_forget
 from formtool.store import unanswered as store_unanswered
@@ -450,16 +449,20 @@ def mail_preview(state: _State, template: str, contacts_file: Path | None, to: s
 @click.option("--limit", metavar="ANZAHL",
               type=click.IntRange(min=1), help="Höchstens so viele E-Mails senden.")
 @click.option("--resend-unknown", is_flag=True,
-              help="Auch E-Mails senden, deren Zustand nach einem Abbruch unbekannt ist.")
+              help="Auch E-Mails senden, deren Zustand nach einem Abbruch unbekannt ist "
+                   "(vorher im Ordner „Gesendet“ nachsehen).")
+@click.option("--retry-failed", is_flag=True,
+              help="Auch an Adressen senden, die der Server früher abgewiesen hat.")
 @click.option("--yes", is_flag=True, help="Nicht nachfragen.")
 @pass_state
 def mail_send(state: _State, template: str, contacts_file: Path | None, campaign: str | None,
               attach_form: str | None, only_unanswered: str | None, limit: int | None,
-              resend_unknown: bool, yes: bool) -> None:
+              resend_unknown: bool, retry_failed: bool, yes: bool) -> None:
     """E-Mails senden: zeigt erst Anzahl, übersprungene Zeilen und die erste E-Mail.
 
     Bereits gesendete E-Mails dieser Aktion werden nie noch einmal gesendet;
-    abgemeldete Adressen bekommen nie eine E-Mail.
+    abgemeldete Adressen bekommen nie eine E-Mail. Es läuft immer nur ein Versand
+    je Arbeitsordner.
 
     \b
     Beispiel:
@@ -468,104 +471,118 @@ def mail_send(state: _State, template: str, contacts_file: Path | None, campaign
             --attach-form buendnispartner
         formtool mail send erinnerung --campaign erinnerung-2 --limit 50 --yes
     """
+    from formtool import credentials, sending
+
     ws = state.workspace()
-    outbox.check_settings(ws.mail_settings())
-    with Store(ws.state_db) as store:
-        run = mailing.open_mailing(ws, template, contacts_file, campaign, store=store,
-                                   attach_form=attach_form)
-        journal = Journal(store)
-        journal.campaign(run.campaign, run.template.name)
-        crashed = journal.crashed_to_unknown(run.campaign)
-        sender = outbox.Outbox(run.settings, journal, run.campaign, password=None)
-
-        def selected() -> Iterator[contacts.Contact]:
-            chosen: Iterable[contacts.Contact] = run.contacts
-            if only_unanswered:
-                chosen = mailing.only_unanswered(store, only_unanswered, chosen)
-            return sender.plan(chosen, resend_unknown=resend_unknown)
-
-        count, problems, first = run.check(selected())
-        before = sender.summary
-        _show_skipped(run.contacts)
-        if problems:
-            for problem in problems[:20]:
+    with sending.prepare(ws, template, contacts_file=contacts_file, campaign=campaign,
+                         attach_form=attach_form, only_unanswered=only_unanswered,
+                         resend_unknown=resend_unknown, retry_failed=retry_failed) as plan:
+        _show_skipped(plan.mailing.contacts)
+        if plan.problems:
+            for problem in plan.problems[:20]:
                 click.echo(f"  {problem}", err=True)
-            more = f" (die ersten 20 von {len(problems)})" if len(problems) > 20 else ""
-            raise Failure(f"{len(problems)} E-Mail(s) lassen sich nicht erstellen{more}; "
+            more = (f" (die ersten 20 von {len(plan.problems)})"
+                    if len(plan.problems) > 20 else "")
+            raise Failure(f"{len(plan.problems)} E-Mail(s) lassen sich nicht erstellen{more}; "
                           "gesendet wurde nichts.")
-        _show_plan(run, before, count, crashed, limit, only_unanswered)
-        if count == 0 or first is None:
+        _show_plan(plan, limit)
+        if plan.count == 0 or plan.first is None:
+            _exit_for(plan.before, plan.skipped)
             return
-        _show_message(first)
-        total = min(count, limit) if limit else count
+        _show_message(plan.first)
+        password = credentials.password_for(plan.mailing.settings)
+        total = min(plan.count, limit) if limit else plan.count
         if not yes and not _confirm(f"{total} E-Mail(s) jetzt senden?"):
             raise Failure("Abgebrochen; gesendet wurde nichts.")
-        sender.password = outbox.password_for(run.settings)
-        sender.summary = outbox.Summary()
-        summary = _send_with_progress(sender, run, total, selected(), limit)
-    _show_summary(summary)
-    trouble = summary.failed + summary.pending + summary.unknown
-    if trouble:
-        raise Failure(f"{trouble} E-Mail(s) nicht zugestellt (siehe oben). Ein neuer Aufruf "
+        result = _send_with_progress(plan, password, total, limit)
+    _show_summary(result)
+    if result.summary.wall:
+        raise Failure(result.summary.wall)
+    if result.trouble:
+        raise Failure(f"{result.trouble} Kontakt(e) ohne E-Mail (siehe oben). Ein neuer Aufruf "
                       "sendet die zurückgestellten; bereits gesendete nie doppelt.")
 
 
-def _show_plan(run: mailing.Mailing, before: outbox.Summary, count: int, crashed: int,
-               limit: int | None, only_unanswered: str | None) -> None:
+def _named(contact: contacts.Contact) -> str:
+    name = contact.display_name
+    return f"{name} <{contact.email}>" if name else contact.email
+
+
+def _show_plan(plan: Any, limit: int | None) -> None:
+    run, before = plan.mailing, plan.before
     click.echo(f"Aktion „{run.campaign}“, Vorlage {run.template.path.name}, "
                f"Kontakte {run.contacts.path.name}:")
-    if only_unanswered:
-        click.echo(f"  nur wer „{only_unanswered}“ bekam und noch nicht geantwortet hat")
-    click.echo(f"  zu senden: {count}" + (f" (davon jetzt höchstens {limit})" if limit else ""))
+    if plan.only_unanswered:
+        click.echo(f"  nur wer „{plan.only_unanswered}“ bekam und noch nicht geantwortet hat")
+    click.echo(f"  zu senden: {plan.count}" + (f" (davon jetzt höchstens {limit})"
+                                                if limit else ""))
     for label, value in (("schon gesendet", before.already_sent),
                          ("abgemeldet", before.opted_out),
-                         ("Zustand unbekannt (nicht erneut; --resend-unknown)",
-                          before.already_unknown),
-                         ("früher fehlgeschlagen (gleiche Adresse)", before.previously_failed)):
+                         ("früher abgewiesen (erneut mit --retry-failed)", len(before.failed))):
         if value:
             click.echo(f"  {label}: {value}")
-    if crashed:
-        click.echo(f"  Achtung: {crashed} E-Mail(s) eines abgebrochenen Laufs waren gerade in "
-                   "Zustellung; ob sie ankamen, ist unbekannt. Sie werden nicht erneut "
-                   "gesendet (mit --resend-unknown doch).")
-    mismatch = outbox.domain_mismatch(run.settings)
-    if mismatch:
-        click.echo(f"  Achtung: {mismatch}")
-    if count == 0:
+    if before.crashed:
+        click.echo(f"  Achtung: {len(before.crashed)} E-Mail(s) eines abgebrochenen Laufs waren "
+                   "gerade in Zustellung; ob sie ankamen, ist unbekannt.")
+    _show_unknown([_named(c) for c in before.unknown])
+    for warning in plan.warnings:
+        click.echo(f"  Achtung: {warning}")
+    if plan.count == 0:
         click.echo("Nichts zu senden.")
 
 
-def _send_with_progress(sender: outbox.Outbox, run: mailing.Mailing, total: int,
-                        selected: Iterable[contacts.Contact], limit: int | None
-                        ) -> outbox.Summary:
+def _show_unknown(names: list[str]) -> None:
+    if not names:
+        return
+    click.echo(f"  Zustand unbekannt ({len(names)}; die Verbindung brach nach dem Senden ab – "
+               "bitte im Ordner „Gesendet“ nachsehen; erneut senden nur mit "
+               "--resend-unknown):")
+    for name in names[:50]:
+        click.echo(f"    {name}")
+    if len(names) > 50:
+        click.echo(f"    … und {len(names) - 50} weitere (alle: formtool status AKTION --fehler)")
+
+
+def _exit_for(before: Any, skipped: list[Any]) -> None:
+    """Nothing to send: exit 1 still when somebody did not get the mail."""
+    trouble = len(skipped) + len(before.unknown) + len(before.failed)
+    if trouble:
+        raise Failure(f"{trouble} Kontakt(e) ohne E-Mail (siehe oben).")
+
+
+def _send_with_progress(plan: Any, password: str | None, total: int, limit: int | None
+                        ) -> Any:
     lock = threading.Lock()
     with _progress(total, "Senden") as advance:
-        def on_event(event: outbox.Event) -> None:
+        def on_event(event: Any) -> None:
             with lock:
                 if event.kind in ("sent", "failed", "pending", "unknown"):
                     advance()
                 if event.kind == "wait":
-                    click.echo(f"\nVersandgrenze erreicht: warte {event.detail} …", err=True)
+                    click.echo(f"\nVersandgrenze erreicht ({event.detail}): warte "
+                               f"{event.seconds:.0f} s …", err=True)
                 elif event.kind in ("failed", "retry", "reconnect", "unknown") and event.contact:
                     click.echo(f"\n{event.contact.key}: {event.detail}", err=True)
 
-        sender.on_event = on_event
-        return sender.run(run.jobs(selected), limit=limit)
+        return plan.send(password, limit=limit, on_event=on_event)
 
 
-def _show_summary(summary: outbox.Summary) -> None:
+def _show_summary(result: Any) -> None:
+    summary = result.summary
     parts = [f"{summary.sent} gesendet"]
     for label, value in (("fehlgeschlagen", summary.failed),
-                         ("zurückgestellt (4xx, später erneut)", summary.pending),
-                         ("Zustand unbekannt", summary.unknown),
-                         ("schon vorher gesendet", summary.already_sent),
-                         ("abgemeldet", summary.opted_out),
+                         ("zurückgestellt (später erneut)", summary.pending),
+                         ("Zustand unbekannt", summary.unknown + len(result.before.unknown)),
+                         ("schon vorher gesendet", result.before.already_sent),
+                         ("abgemeldet", result.before.opted_out),
                          ("wegen --limit nicht gesendet", summary.not_sent_limit)):
         if value:
             parts.append(f"{value} {label}")
     click.echo("Fertig: " + ", ".join(parts) + ".")
     for contact, reply in summary.failures:
-        click.echo(f"  fehlgeschlagen: Zeile {contact.row} ({contact.key}): {reply}")
+        click.echo(f"  fehlgeschlagen: Zeile {contact.row} ({_named(contact)}): {reply}")
+    _show_unknown([_named(c) for c, _ in summary.unknowns]
+                  + [_named(c) for c in result.before.unknown])
 
 
 @mail.command("login")
@@ -577,16 +594,15 @@ def mail_login(state: _State) -> None:
     Beispiel:
         formtool mail login
     """
+    from formtool import credentials, smtp
+
     settings = state.workspace().mail_settings()
-    outbox.check_settings(settings)
+    smtp.check_settings(settings)
     if not settings.user:
         raise Failure("In formtool.toml ist unter [smtp] kein user eingetragen.")
     password = click.prompt(f"Passwort für {settings.user} bei {settings.host}",
                             hide_input=True)
-    session = outbox.Session(settings, password)
-    session.connect()
-    session.close()
-    outbox.store_password(settings, password)
+    credentials.login(settings, password)
     click.echo(f"Anmeldung bei {settings.host} erfolgreich; Passwort im Schlüsselbund "
                "gespeichert.")
 
@@ -609,6 +625,7 @@ def mail_optout(state: _State, addresses: tuple[str, ...]) -> None:
     with Store(ws.state_db) as store:
         journal = Journal(store)
         new = sum(journal.add_optout(a, "manuell") for a in addresses)
+        store.checkpoint()
     click.echo(f"{new} Adresse(n) abgemeldet" + (f", {len(addresses) - new} waren es schon"
                                                 if len(addresses) > new else "") + ".")
 
@@ -634,7 +651,10 @@ def status_(state: _State, campaign: str | None, offen: bool, fehler: bool,
     """
     if offen and fehler:
         raise click.UsageError("--offen oder --fehler, nicht beides.")
+    from formtool import runlock
+
     ws = state.workspace()
+    live = runlock.active(ws.state_dir)  # a run is sending: its 'sending' rows are live
     with Store(ws.state_db) as store:
         names = [campaign] if campaign else store_campaigns(store)
         if campaign and campaign not in store_campaigns(store):
@@ -646,13 +666,14 @@ def status_(state: _State, campaign: str | None, offen: bool, fehler: bool,
                     for name in names for r in store_unanswered(store, name)]
             header = ["ID", "Name", "Organisation", "Anschrift", "E-Mail", "gesendet am"]
         elif fehler:
-            rows = [[r.key, r.name, r.organisation, r.email, UNDELIVERED[r.state], r.reply,
-                     r.sent_at[:10]] for name in names for r in store_undelivered(store, name)]
+            rows = [[r.key, r.name, r.organisation, r.email, UNDELIVERED[r.state],
+                     _advice(r.state, r.reply), r.sent_at[:10]]
+                    for name in names for r in store_undelivered(store, name, live=live)]
             header = ["ID", "Name", "Organisation", "E-Mail", "Zustand", "Antwort des Servers",
                       "versucht am"]
         else:
             header = STATUS_HEADER
-            rows = [_status_row(campaign_status(store, name)) for name in names]
+            rows = [_status_row(campaign_status(store, name, live=live)) for name in names]
     if csv_path is not None:
         with atomic.replacing(csv_path, mode="w", encoding="utf-8-sig", newline="") as fh:
             writer = csv.writer(fh, delimiter=";")
@@ -667,8 +688,15 @@ def status_(state: _State, campaign: str | None, offen: bool, fehler: bool,
     _table(header, rows)
 
 
-UNDELIVERED = {"failed": "fehlgeschlagen", "pending": "zurückgestellt", "unknown": "unbekannt",
-               "sending": "unbekannt"}
+UNDELIVERED = {SendState.FAILED: "fehlgeschlagen", SendState.PENDING: "zurückgestellt",
+               SendState.UNKNOWN: "unbekannt", SendState.SENDING: "wird gerade gesendet"}
+
+
+def _advice(state: SendState, reply: str) -> str:
+    if state is SendState.UNKNOWN:
+        return (f"{reply} – ob sie ankam, ist unbekannt: bitte im Ordner „Gesendet“ "
+                "nachsehen, erneut senden nur mit --resend-unknown")
+    return reply
 STATUS_HEADER = ["Aktion", "gesendet", "fehlgeschlagen", "zurückgestellt", "unbekannt",
                  "beantwortet", "offen", "abgemeldet"]
 
@@ -732,6 +760,7 @@ def forget_(state: _State, address: str, delete_files: bool) -> None:
     ws = state.workspace()
     with Store(ws.state_db) as store:
         gone = store_forget(store, sendable)
+        store.checkpoint(keep=1)  # no older copy of state.db keeps the person
     click.echo(f"Aus state.db gelöscht: {gone.contacts} Kontakt(e), {gone.sends} Sendung(en), "
                f"{gone.responses} Rücklauf/Rückläufe, {gone.forms} persönliche(s) Formular(e). "
                "Die Abmeldung bleibt als Prüfsumme.")

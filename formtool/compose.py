@@ -21,7 +21,6 @@ import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.generator import BytesGenerator
-from email.headerregistry import Address
 from email.message import EmailMessage, Message, MIMEPart
 from email.policy import EmailPolicy
 from email.utils import format_datetime, make_msgid
@@ -31,7 +30,10 @@ from typing import Any, BinaryIO, ClassVar, Generic, TypeVar
 
 import jinja2
 import markdown
+import markupsafe
 
+from formtool import headers
+from formtool.addresses import ascii_email
 from formtool.contacts import Contact
 from formtool.errors import FormtoolError
 
@@ -94,8 +96,19 @@ class Template:
 
 _TEXT = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                            autoescape=False)
+def markdown_literal(value: Any) -> Any:
+    """A value as literal text inside Markdown: every character Markdown could read as
+    markup (links, images, emphasis, headings, lists, code) is backslash-escaped;
+    ``<`` and ``&`` are left to HTML escaping, which follows."""
+    if isinstance(value, (jinja2.Undefined, markupsafe.Markup)):
+        return value
+    return _MARKDOWN_SPECIAL.sub(r"\\\g<0>", str(value))
+
+
+_MARKDOWN_SPECIAL = re.compile(r"[\\`*_{}\[\]()#+\-.!]")  # Python-Markdown's escapable set
+# Values in the HTML part: escaped for Markdown (finalize), then for HTML (autoescape).
 _HTML = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                           autoescape=True)
+                           autoescape=True, finalize=markdown_literal)
 
 
 def template_path(templates_dir: Path, name: str) -> Path:
@@ -238,17 +251,17 @@ def build(rendered: Rendered, contact: Contact, sender: Sender, *,
     footer = OPTOUT_FOOTER.format(address=unsubscribe)
     message = EmailMessage(policy=POLICY)
     try:
-        message["From"] = _from_header(sender.name, sender.email)
-        message["To"] = Address(display_name=contact.display_name, addr_spec=contact.email)
+        message["From"] = headers.mailbox("From", sender.name, _checked(sender.email))
+        message["To"] = headers.mailbox("To", contact.display_name, _checked(contact.email))
         if rendered.cc:
-            message["Cc"] = [Address(addr_spec=a) for a in rendered.cc]
+            message["Cc"] = headers.mailboxes("Cc", [_checked(a) for a in rendered.cc])
         reply_to = rendered.reply_to or sender.reply_to
         if reply_to:
-            message["Reply-To"] = Address(addr_spec=reply_to)
-    except (ValueError, IndexError) as exc:
+            message["Reply-To"] = headers.mailbox("Reply-To", "", _checked(reply_to))
+    except ValueError as exc:
         raise ComposeError(f"Zeile {contact.row} ({contact.key}): ungültige Adresse ({exc}).") \
             from None
-    message["Subject"] = rendered.subject
+    message["Subject"] = headers.text("Subject", rendered.subject)
     message["Date"] = format_datetime(now or dt.datetime.now().astimezone())
     message["Message-ID"] = make_msgid(domain=sender.domain)
     message["List-Unsubscribe"] = f"<mailto:{unsubscribe}?subject=Abmelden>"  # RFC 2369
@@ -267,6 +280,13 @@ def build(rendered: Rendered, contact: Contact, sender: Sender, *,
     return message
 
 
+def _checked(address: str) -> str:
+    sendable = ascii_email(address)
+    if sendable is None:
+        raise ValueError(f"„{headers.clean(address)}“ ist keine gültige E-Mail-Adresse")
+    return sendable
+
+
 def _multipart(container: MIMEPart, subtype: str, parts: list[MIMEPart]) -> MIMEPart:
     # A boundary with 128 random bits drawn once per run cannot occur in the content,
     # so the generator need not search each message (attachments included) for one;
@@ -275,12 +295,6 @@ def _multipart(container: MIMEPart, subtype: str, parts: list[MIMEPart]) -> MIME
     for part in parts:
         container.attach(part)
     return container
-
-
-@functools.lru_cache(maxsize=8)
-def _from_header(name: str, address: str) -> Any:
-    """The From header object, the same in every message of a mailing."""
-    return POLICY.header_factory("From", Address(display_name=name, addr_spec=address))
 
 
 _converters = threading.local()
@@ -347,6 +361,8 @@ class _CachingPolicy(EmailPolicy):
         return self._max_counts[key]
 
     def header_store_parse(self, name: str, value: Any) -> tuple[str, Any]:
+        if isinstance(value, headers.Folded):  # ours: stored and written as it is
+            return name, value
         if not isinstance(value, str):  # Address objects and the like: parsed each time
             return super().header_store_parse(name, value)
         # raises on CR/LF: such a value is never stored

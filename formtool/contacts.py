@@ -9,52 +9,16 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import idna
-
+from formtool.addresses import ascii_email
 from formtool.errors import FormtoolError
 
 EMAIL_COLUMNS = ("email", "e-mail", "mail", "e_mail", "emailadresse", "e-mail-adresse")
 OPTOUT_COLUMNS = ("optout", "opt-out", "abgemeldet")
 TRUE_WORDS = {"ja", "j", "x", "1", "true", "wahr", "yes", "y"}
-# Deliberately plain: an ASCII local part, a domain with a dot, no spaces or brackets.
-EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
-
-
-def ascii_email(address: str) -> str | None:
-    """The address as mail servers take it, or None when it is not a valid address.
-
-    A domain with umlauts is written in its IDNA form (info@kita-müller.de ->
-    info@xn--kita-mller-feb.de; IDNA 2008, as DENIC registers them: ß stays ß,
-    where Python's own codec would make a different domain of it). Umlauts before
-    the @ would need SMTPUTF8, which providers do not reliably offer: not valid here.
-    """
-    local, at, domain = address.strip().rpartition("@")
-    if not at or not local.isascii():
-        return None
-    if not domain.isascii():
-        try:
-            domain = idna.encode(domain, uts46=True).decode("ascii")
-        except idna.IDNAError:
-            return None
-    candidate = f"{local}@{domain}"
-    if len(candidate) > 254 or not EMAIL_RE.match(candidate) or ".." in candidate:
-        return None
-    return candidate
-
-
-def is_valid_email(address: str) -> bool:
-    return ascii_email(address) is not None
-
-
-def same_address(a: str, b: str) -> bool:
-    """Whether two spellings name one mailbox (case, umlaut domain or its IDNA form)."""
-    return (ascii_email(a) or a.strip()).lower() == (ascii_email(b) or b.strip()).lower()
 
 
 class ContactsError(FormtoolError):

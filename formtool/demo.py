@@ -17,10 +17,10 @@ from pathlib import Path
 
 from pypdf import PdfReader, PdfWriter
 
-from formtool import importer, mailing, outbox, workspace
+from formtool import importer, outbox, sending, workspace
 from formtool.errors import FormtoolError
 from formtool.localsmtp import LocalSmtpServer, Mailbox
-from formtool.store import CampaignStatus, Journal, Store, campaign_status
+from formtool.store import CampaignStatus, Store, campaign_status
 
 MARKER = ".formtool-demo"
 INVITATION, REMINDER, FORM = "einladung-fachberatung", "erinnerung", "buendnispartner"
@@ -88,15 +88,10 @@ def _fill_return(source: Path, target: Path, answers: dict[str, str], place: str
         writer.write(fh)
 
 
-def _send(ws: workspace.Workspace, store: Store, template: str,
-          only_unanswered: str | None = None) -> outbox.Summary:
-    run = mailing.open_mailing(ws, template, None, None, store=store, attach_form=FORM)
-    journal = Journal(store)
-    journal.campaign(run.campaign, run.template.name)
-    sender = outbox.Outbox(run.settings, journal, run.campaign, password=None)
-    chosen = run.contacts if only_unanswered is None else mailing.only_unanswered(
-        store, only_unanswered, run.contacts)
-    return sender.run(run.jobs(sender.plan(chosen)))
+def _send(ws: workspace.Workspace, template: str, only_unanswered: str | None = None
+          ) -> outbox.Summary:
+    return sending.send(ws, template, password=None, attach_form=FORM,
+                        only_unanswered=only_unanswered).summary
 
 
 def run(root: Path, say: Callable[[str], None] = lambda line: None, seed: int = 2026
@@ -109,8 +104,8 @@ def run(root: Path, say: Callable[[str], None] = lambda line: None, seed: int = 
         ws = workspace.load(root)
         say(f"1. Arbeitsordner {root}; eingebauter Mailserver auf 127.0.0.1:{smtp.port} "
             "(speichert jede E-Mail als .eml, nichts verlässt den Rechner)")
+        invited = _send(ws, INVITATION)
         with Store(ws.state_db) as store:
-            invited = _send(ws, store, INVITATION)
             say(f"2. {invited.sent} Einladungen gesendet, jede mit einem persönlichen, "
                 "vorausgefüllten Formular")
             rng = random.Random(seed)
@@ -129,11 +124,13 @@ def run(root: Path, say: Callable[[str], None] = lambda line: None, seed: int = 
             before = campaign_status(store, INVITATION)
             say(f"5. Stand „{INVITATION}“: {before.sent} gesendet, {before.answered} "
                 f"beantwortet, {before.unanswered} offen")
-            reminded = _send(ws, store, REMINDER, only_unanswered=INVITATION)
-            say(f"6. {reminded.sent} Erinnerungen an die, die noch nicht geantwortet haben")
-            again = _send(ws, store, REMINDER, only_unanswered=INVITATION)
-            say(f"7. Erinnerung noch einmal aufgerufen: {again.sent} neue E-Mails "
-                f"({again.already_sent} schon erinnert) – niemand bekommt etwas doppelt")
+        reminded = _send(ws, REMINDER, only_unanswered=INVITATION)
+        say(f"6. {reminded.sent} Erinnerungen an die, die noch nicht geantwortet haben")
+        again = sending.send(ws, REMINDER, password=None, attach_form=FORM,
+                             only_unanswered=INVITATION)
+        say(f"7. Erinnerung noch einmal aufgerufen: {again.summary.sent} neue E-Mails "
+            f"({again.before.already_sent} schon erinnert) – niemand bekommt etwas doppelt")
+        with Store(ws.state_db) as store:
             invitation = campaign_status(store, INVITATION)
             reminder = campaign_status(store, REMINDER)
     say(f"Formulare:   {root / 'formulare'}")

@@ -248,9 +248,12 @@ class PersonalForms:
     def write(self, contact: Contact, response_id: str, path: Path) -> None:
         data = self.filler.fill(prefill_values(self.form, contact), response_id)
         atomic.write_bytes(path, data, fsync=False)  # regenerable: no fsync per file
-        self.store.remember_contact(contact.key, contact.email, contact.display_name,
-                                    contact.get("organisation"), contact.address)
-        self.store.issue(response_id, self.form.id, contact.key, self.campaign, str(path))
+        self.store.remember_contact(key=contact.key, email=contact.email,
+                                    name=contact.display_name,
+                                    organisation=contact.get("organisation"),
+                                    address=contact.address)
+        self.store.issue(response_id=response_id, form_id=self.form.id, contact_key=contact.key,
+                         campaign=self.campaign, file=str(path))
 
     def issue_all(self, contacts: Iterable[Contact]) -> Iterator[tuple[Contact, Path]]:
         """A personal form for each contact, in one transaction per 500 (fast, and safe)."""

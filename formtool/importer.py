@@ -20,7 +20,7 @@ from enum import Enum
 from pathlib import Path
 
 from formtool import atomic, formdef
-from formtool.contacts import same_address
+from formtool.addresses import same_address
 from formtool.extract import Extraction, Outcome, extract
 from formtool.formdef import FormDefinition
 from formtool.responses import (

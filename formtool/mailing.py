@@ -19,11 +19,32 @@ from formtool.compose import Attachment, ComposeError, Sender, Template
 from formtool.contacts import Contact, ContactList
 from formtool.filenames import safe_filename
 from formtool.fill import PersonalForms
-from formtool.outbox import Built, Job
-from formtool.store import Store, campaigns, unanswered
+from formtool.outbox import Job
+from formtool.smtp import Built
+from formtool.store import Store
 from formtool.workspace import MailSettings, Workspace
 
 FORM_PREFIX = "formular:"
+ATTACH_DIR = "anhaenge"  # `Attach:` takes files from here, and from nowhere else
+
+
+def attachment_path(ws: Workspace, value: str) -> Path:
+    """A file named by ``Attach:`` (``Flyer.pdf`` or ``anhaenge/Flyer.pdf``), inside the
+    workspace's anhaenge/ folder: a value from a contact row must never attach
+    /etc/passwd or state.db. Absolute paths, ``..`` and links that lead out are refused."""
+    base = (ws.root / ATTACH_DIR).resolve()
+    relative = Path(value.replace("\\", "/"))
+    if relative.parts[:1] == (ATTACH_DIR,):
+        relative = Path(*relative.parts[1:]) if len(relative.parts) > 1 else Path()
+    refused = ComposeError(f"Anhang „{value}“: angehängt werden nur Dateien aus dem Ordner "
+                           f"{ATTACH_DIR}/ des Arbeitsordners (kein absoluter Pfad, kein "
+                           "„..“, keine Verknüpfung nach draußen).")
+    if relative.is_absolute() or relative.drive or ".." in relative.parts or not relative.parts:
+        raise refused
+    path = (base / relative).resolve()
+    if not path.is_relative_to(base):
+        raise refused
+    return path
 
 
 @dataclass
@@ -88,10 +109,9 @@ class Mailing:
             data = layout.render(form, alliance=self.workspace.alliance_name)
             attachment = Attachment(safe_filename(form.file_name, suffix=".pdf"), data)
         else:
-            path = Path(value)
-            path = path if path.is_absolute() else self.workspace.root / path
+            path = attachment_path(self.workspace, value)
             try:
-                attachment = Attachment(path.name, path.read_bytes())
+                attachment = Attachment(safe_filename(path.name), path.read_bytes())
             except OSError as exc:
                 raise ComposeError(f"Anhang {value}: kann nicht gelesen werden "
                                    f"({exc.strerror}).") from None
@@ -111,31 +131,27 @@ class Mailing:
         message = self.message(contact)
         return Built.of(message, compose.to_bytes(message, contact, self.max_bytes))
 
-    def check(self, selected: Iterable[Contact]) -> tuple[int, list[str], EmailMessage | None]:
-        """Render every selected contact: (count, problems, the first message).
-
-        Templates and attachments are rendered for everyone; the size is estimated
-        (base64 adds a third) and checked exactly when the message is built.
-        """
-        count, problems, first = 0, [], None
-        for contact in selected:
-            count += 1
+    def problem(self, contact: Contact) -> str | None:
+        """Render one contact as the run would (templates, attachments, size), or say why
+        it cannot be sent. Personal forms are made later, while sending; the size is
+        estimated (base64 adds a third) and checked exactly when the message is built."""
+        try:
+            rendered = compose.render(self.template, contact, self._variables(contact),
+                                      self._source())
             try:
-                rendered = compose.render(self.template, contact, self._variables(contact),
-                                          self._source())
-                attachments = self._attachments(rendered, None)  # personal forms: made later
-                size = (sum(len(a.data) for a in attachments) * 4 // 3 + len(rendered.text)
-                        + len(rendered.html) * 2)
-                if size > self.max_bytes:
-                    raise ComposeError(f"Zeile {contact.row} ({contact.key}): die E-Mail wird "
-                                       f"etwa {size / 1024 / 1024:.1f} MB groß (Grenze "
-                                       f"{self.settings.max_size_mb:g} MB); bitte kleinere "
-                                       "Anhänge.")
-                if first is None:
-                    first = self.message(contact)
+                attachments = self._attachments(rendered, None)
             except ComposeError as exc:
-                problems.append(str(exc))
-        return count, problems, first
+                raise ComposeError(f"Zeile {contact.row} ({contact.key}): {exc}") from None
+            size = (sum(len(a.data) for a in attachments) * 4 // 3 + len(rendered.text)
+                    + len(rendered.html) * 2)
+            if size > self.max_bytes:
+                raise ComposeError(f"Zeile {contact.row} ({contact.key}): die E-Mail wird "
+                                   f"etwa {size / 1024 / 1024:.1f} MB groß (Grenze "
+                                   f"{self.settings.max_size_mb:g} MB); bitte kleinere "
+                                   "Anhänge.")
+        except ComposeError as exc:
+            return str(exc)
+        return None
 
     def jobs(self, selected: Iterable[Contact]) -> Iterator[Job]:
         for contact in selected:
@@ -166,16 +182,6 @@ def open_mailing(ws: Workspace, template: str, contacts_file: Path | None,
                                  ws.root / "formulare" / name, name)
     return Mailing(ws, loaded, contacts.read(contacts_file or default_contacts(ws)),
                    ws.mail_settings(), name, personal)
-
-
-def only_unanswered(store: Store, campaign: str, selected: Iterable[Contact]
-                    ) -> Iterator[Contact]:
-    """The contacts that got ``campaign``, have not answered and have not opted out."""
-    if campaign not in campaigns(store):
-        raise ComposeError(f"Aktion „{campaign}“ gibt es nicht (vorhanden: "
-                           f"{', '.join(campaigns(store)) or 'keine'}).")
-    keys = {r.key for r in unanswered(store, campaign)}
-    return (c for c in selected if c.key in keys)
 
 
 def default_contacts(ws: Workspace) -> Path:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from formtool.contacts import is_valid_email
+from formtool.addresses import is_valid_email
 from formtool.errors import OutputError
 from formtool.extract import Extraction, RawField
 from formtool.formdef import Field, FormDefinition

@@ -1,21 +1,31 @@
 """The workspace's state: ``.formtool/state.db`` (SQLite, WAL).
 
-This module owns the schema. Migrations are numbered SQL scripts applied in
-order; ``PRAGMA user_version`` records how far a database has come.
+This module owns the schema and the connection. Migrations are numbered SQL
+scripts applied in order; ``PRAGMA user_version`` records how far a database has
+come. Every statement goes through ``Store.execute``: one lock for all threads
+(the sender threads write the journal and personal forms), and every SQLite or OS
+error becomes a German ``StoreError`` naming the file, never a traceback.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import enum
 import hashlib
+import json
+import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from formtool.contacts import ascii_email
+from formtool import atomic
+from formtool.addresses import normalise
 from formtool.errors import FormtoolError
 
 MIGRATIONS: tuple[str, ...] = (
@@ -85,6 +95,35 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE responses ADD COLUMN contact_key TEXT NOT NULL DEFAULT '';
     ALTER TABLE responses ADD COLUMN campaign TEXT NOT NULL DEFAULT '';
     """,
+    # 4: a recipient is an address: the journal keyed by (campaign, normalised address),
+    # whatever the contact list's key column says; the journal's identity (see guard.py)
+    """
+    CREATE TABLE sends_by_address (
+        campaign     TEXT NOT NULL REFERENCES campaigns (name),
+        email        TEXT NOT NULL,      -- normalise_address(): IDNA domain, lower case
+        contact_key  TEXT NOT NULL,      -- the key the contact had when last sent
+        state        TEXT NOT NULL,      -- a SendState
+        message_id   TEXT NOT NULL DEFAULT '',
+        reply        TEXT NOT NULL DEFAULT '',
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        updated_at   TEXT NOT NULL,
+        sent_at      REAL,
+        PRIMARY KEY (campaign, email)
+    );
+    INSERT OR IGNORE INTO sends_by_address
+        (campaign, email, contact_key, state, message_id, reply, attempts, updated_at, sent_at)
+        SELECT campaign, lower(email), contact_key, state, message_id, reply, attempts,
+               updated_at, sent_at FROM sends
+        ORDER BY CASE state WHEN 'sent' THEN 0 WHEN 'sending' THEN 1 WHEN 'unknown' THEN 1
+                 WHEN 'pending' THEN 2 ELSE 3 END, rowid;
+    DROP TABLE sends;
+    ALTER TABLE sends_by_address RENAME TO sends;
+    CREATE INDEX sends_sent_at ON sends (sent_at);
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
 )
 
 
@@ -94,6 +133,52 @@ def _now() -> str:
 
 class StoreError(FormtoolError):
     """state.db cannot be opened or written."""
+
+
+class JournalLostError(StoreError):
+    """state.db is missing, empty, foreign or older than the last run: refuse to go on."""
+
+
+# The journal never vanishes silently: after every command that changed it, the
+# journal's identity and generation go into a marker beside state.db, and a copy
+# of state.db into .formtool/sicherung/ (the newest KEEP_BACKUPS are kept). A
+# state.db that is missing, empty, of another journal or older than the marker
+# stops every command with the way to restore it.
+MARKER_NAME = "journal.marker"
+BACKUP_DIR = "sicherung"
+KEEP_BACKUPS = 3
+
+
+class SendState(enum.StrEnum):
+    """Where one (campaign, address) stands in the journal."""
+
+    SENDING = "sending"  # journaled before DATA; left behind only by a run that died
+    SENT = "sent"  # the server's 250 after DATA
+    FAILED = "failed"  # a 5xx for this recipient or message
+    PENDING = "pending"  # 4xx, or the run stopped at a wall: the next run tries again
+    UNKNOWN = "unknown"  # DATA went out, no reply: maybe delivered; resent only when asked
+
+
+UNDELIVERED_STATES = (SendState.FAILED, SendState.PENDING, SendState.UNKNOWN, SendState.SENDING)
+
+
+def _explain(path: Path, exc: BaseException) -> str:
+    """A German sentence for what SQLite or the OS said about state.db."""
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text:
+        return (f"{path}: wird gerade von einem anderen formtool-Aufruf benutzt; bitte warten, "
+                "bis er fertig ist, und dann erneut versuchen.")
+    if "readonly" in text or "read-only" in text or isinstance(exc, PermissionError):
+        return (f"{path}: ist schreibgeschützt (keine Schreibrechte); bitte die Rechte des "
+                "Ordners .formtool prüfen.")
+    if "full" in text or getattr(exc, "errno", None) == 28:
+        return f"{path}: der Datenträger ist voll; bitte Platz schaffen und erneut versuchen."
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return (f"{path}: die Zustandsdatenbank ist beschädigt. Bitte die neueste Sicherung "
+                "aus .formtool/sicherung/ nach .formtool/state.db kopieren.")
+    if isinstance(exc, OSError):
+        return f"{path}: kann nicht angelegt oder gelesen werden ({exc.strerror or exc})."
+    return f"{path}: Zustandsdatenbank nicht nutzbar ({exc})."
 
 
 @dataclass(frozen=True)
@@ -111,6 +196,10 @@ class Response:
     campaign: str = ""
 
 
+RESPONSE_COLUMNS = ("key", "form_id", "form_version", "response_id", "sha256", "file_name",
+                    "csv_path", "problems", "imported_at", "contact_key", "campaign")
+
+
 @dataclass(frozen=True)
 class Issued:
     """A personal form: its response id, for whom, in which campaign, where the file is."""
@@ -123,46 +212,86 @@ class Issued:
     created_at: str
 
 
+ISSUED_COLUMNS = ("response_id", "form_id", "contact_key", "campaign", "file", "created_at")
+
+
+def _columns(names: Sequence[str]) -> str:
+    return ", ".join(names)
+
+
 class Store:
-    """An open state database. Use as a context manager."""
+    """An open state database, the one owner of its connection. Use as a context manager.
+
+    Every statement runs under one re-entrant lock, so sender threads and the main
+    thread never interleave inside a transaction.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.lock = threading.RLock()
+        self.marker_path = path.parent / MARKER_NAME
+        self.backup_dir = path.parent / BACKUP_DIR
+        marker = self._marker()
+        if marker is not None:
+            self._check_present(marker)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(path, timeout=30, isolation_level=None,
                                       check_same_thread=False)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(_explain(path, exc)) from None
+        try:
+            self.execute("PRAGMA journal_mode=WAL")
+            self.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
-        except sqlite3.Error as exc:
-            raise StoreError(f"{path}: Zustandsdatenbank nicht nutzbar ({exc}).") from None
-        except OSError as exc:
-            raise StoreError(f"{path}: kann nicht angelegt werden ({exc.strerror}).") from None
+            if marker is not None:
+                self._check_identity(marker)
+        except BaseException:
+            self.db.close()
+            raise
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
+        with self.lock:
+            try:
+                return self.db.execute(sql, args)
+            except (sqlite3.Error, OSError) as exc:
+                raise StoreError(_explain(self.path, exc)) from None
 
     def _migrate(self) -> None:
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        version = self.execute("PRAGMA user_version").fetchone()[0]
         if version > len(MIGRATIONS):
             raise StoreError(f"{self.path} stammt von einer neueren formtool-Version "
                              f"(Schema {version}); bitte formtool aktualisieren.")
-        for number, script in enumerate(MIGRATIONS[version:], version + 1):
-            with self.transaction():
+        if version == len(MIGRATIONS):
+            return
+        with self.transaction():
+            # Two commands opening a fresh workspace at once: the second waits for the
+            # write lock here and then finds the work done.
+            version = self.execute("PRAGMA user_version").fetchone()[0]
+            for number, script in enumerate(MIGRATIONS[version:], version + 1):
                 for statement in filter(str.strip, script.split(";")):
-                    self.db.execute(statement)
-                self.db.execute(f"PRAGMA user_version = {number}")
+                    self.execute(statement)
+                self.execute(f"PRAGMA user_version = {number}")
+            self.execute("INSERT OR IGNORE INTO meta VALUES ('journal_id', ?)",
+                         (uuid.uuid4().hex,))
+            self.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        with self.lock:
+            self.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                # SQLite may have rolled back by itself (e.g. disk full)
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK")
+                raise
+            self.execute("COMMIT")
 
     def close(self) -> None:
-        self.db.close()
+        with self.lock:
+            self.db.close()
 
     def __enter__(self) -> Store:
         return self
@@ -170,75 +299,184 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # the journal's identity, marker and backups ------------------------------
+
+    def _marker(self) -> tuple[str, int] | None:
+        try:
+            data = json.loads(self.marker_path.read_text(encoding="utf-8"))
+            return str(data["journal_id"]), int(data["generation"])
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # unreadable marker: the backups still exist; nothing to compare
+
+    def newest_backup(self) -> Path | None:
+        found = sorted(self.backup_dir.glob("state-*.db"))
+        return found[-1] if found else None
+
+    def _restore_hint(self) -> str:
+        backup = self.newest_backup()
+        how = (f"Bitte die neueste Sicherung wiederherstellen: {backup} nach {self.path} "
+               "kopieren (formtool dabei nicht laufen lassen)." if backup else
+               "Bitte state.db aus einer Datensicherung dieses Ordners wiederherstellen.")
+        return (f" Ohne das Journal wüsste formtool nicht, wer schon eine E-Mail bekam und wer "
+                f"sich abgemeldet hat, und würde alle noch einmal anschreiben. {how} Nur wer "
+                f"sicher ist, dass neu begonnen werden soll, löscht {self.marker_path}.")
+
+    def _check_present(self, marker: tuple[str, int]) -> None:
+        try:
+            empty = self.path.stat().st_size == 0
+        except FileNotFoundError:
+            raise JournalLostError(f"{self.path} fehlt, obwohl aus diesem Arbeitsordner schon "
+                                   "gesendet wurde." + self._restore_hint()) from None
+        except OSError as exc:
+            raise StoreError(_explain(self.path, exc)) from None
+        if empty:
+            raise JournalLostError(f"{self.path} ist leer, obwohl aus diesem Arbeitsordner "
+                                   "schon gesendet wurde." + self._restore_hint())
+
+    def _check_identity(self, marker: tuple[str, int]) -> None:
+        journal_id, generation = marker
+        if self.meta("journal_id") != journal_id:
+            raise JournalLostError(f"{self.path} gehört nicht zu diesem Arbeitsordner (ein "
+                                   "anderes Journal)." + self._restore_hint())
+        own = int(self.meta("generation") or 0)
+        if own < generation:
+            raise JournalLostError(f"{self.path} ist älter als der letzte Lauf (Stand {own} "
+                                   f"statt {generation}), etwa aus einer alten Sicherung."
+                                   + self._restore_hint())
+
+    def checkpoint(self, *, keep: int = KEEP_BACKUPS) -> None:
+        """After a command changed the journal: a new generation, the marker, a backup.
+
+        ``keep=1`` leaves only the new backup (after `forget`: no copy keeps the person).
+        """
+        if not self.has_history():
+            return
+        with self.transaction():
+            generation = int(self.meta("generation") or 0) + 1
+            self.set_meta("generation", str(generation))
+        journal_id = self.meta("journal_id") or ""
+        target = self.backup_dir / f"state-{generation:06d}.db"
+        try:
+            self.backup_dir.mkdir(parents=True, exist_ok=True)
+            partial = target.with_suffix(".tmp")
+            copy = sqlite3.connect(partial)
+            try:
+                with self.lock:
+                    self.db.backup(copy)
+            finally:
+                copy.close()
+            os.replace(partial, target)
+            for old in sorted(self.backup_dir.glob("state-*.db"))[:-keep]:
+                old.unlink()
+        except (OSError, sqlite3.Error) as exc:
+            with contextlib.suppress(OSError):
+                partial.unlink()
+            raise StoreError(f"{target}: Sicherung des Journals nicht möglich "
+                             f"({_explain(target, exc)})") from None
+        atomic.write_bytes(self.marker_path, json.dumps(
+            {"journal_id": journal_id, "generation": generation,
+             "hinweis": "Schützt das Journal in state.db; siehe formtool README."},
+            ensure_ascii=False).encode("utf-8"))
+
+    def meta(self, key: str) -> str | None:
+        row = self.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def has_history(self) -> bool:
+        """Whether anything here must never be lost silently: a send or an opt-out."""
+        row = self.execute("SELECT EXISTS (SELECT 1 FROM sends) "
+                           "OR EXISTS (SELECT 1 FROM optouts)").fetchone()
+        return bool(row[0])
+
     # responses ------------------------------------------------------------
 
     def record_response(self, response: Response, *, replace: bool = True) -> None:
         """Record an imported response; ``replace=False`` keeps an existing record."""
         verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
-        self.db.execute(
-            f"{verb} INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (response.key, response.form_id, response.form_version, response.response_id,
-             response.sha256, response.file_name, response.csv_path, response.problems,
-             response.imported_at, response.contact_key, response.campaign),
-        )
-
-    # contacts and personal forms ---------------------------------------------
-
-    def remember_contact(self, key: str, email: str, name: str, organisation: str,
-                         address: str) -> None:
-        self.db.execute("INSERT OR REPLACE INTO contacts VALUES (?, ?, ?, ?, ?, ?)",
-                        (key, email, name, organisation, address, _now()))
-
-    def issued(self, form_id: str, contact_key: str, campaign: str | None = None
-               ) -> Issued | None:
-        """The personal form for this contact: of ``campaign``, else the newest of any."""
-        sql = "SELECT * FROM forms_issued WHERE form_id = ? AND contact_key = ?"
-        args: tuple[str, ...] = (form_id, contact_key)
-        if campaign is not None:
-            row = self.db.execute(sql + " AND campaign = ?", (*args, campaign)).fetchone()
-            if row is not None:
-                return Issued(*row)
-        row = self.db.execute(sql + " ORDER BY created_at DESC, rowid DESC LIMIT 1",
-                              args).fetchone()
-        return Issued(*row) if row else None
-
-    def issue(self, response_id: str, form_id: str, contact_key: str, campaign: str,
-              file: str) -> None:
-        """Record a personal form (now); its response id is the key."""
-        self.db.execute("INSERT OR REPLACE INTO forms_issued VALUES (?, ?, ?, ?, ?, ?)",
-                        (response_id, form_id, contact_key, campaign, file, _now()))
-
-    def issued_by_response_id(self, response_id: str) -> Issued | None:
-        row = self.db.execute("SELECT * FROM forms_issued WHERE response_id = ?",
-                              (response_id,)).fetchone()
-        return Issued(*row) if row else None
-
-    def contact_email(self, key: str) -> str | None:
-        row = self.db.execute("SELECT email FROM contacts WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else None
+        marks = ", ".join("?" * len(RESPONSE_COLUMNS))
+        self.execute(
+            f"{verb} INTO responses ({_columns(RESPONSE_COLUMNS)}) VALUES ({marks})",
+            tuple(getattr(response, c) for c in RESPONSE_COLUMNS))
 
     def responses(self, form_id: str | None = None) -> Iterator[Response]:
-        sql = "SELECT * FROM responses"
+        sql = f"SELECT {_columns(RESPONSE_COLUMNS)} FROM responses"
         args: tuple[str, ...] = ()
         if form_id is not None:
             sql += " WHERE form_id = ?"
             args = (form_id,)
-        for row in self.db.execute(sql + " ORDER BY imported_at, key", args):
+        for row in self.execute(sql + " ORDER BY imported_at, key", args).fetchall():
             yield Response(*row)
+
+    # contacts and personal forms ---------------------------------------------
+
+    def remember_contact(self, *, key: str, email: str, name: str, organisation: str,
+                         address: str) -> None:
+        """Name, organisation and address as last seen, for `status --offen`."""
+        self.execute("INSERT OR REPLACE INTO contacts (key, email, name, organisation, "
+                     "address, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                     (key, email, name, organisation, address, _now()))
+
+    def remember_contacts(self, rows: Sequence[tuple[str, str, str, str, str]]) -> None:
+        """Many (key, email, name, organisation, address) at once, in one transaction."""
+        if not rows:
+            return
+        now = _now()
+        with self.transaction(), self.lock:
+            try:
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO contacts (key, email, name, organisation, "
+                    "address, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    [(*row, now) for row in rows])
+            except sqlite3.Error as exc:
+                raise StoreError(_explain(self.path, exc)) from None
+
+    def issued(self, form_id: str, contact_key: str, campaign: str | None = None
+               ) -> Issued | None:
+        """The personal form for this contact: of ``campaign``, else the newest of any."""
+        sql = (f"SELECT {_columns(ISSUED_COLUMNS)} FROM forms_issued "
+               "WHERE form_id = ? AND contact_key = ?")
+        args: tuple[str, ...] = (form_id, contact_key)
+        if campaign is not None:
+            row = self.execute(sql + " AND campaign = ?", (*args, campaign)).fetchone()
+            if row is not None:
+                return Issued(*row)
+        row = self.execute(sql + " ORDER BY created_at DESC, rowid DESC LIMIT 1",
+                           args).fetchone()
+        return Issued(*row) if row else None
+
+    def issue(self, *, response_id: str, form_id: str, contact_key: str, campaign: str,
+              file: str) -> None:
+        """Record a personal form (now); its response id is the key."""
+        self.execute(f"INSERT OR REPLACE INTO forms_issued ({_columns(ISSUED_COLUMNS)}) "
+                     "VALUES (?, ?, ?, ?, ?, ?)",
+                     (response_id, form_id, contact_key, campaign, file, _now()))
+
+    def issued_by_response_id(self, response_id: str) -> Issued | None:
+        row = self.execute(f"SELECT {_columns(ISSUED_COLUMNS)} FROM forms_issued "
+                           "WHERE response_id = ?", (response_id,)).fetchone()
+        return Issued(*row) if row else None
+
+    def contact_email(self, key: str) -> str | None:
+        row = self.execute("SELECT email FROM contacts WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
 
 
 def email_hash(address: str) -> str:
-    """The opt-out key: an umlaut domain counts in either spelling (see ascii_email)."""
-    normal = ascii_email(address) or address
-    return hashlib.sha256(normal.strip().lower().encode("utf-8")).hexdigest()
+    """The opt-out key: an umlaut domain counts in either spelling (see addresses)."""
+    return hashlib.sha256(normalise(address).encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
 class Send:
     campaign: str
-    contact_key: str
     email: str
-    state: str
+    contact_key: str
+    state: SendState
     message_id: str
     reply: str
     attempts: int
@@ -246,81 +484,99 @@ class Send:
     sent_at: float | None
 
 
+SEND_COLUMNS = ("campaign", "email", "contact_key", "state", "message_id", "reply", "attempts",
+                "updated_at", "sent_at")
+
+
+def _send(row: Sequence[Any]) -> Send:
+    values = list(row)
+    values[3] = SendState(values[3])
+    return Send(*values)
 
 
 class Journal:
-    """The mail journal inside a Store; safe to call from several sender threads."""
+    """The mail journal inside a Store: one row per (campaign, address)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.db = store.db
-        self.lock = threading.Lock()
-
-    def remember_contact(self, key: str, email: str, name: str, organisation: str,
-                         address: str) -> None:
-        with self.lock:
-            self.store.remember_contact(key, email, name, organisation, address)
 
     def campaign(self, name: str, template: str) -> None:
-        with self.lock:
-            self.db.execute("INSERT OR IGNORE INTO campaigns VALUES (?, ?, ?)",
-                            (name, template, _now()))
+        self.store.execute("INSERT OR IGNORE INTO campaigns (name, template, created_at) "
+                           "VALUES (?, ?, ?)", (name, template, _now()))
 
-    def get(self, campaign: str, key: str) -> Send | None:
-        with self.lock:
-            row = self.db.execute("SELECT * FROM sends WHERE campaign = ? AND contact_key = ?",
-                                  (campaign, key)).fetchone()
-        return Send(*row) if row else None
+    def drop_if_empty(self, name: str) -> None:
+        """A campaign that never sent anything (declined, refused) leaves no trace."""
+        self.store.execute("DELETE FROM campaigns WHERE name = ? AND NOT EXISTS "
+                           "(SELECT 1 FROM sends WHERE campaign = ?)", (name, name))
+
+    def get(self, campaign: str, email: str) -> Send | None:
+        row = self.store.execute(f"SELECT {_columns(SEND_COLUMNS)} FROM sends "
+                                 "WHERE campaign = ? AND email = ?",
+                                 (campaign, normalise(email))).fetchone()
+        return _send(row) if row else None
 
     def sends(self, campaign: str) -> Iterator[Send]:
-        with self.lock:
-            rows = self.db.execute("SELECT * FROM sends WHERE campaign = ? ORDER BY rowid",
-                                   (campaign,)).fetchall()
+        rows = self.store.execute(f"SELECT {_columns(SEND_COLUMNS)} FROM sends "
+                                  "WHERE campaign = ? ORDER BY rowid", (campaign,)).fetchall()
         for row in rows:
-            yield Send(*row)
+            yield _send(row)
 
-    def mark(self, campaign: str, key: str, email: str, state: str, *, message_id: str = "",
-             reply: str = "", sent_at: float | None = None, attempt: bool = False) -> None:
+    def mark(self, campaign: str, *, email: str, key: str, state: SendState,
+             message_id: str = "", reply: str = "", sent_at: float | None = None,
+             attempt: bool = False) -> None:
         """Record a state; each call is its own committed transaction (autocommit)."""
-        with self.lock:
-            self.db.execute(
-                """INSERT INTO sends (campaign, contact_key, email, state, message_id, reply,
-                                      attempts, updated_at, sent_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT (campaign, contact_key) DO UPDATE SET
-                     email = excluded.email, state = excluded.state,
-                     message_id = excluded.message_id, reply = excluded.reply,
-                     attempts = sends.attempts + ?, updated_at = excluded.updated_at,
-                     sent_at = excluded.sent_at""",
-                (campaign, key, email, state, message_id, reply, int(attempt), _now(), sent_at,
-                 int(attempt)))
+        self.store.execute(
+            f"""INSERT INTO sends ({_columns(SEND_COLUMNS)})
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (campaign, email) DO UPDATE SET
+                 contact_key = excluded.contact_key, state = excluded.state,
+                 message_id = excluded.message_id, reply = excluded.reply,
+                 attempts = sends.attempts + ?, updated_at = excluded.updated_at,
+                 sent_at = excluded.sent_at""",
+            (campaign, normalise(email), key, str(state), message_id, reply, int(attempt),
+             _now(), sent_at, int(attempt)))
 
-    def crashed_to_unknown(self, campaign: str) -> int:
-        """Sends left in 'sending' by a run that died: the server may have them. -> unknown."""
-        with self.lock:
-            cursor = self.db.execute(
-                "UPDATE sends SET state = 'unknown', updated_at = ? "
-                "WHERE campaign = ? AND state = 'sending'", (_now(), campaign))
-        return cursor.rowcount
+    def crashed_to_unknown(self, campaign: str) -> list[Send]:
+        """Sends left in 'sending' by a run that died: the server may have them. -> unknown.
+
+        Only the holder of the send lock may call this (a live run has 'sending' rows)."""
+        with self.store.transaction():
+            rows = [_send(r) for r in self.store.execute(
+                f"SELECT {_columns(SEND_COLUMNS)} FROM sends "
+                "WHERE campaign = ? AND state = 'sending'", (campaign,)).fetchall()]
+            self.store.execute("UPDATE sends SET state = 'unknown', updated_at = ? "
+                               "WHERE campaign = ? AND state = 'sending'", (_now(), campaign))
+        return rows
+
+    def release_wall(self, campaign: str, emails: Sequence[str], reply: str) -> None:
+        """Failures that were the server's wall, not the recipients': back to pending."""
+        with self.store.transaction():
+            for email in emails:
+                self.store.execute("UPDATE sends SET state = 'pending', reply = ?, "
+                                   "updated_at = ? WHERE campaign = ? AND email = ? "
+                                   "AND state = 'failed'",
+                                   (reply, _now(), campaign, normalise(email)))
 
     def sent_since(self, since: float) -> list[float]:
         """Times of every message accepted since ``since`` (all campaigns), oldest first."""
-        with self.lock:
-            rows = self.db.execute("SELECT sent_at FROM sends WHERE sent_at >= ? "
-                                   "ORDER BY sent_at", (since,)).fetchall()
+        rows = self.store.execute("SELECT sent_at FROM sends WHERE sent_at >= ? "
+                                  "ORDER BY sent_at", (since,)).fetchall()
         return [r[0] for r in rows]
 
     def add_optout(self, address: str, source: str) -> bool:
-        with self.lock:
-            cursor = self.db.execute("INSERT OR IGNORE INTO optouts VALUES (?, ?, ?)",
-                                     (email_hash(address), source, _now()))
+        cursor = self.store.execute("INSERT OR IGNORE INTO optouts (email_hash, source, "
+                                    "created_at) VALUES (?, ?, ?)",
+                                    (email_hash(address), source, _now()))
         return cursor.rowcount == 1
 
     def is_opted_out(self, address: str) -> bool:
-        with self.lock:
-            row = self.db.execute("SELECT 1 FROM optouts WHERE email_hash = ?",
-                                  (email_hash(address),)).fetchone()
+        row = self.store.execute("SELECT 1 FROM optouts WHERE email_hash = ?",
+                                 (email_hash(address),)).fetchone()
         return row is not None
+
+    def campaigns(self) -> list[str]:
+        return [r[0] for r in self.store.execute(
+            "SELECT name FROM campaigns ORDER BY created_at, rowid").fetchall()]
 
 
 @dataclass
@@ -337,11 +593,11 @@ class CampaignStatus:
 
 @dataclass(frozen=True)
 class Recipient:
-    """One contact of a campaign as the status shows it."""
+    """One address of a campaign as the status shows it."""
 
     key: str
     email: str
-    state: str
+    state: SendState
     sent_at: str
     answered: bool
     name: str
@@ -350,35 +606,43 @@ class Recipient:
     reply: str  # the server's last reply (why it failed, for example)
 
 
-STATES_UNDELIVERED = ("failed", "pending", "unknown", "sending")
-
-
 def campaigns(store: Store) -> list[str]:
-    return [r[0] for r in store.db.execute("SELECT name FROM campaigns ORDER BY created_at")]
+    return Journal(store).campaigns()
 
 
-def recipients(store: Store, campaign: str) -> Iterator[Recipient]:
-    """Everyone the campaign was sent (or tried) to, with whether they answered."""
-    rows = store.db.execute(
+def recipients(store: Store, campaign: str, *, live: bool = False) -> Iterator[Recipient]:
+    """Every address the campaign was sent (or tried) to, with whether they answered.
+
+    A response counts for the address whatever key the contact had when it was
+    issued its form. Rows left in *sending* are *unknown* unless ``live`` (a run
+    holds the send lock and is sending them now).
+    """
+    rows = store.execute(
         """SELECT s.contact_key, s.email, s.state, s.updated_at,
-                  EXISTS (SELECT 1 FROM responses r WHERE r.contact_key = s.contact_key
-                          AND r.contact_key != ''),
+                  EXISTS (SELECT 1 FROM responses r WHERE r.contact_key != '' AND
+                          (r.contact_key = s.contact_key OR r.contact_key IN
+                           (SELECT key FROM contacts WHERE email = s.email COLLATE NOCASE))),
                   COALESCE(c.name, ''), COALESCE(c.organisation, ''), COALESCE(c.address, ''),
                   s.reply
-           FROM sends s LEFT JOIN contacts c ON c.key = s.contact_key
-           WHERE s.campaign = ? ORDER BY s.rowid""", (campaign,))
+           FROM sends s LEFT JOIN contacts c ON c.rowid = (
+               SELECT rowid FROM contacts WHERE email = s.email COLLATE NOCASE
+               ORDER BY updated_at DESC, rowid DESC LIMIT 1)
+           WHERE s.campaign = ? ORDER BY s.rowid""", (campaign,)).fetchall()
     for row in rows:
-        yield Recipient(row[0], row[1], row[2], row[3], bool(row[4]), *row[5:])
+        state = SendState(row[2])
+        if state is SendState.SENDING and not live:
+            state = SendState.UNKNOWN
+        yield Recipient(row[0], row[1], state, row[3], bool(row[4]), *row[5:])
 
 
-def campaign_status(store: Store, campaign: str) -> CampaignStatus:
+def campaign_status(store: Store, campaign: str, *, live: bool = False) -> CampaignStatus:
     journal = Journal(store)
     status = CampaignStatus(campaign)
-    for r in recipients(store, campaign):
-        if r.state in ("failed", "pending", "unknown"):
-            setattr(status, r.state, getattr(status, r.state) + 1)
+    for r in recipients(store, campaign, live=live):
+        if r.state in (SendState.FAILED, SendState.PENDING, SendState.UNKNOWN):
+            setattr(status, r.state.value, getattr(status, r.state.value) + 1)
             continue
-        if r.state != "sent":
+        if r.state is not SendState.SENT:
             continue
         status.sent += 1
         if r.answered:
@@ -390,16 +654,16 @@ def campaign_status(store: Store, campaign: str) -> CampaignStatus:
     return status
 
 
-def undelivered(store: Store, campaign: str) -> Iterator[Recipient]:
+def undelivered(store: Store, campaign: str, *, live: bool = False) -> Iterator[Recipient]:
     """Did not get the campaign (yet): failed, pending, or unknown after a crash."""
-    return (r for r in recipients(store, campaign) if r.state in STATES_UNDELIVERED)
+    return (r for r in recipients(store, campaign, live=live) if r.state in UNDELIVERED_STATES)
 
 
 def unanswered(store: Store, campaign: str) -> Iterator[Recipient]:
     """Got the campaign, have not answered, have not opted out."""
     journal = Journal(store)
     for r in recipients(store, campaign):
-        if r.state == "sent" and not r.answered and not journal.is_opted_out(r.email):
+        if r.state is SendState.SENT and not r.answered and not journal.is_opted_out(r.email):
             yield r
 
 
@@ -417,31 +681,29 @@ class Forgotten:
 
 def forget(store: Store, address: str) -> Forgotten:
     """Remove a person from state.db; keep (or add) their opt-out as a hash only."""
-    db = store.db
     out = Forgotten()
+    email = normalise(address)
     with store.transaction():
-        keys = {r[0] for r in db.execute(
-            "SELECT key FROM contacts WHERE email = ? COLLATE NOCASE "
-            "UNION SELECT contact_key FROM sends WHERE email = ? COLLATE NOCASE",
-            (address, address))}
+        # the keys this address had in contact lists; a key alone may belong to
+        # somebody else today (renumbered lists), so rows are found by address
+        keys = {r[0] for r in store.execute(
+            "SELECT key FROM contacts WHERE email = ? COLLATE NOCASE", (email,)).fetchall()}
         marks = ",".join("?" * len(keys))
         if keys:
-            issued = db.execute(f"SELECT response_id, file FROM forms_issued "
-                                f"WHERE contact_key IN ({marks})", tuple(keys)).fetchall()
+            issued = store.execute(f"SELECT response_id, file FROM forms_issued "
+                                   f"WHERE contact_key IN ({marks})", tuple(keys)).fetchall()
             out.response_ids = [r[0] for r in issued]
             out.files = [r[1] for r in issued]
-            out.files += [r[0] for r in db.execute(
-                f"SELECT file_name FROM responses WHERE contact_key IN ({marks})", tuple(keys))]
-            out.responses = db.execute(f"DELETE FROM responses WHERE contact_key IN ({marks})",
-                                       tuple(keys)).rowcount
-            out.forms = db.execute(f"DELETE FROM forms_issued WHERE contact_key IN ({marks})",
-                                   tuple(keys)).rowcount
-            out.contacts = db.execute(f"DELETE FROM contacts WHERE key IN ({marks})",
-                                      tuple(keys)).rowcount
-        out.sends = db.execute(
-            f"DELETE FROM sends WHERE email = ? COLLATE NOCASE"
-            f"{f' OR contact_key IN ({marks})' if keys else ''}",
-            (address, *keys)).rowcount
-        db.execute("INSERT OR IGNORE INTO optouts VALUES (?, ?, ?)",
-                   (email_hash(address), "vergessen", _now()))
+            out.files += [r[0] for r in store.execute(
+                f"SELECT file_name FROM responses WHERE contact_key IN ({marks})",
+                tuple(keys)).fetchall()]
+            out.responses = store.execute(
+                f"DELETE FROM responses WHERE contact_key IN ({marks})", tuple(keys)).rowcount
+            out.forms = store.execute(
+                f"DELETE FROM forms_issued WHERE contact_key IN ({marks})", tuple(keys)).rowcount
+            out.contacts = store.execute(
+                "DELETE FROM contacts WHERE email = ? COLLATE NOCASE", (email,)).rowcount
+        out.sends = store.execute("DELETE FROM sends WHERE email = ?", (email,)).rowcount
+        store.execute("INSERT OR IGNORE INTO optouts (email_hash, source, created_at) "
+                      "VALUES (?, ?, ?)", (email_hash(address), "vergessen", _now()))
     return out

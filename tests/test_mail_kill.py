@@ -16,13 +16,13 @@ from pathlib import Path
 from mailhelpers import PASSWORD, USER, FaultyMailbox
 from test_mail import configure
 
-from formtool import outbox, workspace
+from formtool import credentials, workspace
 from formtool.localsmtp import LocalSmtpServer
 from formtool.store import Journal, Store
 
 
 def _start(ws: Path) -> subprocess.Popen[str]:
-    env = {**os.environ, outbox.PASSWORD_ENV: PASSWORD}
+    env = {**os.environ, credentials.PASSWORD_ENV: PASSWORD}
     return subprocess.Popen(
         [sys.executable, "-m", "formtool", "--workspace", str(ws), "mail", "send",
          "erinnerung", "--yes"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -79,8 +79,11 @@ def test_sigkill_at_random_moments(tmp_path: Path, certificate: tuple[Path, Path
         if state == "sent":
             assert counts[email] == 1
     assert len(unknown) <= kills
+    assert final.returncode == (1 if unknown else 0), output
     if unknown:
-        assert f"Zustand unbekannt (nicht erneut; --resend-unknown): {len(unknown)}" in output
+        assert f"Zustand unbekannt ({len(unknown)}; " in output
+        for email in unknown:  # each one named, to look for in the Sent folder
+            assert f"<{email}>" in output
 
 
 def test_kill_between_data_and_the_reply_leaves_unknown(tmp_path: Path,
@@ -99,12 +102,14 @@ def test_kill_between_data_and_the_reply_leaves_unknown(tmp_path: Path,
         mailbox.hold = set()
         final = _start(ws)
         output, _ = final.communicate(timeout=120)
-    assert final.returncode == 0, output
-    assert "Zustand unbekannt (nicht erneut; --resend-unknown): 1" in output
+    assert final.returncode == 1, output  # one contact's outcome is unknown
+    assert "Zustand unbekannt (1; " in output and "im Ordner „Gesendet“ nachsehen" in output
+    # named, so that the user can look for it in the Sent folder
+    assert "Heike Schröder <heike.schroeder.3@kita-zweckve-gotha.example>" in output
     counts = Counter(r.rcpt_tos[0] for r in mailbox.received)
     assert len(counts) == 40 and max(counts.values()) == 1
     with Store(ws / ".formtool" / "state.db") as store:
-        record = Journal(store).get("erinnerung", "FB-00003")
+        record = Journal(store).get("erinnerung", "heike.schroeder.3@kita-zweckve-gotha.example")
     assert record is not None and record.state == "unknown" and record.message_id
 
 

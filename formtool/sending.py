@@ -1,0 +1,200 @@
+"""Use case: send a template to a contact list, journaled (``formtool mail send``).
+
+``prepare`` checks everything that can be checked without sending – settings,
+template, every contact's message, who already got it, who opted out – while
+holding the workspace's send lock, so that what it counts is what ``send``
+does. The CLI shows the plan, asks, and calls ``SendPlan.send``; the demo, the
+tests and the benchmarks call the same two steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+
+from formtool import mailing, smtp
+from formtool.addresses import normalise
+from formtool.contacts import Contact, Skipped
+from formtool.errors import FormtoolError
+from formtool.outbox import Event, Outbox, Summary
+from formtool.runlock import RunLock
+from formtool.store import Journal, Send, SendState, Store, campaigns, unanswered
+from formtool.workspace import Workspace
+
+
+class SendingError(FormtoolError):
+    """The run cannot start."""
+
+
+@dataclass
+class Before:
+    """What the journal says before the run, for this campaign and list."""
+
+    already_sent: int = 0
+    opted_out: int = 0
+    unknown: list[Contact] = field(default_factory=list)  # not resent (--resend-unknown)
+    failed: list[tuple[Contact, str]] = field(default_factory=list)  # not retried
+    crashed: list[Send] = field(default_factory=list)  # left 'sending' by a run that died
+
+
+@dataclass
+class Result:
+    """A finished run: this run's summary and what stood before it."""
+
+    summary: Summary
+    before: Before
+    skipped: list[Skipped]
+
+    @property
+    def trouble(self) -> int:
+        """Contacts that did not get their mail and were not meant to be skipped."""
+        s = self.summary
+        return (len(self.skipped) + s.failed + s.pending + s.unknown + len(self.before.unknown)
+                + len(self.before.failed))
+
+
+class SendPlan:
+    """A checked mail run; holds the send lock and state.db until ``close``."""
+
+    def __init__(self, ws: Workspace, run: mailing.Mailing, store: Store, lock: RunLock,
+                 *, only_unanswered: str | None, resend_unknown: bool,
+                 retry_failed: bool) -> None:
+        self.workspace = ws
+        self.mailing = run
+        self.store = store
+        self.lock = lock
+        self.journal = Journal(store)
+        self.campaign = run.campaign
+        self.only_unanswered = only_unanswered
+        self.before = Before()
+        self.problems: list[str] = []
+        self.first: EmailMessage | None = None
+        self.count = 0
+        self._selected: set[str] = set()
+        self._changed = False
+        self.before.crashed = self.journal.crashed_to_unknown(self.campaign)
+        self._changed = bool(self.before.crashed)
+        self._select(resend_unknown=resend_unknown, retry_failed=retry_failed)
+
+    @property
+    def skipped(self) -> list[Skipped]:
+        return self.mailing.contacts.skipped
+
+    @property
+    def warnings(self) -> list[str]:
+        out = [self.lock.note] if self.lock.note else []
+        mismatch = smtp.domain_mismatch(self.mailing.settings)
+        return [*out, mismatch] if mismatch else out
+
+    def _candidates(self) -> Iterator[Contact]:
+        if self.only_unanswered is None:
+            yield from self.mailing.contacts
+            return
+        if self.only_unanswered not in campaigns(self.store):
+            raise SendingError(f"Aktion „{self.only_unanswered}“ gibt es nicht (vorhanden: "
+                               f"{', '.join(campaigns(self.store)) or 'keine'}).")
+        wanted = {normalise(r.email) for r in unanswered(self.store, self.only_unanswered)}
+        yield from (c for c in self.mailing.contacts if normalise(c.email) in wanted)
+
+    def _select(self, *, resend_unknown: bool, retry_failed: bool) -> None:
+        """One pass over the list: who gets the mail, who not and why; every message
+        that would go is rendered, so a problem stops the run before the first one."""
+        before = self.before
+        seen: list[Contact] = []  # remembered for `status --offen`, 500 per transaction
+        for contact in self._candidates():
+            if len(seen) >= 500:
+                self._remember(seen)
+            if contact.opted_out:
+                self._changed |= self.journal.add_optout(contact.email, "Kontaktliste")
+            if contact.opted_out or self.journal.is_opted_out(contact.email):
+                before.opted_out += 1
+                continue
+            record = self.journal.get(self.campaign, contact.email)
+            state = record.state if record else None
+            if state is SendState.SENT:
+                before.already_sent += 1
+                continue
+            if state in (SendState.UNKNOWN, SendState.SENDING) and not resend_unknown:
+                before.unknown.append(contact)
+                continue
+            if state is SendState.FAILED and not retry_failed:
+                before.failed.append((contact, record.reply if record else ""))
+                continue
+            problem = self.mailing.problem(contact)
+            if problem is not None:
+                self.problems.append(problem)
+                continue
+            self.count += 1
+            self._selected.add(normalise(contact.email))
+            seen.append(contact)
+            if self.first is None:
+                self.first = self.mailing.message(contact)
+        self._remember(seen)
+
+    def _remember(self, contacts: list[Contact]) -> None:
+        self.store.remember_contacts([(c.key, c.email, c.display_name, c.get("organisation"),
+                                       c.address) for c in contacts])
+        contacts.clear()
+
+    def send(self, password: str | None, *, limit: int | None = None,
+             on_event: Callable[[Event], None] = lambda event: None,
+             **outbox_options: object) -> Result:
+        """Send to everyone selected (at most ``limit``); never twice, whatever happens."""
+        if self.problems:
+            raise SendingError(f"{len(self.problems)} E-Mail(s) lassen sich nicht erstellen; "
+                               "gesendet wurde nichts.")
+        self.journal.campaign(self.campaign, self.mailing.template.name)
+        self._changed = True
+        outbox = Outbox(self.mailing.settings, self.journal, self.campaign, password=password,
+                        on_event=on_event, **outbox_options)  # type: ignore[arg-type]
+        chosen = (c for c in self.mailing.contacts if normalise(c.email) in self._selected)
+        summary = outbox.run(self.mailing.jobs(chosen), limit=limit)
+        return Result(summary, self.before, list(self.skipped))
+
+    def close(self) -> None:
+        try:
+            self.journal.drop_if_empty(self.campaign)
+            if self._changed:
+                self.store.checkpoint()
+        finally:
+            self.store.close()
+            self.lock.release()
+
+    def __enter__(self) -> SendPlan:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def prepare(ws: Workspace, template: str, *, contacts_file: Path | None = None,
+            campaign: str | None = None, attach_form: str | None = None,
+            only_unanswered: str | None = None, resend_unknown: bool = False,
+            retry_failed: bool = False) -> SendPlan:
+    """Check settings, take the send lock, select and render: a plan to show and send."""
+    smtp.check_settings(ws.mail_settings())
+    lock = RunLock(ws.state_dir, "mail send")
+    lock.acquire()
+    try:
+        store = Store(ws.state_db)
+    except BaseException:
+        lock.release()
+        raise
+    try:
+        run = mailing.open_mailing(ws, template, contacts_file, campaign, store=store,
+                                   attach_form=attach_form)
+        return SendPlan(ws, run, store, lock, only_unanswered=only_unanswered,
+                        resend_unknown=resend_unknown, retry_failed=retry_failed)
+    except BaseException:
+        store.close()
+        lock.release()
+        raise
+
+
+def send(ws: Workspace, template: str, *, password: str | None, limit: int | None = None,
+         on_event: Callable[[Event], None] = lambda event: None, **options: object) -> Result:
+    """prepare + send without asking: for the demo, scripts and tests."""
+    with prepare(ws, template, **options) as plan:  # type: ignore[arg-type]
+        return plan.send(password, limit=limit, on_event=on_event)
