@@ -124,12 +124,10 @@ def text(name: str, value: str) -> Folded:
 
 
 def _quoted(text: str) -> list[str]:
-    """A quoted-string (RFC 5322 3.2.4), split at its spaces: a fold there keeps the space."""
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
-    words = escaped.split(" ")
-    if len(words) == 1:
-        return [f'"{escaped}"']
-    return [f'"{words[0]}', *words[1:-1], f'{words[-1]}"']
+    """A quoted-string (RFC 5322 3.2.4) as one token: folding inside it is allowed, but
+    the legacy parser of Python (email.utils.getaddresses on a folded value) and
+    clients like it then lose the name."""
+    return ['"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"']
 
 
 def _display_name(text: str) -> list[str]:

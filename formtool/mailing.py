@@ -112,8 +112,11 @@ class Mailing:
             path = attachment_path(self.workspace, value)
             try:
                 attachment = Attachment(safe_filename(path.name), path.read_bytes())
+            except FileNotFoundError:
+                raise ComposeError(f"Anhang „{value}“: keine solche Datei im Ordner "
+                                   f"{ATTACH_DIR}/ des Arbeitsordners.") from None
             except OSError as exc:
-                raise ComposeError(f"Anhang {value}: kann nicht gelesen werden "
+                raise ComposeError(f"Anhang „{value}“: kann nicht gelesen werden "
                                    f"({exc.strerror}).") from None
         self._files[value] = attachment
         return attachment

@@ -56,6 +56,15 @@ def _read_info(path: Path) -> Holder | None:
         return None
 
 
+def _unusable(path: Path, exc: BaseException) -> str:
+    if not os.access(path.parent, os.W_OK):
+        return (f"{path.parent}: schreibgeschützt (keine Schreibrechte); formtool muss dort "
+                "seine Sperrdatei und das Journal schreiben können.")
+    if "full" in str(exc) or getattr(exc, "errno", None) == 28:
+        return f"{path}: der Datenträger ist voll; bitte Platz schaffen und erneut versuchen."
+    return f"{path}: Sperrdatei nicht nutzbar ({exc})."
+
+
 class RunLock:
     """``with RunLock(state_dir, "mail send"):`` – refuses at once when taken."""
 
@@ -72,11 +81,13 @@ class RunLock:
             # half a second of patience: `status` peeks at the lock for an instant
             db = sqlite3.connect(self.lock_path, timeout=0.5, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
-            raise LockedError(f"{self.lock_path}: Sperrdatei nicht nutzbar ({exc}).") from None
+            raise LockedError(_unusable(self.lock_path, exc)) from None
         try:
             db.execute("BEGIN EXCLUSIVE")
-        except sqlite3.Error:
+        except sqlite3.Error as exc:
             db.close()
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise LockedError(_unusable(self.lock_path, exc)) from None
             holder = _read_info(self.info_path)
             who = holder.describe() if holder else "ein anderer formtool-Aufruf"
             raise LockedError(f"In diesem Arbeitsordner läuft schon ein Versand: {who}. "

@@ -168,7 +168,9 @@ def _explain(path: Path, exc: BaseException) -> str:
     if "locked" in text or "busy" in text:
         return (f"{path}: wird gerade von einem anderen formtool-Aufruf benutzt; bitte warten, "
                 "bis er fertig ist, und dann erneut versuchen.")
-    if "readonly" in text or "read-only" in text or isinstance(exc, PermissionError):
+    if ("readonly" in text or "read-only" in text or isinstance(exc, PermissionError)
+            or getattr(exc, "errno", None) == 30
+            or ("unable to open" in text and not os.access(path.parent, os.W_OK))):
         return (f"{path}: ist schreibgeschützt (keine Schreibrechte); bitte die Rechte des "
                 "Ordners .formtool prüfen.")
     if "full" in text or getattr(exc, "errno", None) == 28:

@@ -6,10 +6,13 @@ The readers (qpdf, pdftk, poppler, node with pdf.js and pdf-lib) are installed b
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
 import subprocess
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -180,3 +183,28 @@ def make_foreign_form(path: Path) -> Path:
         warnings.simplefilter("ignore")
         pdf.save(path)
     return path
+
+
+@contextlib.contextmanager
+def small_disk(folder: Path, size_kib: int, *, read_only: bool = False) -> Iterator[Path]:
+    """``folder`` on a tmpfs of ``size_kib`` KiB (its files copied over), optionally
+    remounted read-only: a real full or read-only disk, for root as for every user.
+    Skips where this machine does not let the tests mount (not root)."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("needs root to mount a tmpfs")
+    saved = folder.with_name(folder.name + ".saved")
+    shutil.copytree(folder, saved)
+    try:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kib}k", "tmpfs",
+                        str(folder)], check=True, capture_output=True)
+    except subprocess.CalledProcessError as exc:
+        shutil.rmtree(saved)
+        pytest.skip(f"tmpfs not available: {exc.stderr!r}")
+    try:
+        shutil.copytree(saved, folder, dirs_exist_ok=True)
+        if read_only:
+            subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+        shutil.rmtree(saved, ignore_errors=True)
