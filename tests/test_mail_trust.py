@@ -547,3 +547,27 @@ def test_ctrl_c_ends_a_stalled_run_at_the_first_press(ws: Path) -> None:
     with Store(ws / ".formtool" / "state.db") as store:
         states = Counter(s.state for s in Journal(store).sends("erinnerung"))
     assert states == {SendState.UNKNOWN: 1}  # DATA went out: maybe delivered, never resent
+
+
+def test_journal_writers_wait_for_each_other(ws: Path) -> None:
+    """A command that writes state.db while another holds it waits, then does its work:
+    never 'database is locked'."""
+    with Store(ws / ".formtool" / "state.db") as store:
+        store.execute("BEGIN IMMEDIATE")
+        release = threading.Timer(1.0, lambda: store.execute("COMMIT"))
+        release.start()
+        result = invoke(ws, "mail", "optout", "a@kita.example")
+        release.join()
+    assert result.exit_code == 0, result.output
+    assert "1 Adresse(n) abgemeldet." in result.output
+
+
+def test_fresh_workspace_opened_by_many_at_once(tmp_path: Path) -> None:
+    """The migrations race: every process finds the schema complete, none fails."""
+    for round_ in range(3):
+        root = tmp_path / f"ws{round_}"
+        workspace.init(root)
+        processes = [_process(root, "status") for _ in range(4)]
+        outputs = [p.communicate(timeout=60)[0] for p in processes]
+        assert [p.returncode for p in processes] == [0] * 4, outputs
+        assert all("Noch nichts gesendet." in o for o in outputs), outputs
