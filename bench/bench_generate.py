@@ -12,7 +12,8 @@ import resource
 import sys
 import time
 
-from formtool import formdef, layout, workspace
+from formtool import workspace
+from formtool.pdf import formdef, layout
 
 
 def main() -> None:

@@ -31,7 +31,8 @@ CACHE = Path(__file__).parent / ".cache"
 def make_forms(count: int) -> Path:
     import pikepdf
 
-    from formtool import formdef, layout, workspace
+    from formtool import workspace
+    from formtool.pdf import formdef, layout
 
     folder = CACHE / f"import-{count}"
     if folder.is_dir() and len(list(folder.glob("*.pdf"))) == count:
@@ -62,8 +63,9 @@ def peak_mib() -> float:
 
 def run_import(folder: Path, count: int) -> dict[str, float]:
     """Child process: a formtool import of the first ``count`` files into a new workspace."""
-    from formtool import importer, workspace
-    from formtool.store import Store
+    from formtool import workspace
+    from formtool.state.store import Store
+    from formtool.usecases import importer
 
     paths = sorted(folder.glob("*.pdf"))[:count]
     with tempfile.TemporaryDirectory() as tmp:

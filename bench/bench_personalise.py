@@ -24,8 +24,10 @@ from pathlib import Path
 
 from peak import peak_rss_mib
 
-from formtool import contacts, fill, formdef, layout, workspace
-from formtool.store import Store
+from formtool import workspace
+from formtool.mail import contacts
+from formtool.pdf import fill, formdef, layout
+from formtool.state.store import Store
 
 FORM = workspace.shipped_forms_dir() / "buendnispartner.toml"
 

@@ -16,29 +16,20 @@ from typing import Any
 
 import click
 
-from formtool import (
-    __version__,
-    atomic,
-    clitext,
-    contacts,
-    demo,
-    fill,
-    formdef,
-    importer,
-    layout,
-    mailing,
-    privacy,
-    workspace,
-)
-from formtool.addresses import ascii_email, is_valid_email
+from formtool import __version__, clitext, workspace
 from formtool.clitext import Failure
+from formtool.data import atomic
+from formtool.data.responses import Dialect
 from formtool.errors import FormDefinitionError, FormtoolError
-from formtool.responses import Dialect
-from formtool.store import CampaignStatus, Journal, SendState, Store, campaign_status
-from formtool.store import campaigns as store_campaigns
-from formtool.store import forget as store_forget
-from formtool.store import unanswered as store_unanswered
-from formtool.store import undelivered as store_undelivered
+from formtool.mail import contacts, mailing
+from formtool.mail.addresses import ascii_email, is_valid_email
+from formtool.pdf import fill, formdef, layout
+from formtool.state.store import CampaignStatus, Journal, SendState, Store, campaign_status
+from formtool.state.store import campaigns as store_campaigns
+from formtool.state.store import forget as store_forget
+from formtool.state.store import unanswered as store_unanswered
+from formtool.state.store import undelivered as store_undelivered
+from formtool.usecases import demo, importer, privacy
 from formtool.workspace import Workspace
 
 
@@ -471,7 +462,7 @@ def mail_send(state: _State, template: str, contacts_file: Path | None, campaign
             --attach-form buendnispartner
         formtool mail send erinnerung --campaign erinnerung-2 --limit 50 --yes
     """
-    from formtool import credentials, sending
+    from formtool.usecases import credentials, sending
 
     ws = state.workspace()
     with sending.prepare(ws, template, contacts_file=contacts_file, campaign=campaign,
@@ -594,7 +585,8 @@ def mail_login(state: _State) -> None:
     Beispiel:
         formtool mail login
     """
-    from formtool import credentials, smtp
+    from formtool.mail import smtp
+    from formtool.usecases import credentials
 
     settings = state.workspace().mail_settings()
     smtp.check_settings(settings)
@@ -651,7 +643,7 @@ def status_(state: _State, campaign: str | None, offen: bool, fehler: bool,
     """
     if offen and fehler:
         raise click.UsageError("--offen oder --fehler, nicht beides.")
-    from formtool import runlock
+    from formtool.state import runlock
 
     ws = state.workspace()
     live = runlock.active(ws.state_dir)  # a run is sending: its 'sending' rows are live

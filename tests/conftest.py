@@ -10,7 +10,7 @@ import pytest
 from helpers import ALLIANCE, shipped_form
 from mailhelpers import MemoryKeyring, make_certificate
 
-from formtool import layout
+from formtool.pdf import layout
 
 
 @pytest.fixture(scope="session")

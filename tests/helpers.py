@@ -19,7 +19,8 @@ from xml.sax.saxutils import escape
 import pytest
 from pypdf import PdfReader
 
-from formtool import formdef, workspace
+from formtool import workspace
+from formtool.pdf import formdef
 
 JS_DIR = Path(__file__).parent / "js"
 ALLIANCE = "Bündnis für Qualität in der Kindertagesbetreuung Thüringen"

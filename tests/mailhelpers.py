@@ -11,7 +11,7 @@ from typing import Any
 import keyring.backend
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from formtool.localsmtp import Mailbox
+from formtool.mail.localsmtp import Mailbox
 
 USER, PASSWORD = "koordination@buendnis.example", "Geheim-Passw0rt-äöü"
 

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from formtool import formdef, workspace
+from formtool import workspace
 from formtool.cli import cli
 from formtool.errors import FormDefinitionError
+from formtool.pdf import formdef
 
 BAD = """\
 id = "test"

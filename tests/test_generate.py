@@ -11,8 +11,9 @@ from helpers import run, shipped_form
 from pypdf import PdfReader
 from pypdf.generic import ArrayObject
 
-from formtool import layout, workspace
+from formtool import workspace
 from formtool.cli import cli
+from formtool.pdf import layout
 
 FORM_IDS = ("buendnispartner", "regionalgruppe")
 PDF_TYPES = {"text": "/Tx", "multiline": "/Tx", "email": "/Tx", "phone": "/Tx",

@@ -16,9 +16,9 @@ from reportlab.pdfgen.canvas import Canvas
 
 from formtool import workspace
 from formtool.cli import cli
-from formtool.extract import Outcome, extract
-from formtool.importer import FileReport, Importer, ImportOptions, Status
-from formtool.store import Store
+from formtool.pdf.extract import Outcome, extract
+from formtool.state.store import Store
+from formtool.usecases.importer import FileReport, Importer, ImportOptions, Status
 
 
 @pytest.fixture(scope="module")

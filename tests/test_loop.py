@@ -13,11 +13,13 @@ from mailhelpers import PASSWORD, USER, FaultyMailbox, MemoryKeyring
 from pypdf import PdfReader
 from test_mail import configure, invoke
 
-from formtool import contacts, fill, formdef, layout, workspace
+from formtool import workspace
 from formtool.cli import cli
-from formtool.filenames import safe_filename
-from formtool.localsmtp import LocalSmtpServer
-from formtool.store import Store
+from formtool.data.filenames import safe_filename
+from formtool.mail import contacts
+from formtool.mail.localsmtp import LocalSmtpServer
+from formtool.pdf import fill, formdef, layout
+from formtool.state.store import Store
 
 
 @pytest.fixture

@@ -16,9 +16,10 @@ from pathlib import Path
 from mailhelpers import PASSWORD, USER, FaultyMailbox
 from test_mail import configure
 
-from formtool import credentials, workspace
-from formtool.localsmtp import LocalSmtpServer
-from formtool.store import Journal, Store
+from formtool import workspace
+from formtool.mail.localsmtp import LocalSmtpServer
+from formtool.state.store import Journal, Store
+from formtool.usecases import credentials
 
 
 def _start(ws: Path) -> subprocess.Popen[str]:

@@ -34,11 +34,13 @@ from hypothesis import strategies as st
 from mailhelpers import PASSWORD, USER, FaultyMailbox
 from test_mail import CONTACTS, configure
 
-from formtool import credentials, headers, workspace
+from formtool import workspace
 from formtool.cli import cli
-from formtool.localsmtp import LocalSmtpServer
-from formtool.outbox import WALL_CONNECTION, WALL_REFUSED
-from formtool.store import Journal, SendState, Store
+from formtool.mail import headers
+from formtool.mail.localsmtp import LocalSmtpServer
+from formtool.mail.outbox import WALL_CONNECTION, WALL_REFUSED
+from formtool.state.store import Journal, SendState, Store
+from formtool.usecases import credentials
 
 
 def invoke(ws: Path, *args: str, input: str | None = None) -> Result:
@@ -337,7 +339,7 @@ def test_hostile_names_arrive_as_one_literal_display_name(ws: Path,
 def test_any_subject_and_name_survive_both_parsers(name: str, subject: str) -> None:
     from email.message import EmailMessage
 
-    from formtool.compose import POLICY
+    from formtool.mail.compose import POLICY
 
     message = EmailMessage(policy=POLICY)
     message["To"] = headers.mailbox("To", name, "x@kita.example")

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 
-from formtool import mailing, smtp
-from formtool.addresses import normalise
-from formtool.contacts import Contact, Skipped
 from formtool.errors import FormtoolError
-from formtool.outbox import Event, Outbox, Summary
-from formtool.runlock import RunLock
-from formtool.store import Journal, Send, SendState, Store, campaigns, unanswered
+from formtool.mail import mailing, smtp
+from formtool.mail.addresses import normalise
+from formtool.mail.contacts import Contact, Skipped
+from formtool.mail.outbox import Event, Outbox, Summary
+from formtool.state.runlock import RunLock
+from formtool.state.store import Journal, Send, SendState, Store, campaigns, unanswered
 from formtool.workspace import Workspace
 
 

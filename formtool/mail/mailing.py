@@ -14,14 +14,16 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from formtool import atomic, compose, contacts, formdef, layout
-from formtool.compose import Attachment, ComposeError, Sender, Template
-from formtool.contacts import Contact, ContactList
-from formtool.filenames import safe_filename
-from formtool.fill import PersonalForms
-from formtool.outbox import Job
-from formtool.smtp import Built
-from formtool.store import Store
+from formtool.data import atomic
+from formtool.data.filenames import safe_filename
+from formtool.mail import compose, contacts
+from formtool.mail.compose import Attachment, ComposeError, Sender, Template
+from formtool.mail.contacts import Contact, ContactList
+from formtool.mail.outbox import Job
+from formtool.mail.smtp import Built
+from formtool.pdf import formdef, layout
+from formtool.pdf.fill import PersonalForms
+from formtool.state.store import Store
 from formtool.workspace import MailSettings, Workspace
 
 FORM_PREFIX = "formular:"

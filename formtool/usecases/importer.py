@@ -19,11 +19,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
-from formtool import atomic, formdef
-from formtool.addresses import same_address
-from formtool.extract import Extraction, Outcome, extract
-from formtool.formdef import FormDefinition
-from formtool.responses import (
+from formtool.data import atomic
+from formtool.data.responses import (
     Dialect,
     ResponseTable,
     Row,
@@ -32,7 +29,11 @@ from formtool.responses import (
     normalise,
     normalise_raw,
 )
-from formtool.store import Response, Store
+from formtool.mail.addresses import same_address
+from formtool.pdf import formdef
+from formtool.pdf.extract import Extraction, Outcome, extract
+from formtool.pdf.formdef import FormDefinition
+from formtool.state.store import Response, Store
 
 RAW = "raw"
 PARALLEL_FROM = 48  # below this many files a process pool costs more than it saves

@@ -1,6 +1,6 @@
 """DSGVO: find (and on request delete) a person's data in the workspace's files.
 
-``state.db`` is cleaned by :func:`formtool.store.forget`; this module looks in
+``state.db`` is cleaned by :func:`formtool.state.store.forget`; this module looks in
 the files: CSV rows (contact lists, response tables), .eml files and PDFs that
 hold the address, a response id of theirs, or that were issued to them.
 """
@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from formtool import atomic
+from formtool.data import atomic
 
 SCANNED = {".csv", ".eml", ".pdf"}
 

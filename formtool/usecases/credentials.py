@@ -56,7 +56,7 @@ def store_password(settings: MailSettings, password: str) -> None:
 
 def login(settings: MailSettings, password: str) -> None:
     """`formtool mail login`: test the login, then keep the password in the keyring."""
-    from formtool import smtp
+    from formtool.mail import smtp
 
     smtp.check_settings(settings)
     if not settings.user:

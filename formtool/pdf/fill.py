@@ -23,12 +23,12 @@ from pathlib import Path
 import pikepdf
 from reportlab.pdfbase.pdfmetrics import stringWidth
 
-from formtool import atomic
-from formtool.contacts import Contact
-from formtool.filenames import safe_filename
-from formtool.formdef import TEXT_TYPES, FormDefinition
-from formtool.layout import FIELD_FONT_SIZE, LINE_H
-from formtool.store import Store
+from formtool.data import atomic
+from formtool.data.filenames import safe_filename
+from formtool.mail.contacts import Contact
+from formtool.pdf.formdef import TEXT_TYPES, FormDefinition
+from formtool.pdf.layout import FIELD_FONT_SIZE, LINE_H
+from formtool.state.store import Store
 
 RESPONSE_ID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # base32 without 0/O, 1/I
 RESPONSE_ID_LENGTH = 12  # 60 random bits

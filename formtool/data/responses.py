@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from formtool.addresses import is_valid_email
 from formtool.errors import OutputError
-from formtool.extract import Extraction, RawField
-from formtool.formdef import Field, FormDefinition
+from formtool.mail.addresses import is_valid_email
+from formtool.pdf.extract import Extraction, RawField
+from formtool.pdf.formdef import Field, FormDefinition
 
 META_COLUMNS = ("datei", "importiert_am", "response_id", "kontakt_id", "aktion", "pruefsumme",
                 "probleme")

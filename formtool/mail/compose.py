@@ -32,10 +32,10 @@ import jinja2
 import markdown
 import markupsafe
 
-from formtool import headers
-from formtool.addresses import ascii_email
-from formtool.contacts import Contact
 from formtool.errors import FormtoolError
+from formtool.mail import headers
+from formtool.mail.addresses import ascii_email
+from formtool.mail.contacts import Contact
 
 HEADERS = {"subject": "Subject", "reply-to": "Reply-To", "cc": "Cc", "attach": "Attach"}
 OPTOUT_FOOTER = ("Sie möchten keine E-Mails mehr von uns erhalten? Antworten Sie einfach mit "

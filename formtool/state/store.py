@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from formtool import atomic
-from formtool.addresses import normalise
+from formtool.data import atomic
 from formtool.errors import FormtoolError
+from formtool.mail.addresses import normalise
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: imported responses

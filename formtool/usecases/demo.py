@@ -17,10 +17,12 @@ from pathlib import Path
 
 from pypdf import PdfReader, PdfWriter
 
-from formtool import importer, outbox, sending, workspace
+from formtool import workspace
 from formtool.errors import FormtoolError
-from formtool.localsmtp import LocalSmtpServer, Mailbox
-from formtool.store import CampaignStatus, Store, campaign_status
+from formtool.mail import outbox
+from formtool.mail.localsmtp import LocalSmtpServer, Mailbox
+from formtool.state.store import CampaignStatus, Store, campaign_status
+from formtool.usecases import importer, sending
 
 MARKER = ".formtool-demo"
 INVITATION, REMINDER, FORM = "einladung-fachberatung", "erinnerung", "buendnispartner"

@@ -19,8 +19,8 @@ from reportlab.lib.utils import simpleSplit
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
-from formtool import atomic
-from formtool.formdef import Field, FormDefinition
+from formtool.data import atomic
+from formtool.pdf.formdef import Field, FormDefinition
 
 PAGE_W, PAGE_H = A4
 MARGIN_X = 50.0

@@ -27,10 +27,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from formtool.contacts import Contact
 from formtool.errors import FormtoolError
-from formtool.smtp import Built, Permanent, Session, Transient
-from formtool.store import Journal, SendState
+from formtool.mail.contacts import Contact
+from formtool.mail.smtp import Built, Permanent, Session, Transient
+from formtool.state.store import Journal, SendState
 from formtool.workspace import MailSettings
 
 WALL_REFUSED = 5  # recipients in a row refused with the same 5xx code

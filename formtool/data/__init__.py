@@ -1,0 +1,1 @@
+"""Data: normalising answers, tables, files written atomically, safe file names."""

@@ -1,0 +1,1 @@
+"""Mail: addresses, contact lists, templates, messages, SMTP sessions, the outbox."""

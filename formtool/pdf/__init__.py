@@ -1,0 +1,1 @@
+"""PDF forms: definitions, blank forms, personal copies, reading filled forms."""

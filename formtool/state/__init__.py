@@ -1,0 +1,1 @@
+"""State: the workspace database (one owner of the connection) and the run lock."""
