@@ -65,7 +65,7 @@ def run_import(folder: Path, count: int) -> dict[str, float]:
     """Child process: a formtool import of the first ``count`` files into a new workspace."""
     from formtool import workspace
     from formtool.state.store import Store
-    from formtool.usecases import importer
+    from formtool.usecases import importing as importer
 
     paths = sorted(folder.glob("*.pdf"))[:count]
     with tempfile.TemporaryDirectory() as tmp:

@@ -26,8 +26,9 @@ from peak import peak_rss_mib
 
 from formtool import workspace
 from formtool.mail import contacts
-from formtool.pdf import fill, formdef, layout
+from formtool.pdf import formdef, layout
 from formtool.state.store import Store
+from formtool.usecases import personal
 
 FORM = workspace.shipped_forms_dir() / "buendnispartner.toml"
 
@@ -53,8 +54,8 @@ def child(count: int) -> dict[str, float]:
         start = time.perf_counter()
         blank = layout.render(form, alliance=workspace.DEFAULT_ALLIANCE)
         with Store(root / "state.db") as store:
-            personal = fill.PersonalForms(form, blank, store, root / "formulare", "bench")
-            made = sum(1 for _ in personal.issue_all(contact_list))
+            issuer = personal.PersonalForms(form, blank, store, root / "formulare", "bench")
+            made = sum(1 for _ in issuer.issue_all(contact_list))
         elapsed = time.perf_counter() - start
     assert made == count
     return {"rate": count / elapsed,
@@ -85,7 +86,7 @@ def main() -> None:
     blank = layout.render(form, alliance=workspace.DEFAULT_ALLIANCE)
     start = time.perf_counter()
     for person in people:
-        values = fill.prefill_values(form, person)
+        values = personal.prefill_values(form, person)
         values = {k: v for k, v in values.items() if k != "anrede"}  # PyPDFForm: index only
         PdfWrapper(io.BytesIO(blank).getvalue()).fill(values).read()
     pypdfform = few / (time.perf_counter() - start)

@@ -41,9 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from mailhelpers import USER, make_certificate
 
 from formtool import workspace
-from formtool.mail import mailing
 from formtool.mail.localsmtp import LocalSmtpServer, Mailbox
-from formtool.usecases import sending
+from formtool.usecases import mailing, sending
 
 DELAY = 0.020
 PASSWORD = "bench-Passwort-42"  # ASCII: mailmerge (smtplib.login) cannot send umlauts

@@ -1,36 +1,33 @@
-"""The command line: parse, call the library, print. No PDF, SMTP or SQL here."""
+"""The command line: parse, call one use case (``formtool.usecases``), print.
+
+No PDF, SMTP or SQL here. Nothing heavy is imported at start: each command
+imports its use case, so ``--help`` and ``status`` answer about as fast as
+Python starts (``bench/bench_startup.py``; ``tests/test_cli.py`` guards it).
+"""
 
 from __future__ import annotations
 
-import csv
 import sys
 import threading
-from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
-from email import message_from_bytes
-from email.message import EmailMessage
-from email.policy import SMTP
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from formtool import __version__, clitext, workspace
 from formtool.clitext import Failure
-from formtool.data import atomic
-from formtool.data.responses import Dialect
-from formtool.errors import FormDefinitionError, FormtoolError
-from formtool.mail import contacts, mailing
-from formtool.mail.addresses import ascii_email, is_valid_email
-from formtool.pdf import fill, formdef, layout
-from formtool.state.store import CampaignStatus, Journal, SendState, Store, campaign_status
-from formtool.state.store import campaigns as store_campaigns
-from formtool.state.store import forget as store_forget
-from formtool.state.store import unanswered as store_unanswered
-from formtool.state.store import undelivered as store_undelivered
-from formtool.usecases import demo, importer, privacy
+from formtool.errors import FormtoolError
 from formtool.workspace import Workspace
+
+if TYPE_CHECKING:  # the use cases are imported by the commands that need them (fast start)
+    from email.message import EmailMessage
+
+    from formtool.mail.contacts import Contact, Skipped
+    from formtool.mail.outbox import Event
+    from formtool.usecases.importing import FileReport, Imported
+    from formtool.usecases.sending import Before, Result, SendPlan
 
 
 class _Group(clitext.Group):
@@ -146,16 +143,18 @@ def forms_list(state: _State) -> None:
     Beispiel:
         formtool forms list
     """
+    from formtool.usecases import forms as use
+
     ws = state.workspace()
-    paths = formdef.definitions(ws.forms_dir)
-    if not paths:
+    listed = use.list_forms(ws)
+    if not listed:
         click.echo(f"Keine Formulare in {ws.forms_dir}.")
         return
-    for path in paths:
-        try:
-            form = formdef.load(path)
-        except FormDefinitionError:
-            click.echo(f"{path.stem}: fehlerhaft – Details mit: formtool forms check {path.stem}")
+    for item in listed:
+        form = item.form
+        if form is None:
+            click.echo(f"{item.path.stem}: fehlerhaft – Details mit: formtool forms check "
+                       f"{item.path.stem}")
             continue
         click.echo(f"{form.id} (Version {form.version}): {form.title}")
         for field in form.fields():
@@ -176,23 +175,19 @@ def forms_check(state: _State, form: str | None) -> None:
         formtool forms check buendnispartner
         formtool forms check forms/neu.toml
     """
-    if form is None:
-        paths = formdef.definitions(state.workspace().forms_dir)
-    else:
-        paths = [formdef.find_definition(_forms_dir(state), form)]
-    failed = []
-    for path in paths:
-        try:
-            definition = formdef.load(path)
-        except FormDefinitionError as exc:
-            click.echo(str(exc), err=True)
-            failed.append(path)
-            continue
-        pages = len(layout.paginate(layout.blocks(definition)))
-        count = sum(1 for _ in definition.fields())
-        click.echo(f"{path.name}: in Ordnung ({count} Felder, {pages} Seite(n))")
+    from formtool.usecases import forms as use
+
+    ws = state.workspace() if form is None else state.optional_workspace()
+    checked = use.check(use.forms_dir(ws), form)
+    failed = [c for c in checked if c.error]
+    for item in checked:
+        if item.error:
+            click.echo(item.error, err=True)
+        else:
+            click.echo(f"{item.path.name}: in Ordnung ({item.fields} Felder, {item.pages} "
+                       "Seite(n))")
     if failed:
-        raise Failure(f"{len(failed)} von {len(paths)} Formular-Definition(en) fehlerhaft.")
+        raise Failure(f"{len(failed)} von {len(checked)} Formular-Definition(en) fehlerhaft.")
 
 
 @forms.command("generate")
@@ -221,36 +216,23 @@ def forms_generate(state: _State, form: str, output: Path | None, contacts_file:
         formtool forms generate regionalgruppe -o Regionalgruppe_gruenden.pdf
         formtool forms generate buendnispartner --contacts contacts/fachberatungen.csv
     """
-    definition = formdef.load(formdef.find_definition(_forms_dir(state), form))
     if contacts_file is None:
         if out_dir or campaign:
             raise click.UsageError("--out-dir und --campaign gehören zu --contacts.")
-        ws = state.optional_workspace()
-        alliance = ws.alliance_name if ws else workspace.DEFAULT_ALLIANCE
-        out = layout.write_blank(definition, output or Path(f"{definition.id}.pdf"),
-                                 alliance=alliance)
-        click.echo(f"Formular „{definition.title}“ geschrieben: {out}")
+        from formtool.usecases import forms as use
+
+        out, title = use.generate_blank(state.optional_workspace(), form, output)
+        click.echo(f"Formular „{title}“ geschrieben: {out}")
         return
     if output:
         raise click.UsageError("-o gilt für ein leeres Formular; mit --contacts: --out-dir.")
-    ws = state.workspace()
-    contact_list = contacts.read(contacts_file)
-    name = campaign or definition.id
-    target = out_dir or ws.root / "formulare" / name
-    blank = layout.render(definition, alliance=ws.alliance_name)
-    count = 0
-    with Store(ws.state_db) as store:
-        personal = fill.PersonalForms(definition, blank, store, target, name)
-        for _ in personal.issue_all(contact_list):
-            count += 1
-    _show_skipped(contact_list)
-    click.echo(f"{count} persönliche Formulare „{definition.title}“ in {target} "
-               f"(Aktion „{name}“).")
+    from formtool.usecases import personal
 
-
-def _forms_dir(state: _State) -> Path:
-    ws = state.optional_workspace()
-    return ws.forms_dir if ws else workspace.shipped_forms_dir()
+    issued = personal.issue_forms(state.workspace(), form, contacts_file, out_dir=out_dir,
+                                  campaign=campaign)
+    _show_skipped(issued.skipped, contacts_file.name)
+    click.echo(f"{issued.count} persönliche Formulare „{issued.title}“ in {issued.target} "
+               f"(Aktion „{issued.campaign}“).")
 
 
 @cli.command("import")
@@ -290,6 +272,9 @@ def import_(state: _State, inputs: tuple[Path, ...], output: Path | None, form: 
         formtool import antwort.pdf -o partner.csv
         formtool import fremdes-formular.pdf --form raw
     """
+    from formtool.data.tables import Dialect
+    from formtool.usecases import importing
+
     ws = state.workspace()
     if len(delimiter) != 1:
         raise click.BadParameter("genau ein Zeichen", param_hint="--delimiter")
@@ -298,33 +283,26 @@ def import_(state: _State, inputs: tuple[Path, ...], output: Path | None, form: 
     except LookupError:
         raise click.BadParameter(f"unbekannte Kodierung {encoding}",
                                  param_hint="--encoding") from None
-    options = importer.ImportOptions(
+    options = importing.ImportOptions(
         output=output, output_dir=ws.root / "antworten", form=form, labels=header == "labels",
         dialect=Dialect(delimiter, encoding), update=update, password=password)
-    paths = importer.pdf_files(inputs)
+    paths = importing.pdf_files(inputs)
     if not paths:
         raise Failure("Keine PDF-Dateien gefunden.")
     printer = _ImportPrinter(verbose=len(paths) <= 50)
-    with ExitStack() as stack:
-        report = (stack.enter_context(importer.report_writer(report_path, options.dialect))
-                  if report_path else None)
-        store = stack.enter_context(Store(ws.state_db))
-        advance = stack.enter_context(_progress(len(paths), "Einlesen"))
-        run = importer.Importer(ws.forms_dir, store, options)
-
-        def on_file(file_report: importer.FileReport) -> None:
+    with _progress(len(paths), "Einlesen") as advance:
+        def on_file(file_report: FileReport) -> None:
             advance()
             printer.add(file_report)
-            if report is not None:
-                report(file_report)
 
-        counts = run.run(paths, on_file=on_file)
-    printer.finish(counts)
-    for table in run.tables.values():
-        click.echo(f"Tabelle: {table.path}")
-    failed = sum(n for status, n in counts.items() if not status.ok)
-    if failed:
-        raise Failure(f"{failed} von {len(paths)} Datei(en) nicht übernommen (siehe oben).")
+        result = importing.run_import(ws, paths, options, report_path=report_path,
+                                      on_file=on_file)
+    printer.finish(result)
+    for table in result.tables:
+        click.echo(f"Tabelle: {table}")
+    if result.failed:
+        raise Failure(f"{result.failed} von {len(paths)} Datei(en) nicht übernommen "
+                      "(siehe oben).")
 
 
 class _ImportPrinter:
@@ -337,8 +315,8 @@ class _ImportPrinter:
         self.lines: list[str] = []
         self.more = 0
 
-    def add(self, report: importer.FileReport) -> None:
-        if not self.verbose and report.status is importer.Status.IMPORTED:
+    def add(self, report: FileReport) -> None:
+        if not self.verbose and report.status.value == "importiert":
             return
         if len(self.lines) >= self.CAP:
             self.more += 1
@@ -347,13 +325,13 @@ class _ImportPrinter:
         line = f"{report.status.value:<26} {report.path.name}"
         self.lines.append(f"{line}: {detail}" if detail else line)
 
-    def finish(self, counts: Counter[importer.Status]) -> None:
+    def finish(self, result: Imported) -> None:
         for line in self.lines:
             click.echo(line)
         if self.more:
             click.echo(f"… und {self.more} weitere (alle Dateien: --report BERICHT.csv)")
-        summary = ", ".join(f"{n} {s.value}" for s, n in counts.items())
-        click.echo(f"{sum(counts.values())} Datei(en): {summary}")
+        summary = ", ".join(f"{n} {s.value}" for s, n in result.counts.items())
+        click.echo(f"{sum(result.counts.values())} Datei(en): {summary}")
 
 
 @cli.group(cls=_Group)
@@ -373,10 +351,9 @@ _contacts_option = click.option(
     help="Kontaktliste (CSV). Standard: die eine Liste in contacts/.")
 
 
-def _show_skipped(contact_list: contacts.ContactList) -> None:
-    skipped = contact_list.skipped
+def _show_skipped(skipped: list[Skipped], list_name: str) -> None:
     if skipped:
-        click.echo(f"{len(skipped)} Zeile(n) in {contact_list.path.name} übersprungen:")
+        click.echo(f"{len(skipped)} Zeile(n) in {list_name} übersprungen:")
         for item in skipped:
             key = f" ({item.key})" if item.key else ""
             click.echo(f"  Zeile {item.row}{key}: {item.reason}")
@@ -415,18 +392,19 @@ def mail_preview(state: _State, template: str, contacts_file: Path | None, to: s
         formtool mail preview einladung-fachberatung
         formtool mail preview erinnerung --to FB-00012
     """
-    ws = state.workspace()
-    run = mailing.open_mailing(ws, template, contacts_file, None)
-    wanted = {(to or "").strip().lower(), (ascii_email(to or "") or "").lower()} - {""}
-    selected = (c for c in run.contacts
-                if not wanted or wanted & {c.key.lower(), c.email.lower()})
-    target = out_dir or ws.root / "vorschau" / run.template.name
-    written = list(run.preview(target, selected))
-    _show_skipped(run.contacts)
-    if not written:
+    from email import message_from_bytes
+    from email.policy import SMTP
+
+    from formtool.usecases import sending
+
+    result = sending.preview(state.workspace(), template, contacts_file=contacts_file, to=to,
+                             out_dir=out_dir)
+    _show_skipped(result.skipped, (contacts_file.name if contacts_file else "der Kontaktliste"))
+    if not result.written:
         raise Failure(f"Kein Kontakt gefunden{f' für „{to}“' if to else ''}.")
-    _show_message(message_from_bytes(written[0].read_bytes(), policy=SMTP))
-    click.echo(f"{len(written)} E-Mail(s) als .eml in {target} – gesendet wurde nichts.")
+    _show_message(message_from_bytes(result.written[0].read_bytes(), policy=SMTP))
+    click.echo(f"{len(result.written)} E-Mail(s) als .eml in {result.target} – gesendet wurde "
+               "nichts.")
 
 
 @mail.command("send")
@@ -468,7 +446,7 @@ def mail_send(state: _State, template: str, contacts_file: Path | None, campaign
     with sending.prepare(ws, template, contacts_file=contacts_file, campaign=campaign,
                          attach_form=attach_form, only_unanswered=only_unanswered,
                          resend_unknown=resend_unknown, retry_failed=retry_failed) as plan:
-        _show_skipped(plan.mailing.contacts)
+        _show_skipped(plan.skipped, plan.mailing.contacts.path.name)
         if plan.problems:
             for problem in plan.problems[:20]:
                 click.echo(f"  {problem}", err=True)
@@ -494,12 +472,12 @@ def mail_send(state: _State, template: str, contacts_file: Path | None, campaign
                       "sendet die zurückgestellten; bereits gesendete nie doppelt.")
 
 
-def _named(contact: contacts.Contact) -> str:
+def _named(contact: Contact) -> str:
     name = contact.display_name
     return f"{name} <{contact.email}>" if name else contact.email
 
 
-def _show_plan(plan: Any, limit: int | None) -> None:
+def _show_plan(plan: SendPlan, limit: int | None) -> None:
     run, before = plan.mailing, plan.before
     click.echo(f"Aktion „{run.campaign}“, Vorlage {run.template.path.name}, "
                f"Kontakte {run.contacts.path.name}:")
@@ -534,18 +512,18 @@ def _show_unknown(names: list[str]) -> None:
         click.echo(f"    … und {len(names) - 50} weitere (alle: formtool status AKTION --fehler)")
 
 
-def _exit_for(before: Any, skipped: list[Any]) -> None:
+def _exit_for(before: Before, skipped: list[Skipped]) -> None:
     """Nothing to send: exit 1 still when somebody did not get the mail."""
     trouble = len(skipped) + len(before.unknown) + len(before.failed)
     if trouble:
         raise Failure(f"{trouble} Kontakt(e) ohne E-Mail (siehe oben).")
 
 
-def _send_with_progress(plan: Any, password: str | None, total: int, limit: int | None
-                        ) -> Any:
+def _send_with_progress(plan: SendPlan, password: str | None, total: int, limit: int | None
+                        ) -> Result:
     lock = threading.Lock()
     with _progress(total, "Senden") as advance:
-        def on_event(event: Any) -> None:
+        def on_event(event: Event) -> None:
             with lock:
                 if event.kind in ("sent", "failed", "pending", "unknown"):
                     advance()
@@ -558,7 +536,7 @@ def _send_with_progress(plan: Any, password: str | None, total: int, limit: int 
         return plan.send(password, limit=limit, on_event=on_event)
 
 
-def _show_summary(result: Any) -> None:
+def _show_summary(result: Result) -> None:
     summary = result.summary
     parts = [f"{summary.sent} gesendet"]
     for label, value in (("fehlgeschlagen", summary.failed),
@@ -609,15 +587,14 @@ def mail_optout(state: _State, addresses: tuple[str, ...]) -> None:
     Beispiel:
         formtool mail optout jana.koehler@jugendamt-greiz.example
     """
-    ws = state.workspace()
+    from formtool.addresses import is_valid_email
+    from formtool.usecases import sending
+
     bad = [a for a in addresses if not is_valid_email(a.strip())]
     if bad:
         raise click.BadParameter(f"keine gültige E-Mail-Adresse: {', '.join(bad)}",
                                  param_hint="ADRESSE")
-    with Store(ws.state_db) as store:
-        journal = Journal(store)
-        new = sum(journal.add_optout(a, "manuell") for a in addresses)
-        store.checkpoint()
+    new = sending.opt_out(state.workspace(), list(addresses))
     click.echo(f"{new} Adresse(n) abgemeldet" + (f", {len(addresses) - new} waren es schon"
                                                 if len(addresses) > new else "") + ".")
 
@@ -643,63 +620,22 @@ def status_(state: _State, campaign: str | None, offen: bool, fehler: bool,
     """
     if offen and fehler:
         raise click.UsageError("--offen oder --fehler, nicht beides.")
-    from formtool.state import runlock
+    from formtool.usecases import status as use
 
-    ws = state.workspace()
-    live = runlock.active(ws.state_dir)  # a run is sending: its 'sending' rows are live
-    with Store(ws.state_db) as store:
-        names = [campaign] if campaign else store_campaigns(store)
-        if campaign and campaign not in store_campaigns(store):
-            raise Failure(f"Aktion „{campaign}“ gibt es nicht (vorhanden: "
-                          f"{', '.join(store_campaigns(store)) or 'keine'}).")
-        if offen:
-            rows: list[list[Any]] = [[r.key, r.name, r.organisation, r.address, r.email,
-                                      r.sent_at[:10]]
-                    for name in names for r in store_unanswered(store, name)]
-            header = ["ID", "Name", "Organisation", "Anschrift", "E-Mail", "gesendet am"]
-        elif fehler:
-            rows = [[r.key, r.name, r.organisation, r.email, UNDELIVERED[r.state],
-                     _advice(r.state, r.reply), r.sent_at[:10]]
-                    for name in names for r in store_undelivered(store, name, live=live)]
-            header = ["ID", "Name", "Organisation", "E-Mail", "Zustand", "Antwort des Servers",
-                      "versucht am"]
-        else:
-            header = STATUS_HEADER
-            rows = [_status_row(campaign_status(store, name, live=live)) for name in names]
+    view = use.View.OPEN if offen else use.View.ERRORS if fehler else use.View.SUMMARY
+    report = use.report(state.workspace(), campaign, view)
     if csv_path is not None:
-        with atomic.replacing(csv_path, mode="w", encoding="utf-8-sig", newline="") as fh:
-            writer = csv.writer(fh, delimiter=";")
-            writer.writerow(header)
-            writer.writerows(rows)
-        click.echo(f"{len(rows)} Zeile(n) geschrieben: {csv_path}")
+        rows = use.write_csv(report, csv_path)
+        click.echo(f"{rows} Zeile(n) geschrieben: {csv_path}")
         return
-    if not rows:
-        click.echo("Alle haben geantwortet." if offen else
-                   "Keine E-Mail ohne Zustellung." if fehler else "Noch nichts gesendet.")
+    if not report.rows:
+        click.echo(report.empty_message)
         return
-    _table(header, rows)
+    _table(report.header, report.rows)
 
 
-UNDELIVERED = {SendState.FAILED: "fehlgeschlagen", SendState.PENDING: "zurückgestellt",
-               SendState.UNKNOWN: "unbekannt", SendState.SENDING: "wird gerade gesendet"}
-
-
-def _advice(state: SendState, reply: str) -> str:
-    if state is SendState.UNKNOWN:
-        return (f"{reply} – ob sie ankam, ist unbekannt: bitte im Ordner „Gesendet“ "
-                "nachsehen, erneut senden nur mit --resend-unknown")
-    return reply
-STATUS_HEADER = ["Aktion", "gesendet", "fehlgeschlagen", "zurückgestellt", "unbekannt",
-                 "beantwortet", "offen", "abgemeldet"]
-
-
-def _status_row(s: CampaignStatus) -> list[Any]:
-    return [s.campaign, s.sent, s.failed, s.pending, s.unknown, s.answered, s.unanswered,
-            s.opted_out]
-
-
-def _table(header: list[str], rows: list[list[Any]]) -> None:
-    cells = [[str(c) for c in row] for row in [header, *rows]]
+def _table(header: list[str], rows: list[list[str | int]]) -> None:
+    cells = [list(header), *([str(c) for c in row] for row in rows)]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     numeric = [all(str(r[i]).isdigit() for r in rows) for i in range(len(header))]
     for n, row in enumerate(cells):
@@ -725,9 +661,12 @@ def demo_(directory: Path) -> None:
         formtool demo
         formtool demo --dir /tmp/formtool-demo
     """
+    from formtool.usecases import demo, status
+
     result = demo.run(directory.resolve(), say=click.echo)
     click.echo()
-    _table(STATUS_HEADER, [_status_row(s) for s in (result.invitation, result.reminder)])
+    _table(status.SUMMARY_HEADER, [status.summary_row(s)
+                                   for s in (result.invitation, result.reminder)])
 
 
 @cli.command("forget")
@@ -746,25 +685,22 @@ def forget_(state: _State, address: str, delete_files: bool) -> None:
         formtool forget jana.koehler@jugendamt-greiz.example
         formtool forget jana.koehler@jugendamt-greiz.example --delete-files
     """
-    sendable = ascii_email(address)
-    if sendable is None:
+    from formtool.addresses import ascii_email
+    from formtool.usecases import privacy
+
+    if ascii_email(address) is None:
         raise click.BadParameter("keine gültige E-Mail-Adresse", param_hint="ADRESSE")
     ws = state.workspace()
-    with Store(ws.state_db) as store:
-        gone = store_forget(store, sendable)
-        store.checkpoint(keep=1)  # no older copy of state.db keeps the person
+    result = privacy.forget(ws, address, delete_files=delete_files)
+    gone = result.removed
     click.echo(f"Aus state.db gelöscht: {gone.contacts} Kontakt(e), {gone.sends} Sendung(en), "
                f"{gone.responses} Rücklauf/Rückläufe, {gone.forms} persönliche(s) Formular(e). "
                "Die Abmeldung bleibt als Prüfsumme.")
-    spellings = sorted({address.strip(), sendable})  # as typed, and as sent
-    findings = list(privacy.find(ws.root, spellings, gone.response_ids, gone.files))
-    if not findings:
+    if not result.findings:
         click.echo("Keine Dateien im Arbeitsordner enthalten noch Daten dieser Person.")
         return
     verb = "gelöscht" if delete_files else "enthält noch Daten"
-    for finding in findings:
-        if delete_files:
-            privacy.delete(finding, spellings, gone.response_ids)
+    for finding in result.findings:
         what = "Datei" if finding.whole_file else f"{finding.rows} Zeile(n)"
         click.echo(f"  {finding.path.relative_to(ws.root)}: {what} {verb}")
     if not delete_files:

@@ -20,7 +20,8 @@ SECTIONS = {"Options": "Optionen", "Commands": "Befehle",
             "Positional arguments": "Argumente", "Arguments": "Argumente"}
 HELP_OPTION = "Diese Hilfe zeigen."
 # click's messages (parser, types, core) -> German; the groups carry names and values
-MESSAGES = [(re.compile(pattern, re.IGNORECASE), german) for pattern, german in (
+# Patterns as text: compiled (and cached by re) when a message is shown, not at start.
+MESSAGES = [(f"(?i){pattern}", german) for pattern, german in (
     (r"^Got unexpected extra arguments? \((.*)\)$", r"zu viele Argumente: \1"),
     (r"^Option '(.+)' requires an argument\.$", r"die Option „\1“ braucht einen Wert."),
     (r"^Option '(.+)' requires (\d+) arguments\.$", r"die Option „\1“ braucht \2 Werte."),
@@ -38,7 +39,7 @@ MESSAGES = [(re.compile(pattern, re.IGNORECASE), german) for pattern, german in 
     (r"^(?:file|directory|path) '(.*)' is not writable\.$", r"„\1“ ist nicht beschreibbar."),
     (r"^Missing command\.$", r"Befehl fehlt."),
 )]
-EXTRAS = [(re.compile(pattern), german) for pattern, german in (
+EXTRAS = [(pattern, german) for pattern, german in (
     (r"\bdefault: ", "Standard: "), (r"\brequired\b", "Pflicht"), (r"\bx>=(\S+)", r"ab \1"),
     (r"\bx<=(\S+)", r"bis \1"), (r"\benv var: ", "Umgebungsvariable: "),
 )]
@@ -47,8 +48,8 @@ EXTRAS = [(re.compile(pattern), german) for pattern, german in (
 def message(text: str) -> str:
     """One of click's English messages in German (unchanged when unknown)."""
     for pattern, german in MESSAGES:
-        if pattern.match(text):
-            return pattern.sub(german, text)
+        if re.match(pattern, text):
+            return re.sub(pattern, german, text)
     return text
 
 
@@ -138,7 +139,7 @@ def _extras(text: str) -> str:
         return text
     extras = match.group(1)
     for pattern, german in EXTRAS:
-        extras = pattern.sub(german, extras)
+        extras = re.sub(pattern, german, extras)
     return f"{text[:match.start()]}[{extras}]"
 
 

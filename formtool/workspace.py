@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
 import tomllib
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -210,6 +208,8 @@ def find(start: Path | None = None) -> Workspace:
 
 
 def _examples() -> Path:
+    from importlib import resources
+
     return Path(str(resources.files("formtool") / "examples"))
 
 
@@ -220,6 +220,8 @@ def shipped_forms_dir() -> Path:
 
 def init(root: Path) -> list[Path]:
     """Create a workspace at ``root``; never overwrite. Returns the files created."""
+    import shutil
+
     created: list[Path] = []
     try:
         root.mkdir(parents=True, exist_ok=True)

@@ -292,7 +292,7 @@ def test_unencodable_character_fails_and_keeps_the_old_csv(blank_forms: dict[str
 
 def test_interrupted_import_leaves_csv_and_state_untouched(
         blank_forms: dict[str, Path], ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from formtool.usecases import importer
+    from formtool.usecases import importing as importer
 
     pdftk_fill(blank_forms["buendnispartner"], {"organisation": "A"}, ws.parent / "in" / "a.pdf")
     do_import(ws, ws.parent / "in")

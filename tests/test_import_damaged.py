@@ -18,7 +18,7 @@ from formtool import workspace
 from formtool.cli import cli
 from formtool.pdf.extract import Outcome, extract
 from formtool.state.store import Store
-from formtool.usecases.importer import FileReport, Importer, ImportOptions, Status
+from formtool.usecases.importing import FileReport, Importer, ImportOptions, Status
 
 
 @pytest.fixture(scope="module")

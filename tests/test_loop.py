@@ -20,6 +20,7 @@ from formtool.mail import contacts
 from formtool.mail.localsmtp import LocalSmtpServer
 from formtool.pdf import fill, formdef, layout
 from formtool.state.store import Store
+from formtool.usecases import personal
 
 
 @pytest.fixture
@@ -108,7 +109,7 @@ def test_personal_file_name_is_ascii() -> None:
     form = formdef.load(workspace.shipped_forms_dir() / "buendnispartner.toml")
     contact = contacts.Contact(5, "FB/12", "x@y.example", {"organisation": "Diakonie Gößnitz "
                                                            "e.V. / Süd"})
-    assert fill.personal_file_name(form, contact) == (
+    assert personal.personal_file_name(form, contact) == (
         "Buendnispartner_Diakonie-Goessnitz-e.V.---Sued_FB-12.pdf")
 
 

@@ -20,9 +20,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from mailhelpers import PASSWORD, USER, FaultyMailbox, MemoryKeyring
 
-from formtool import workspace
+from formtool import addresses, workspace
 from formtool.cli import cli
-from formtool.mail import addresses, compose, contacts, outbox, smtp
+from formtool.mail import compose, contacts, outbox, smtp
 from formtool.mail.localsmtp import LocalSmtpServer
 from formtool.state.store import Journal, SendState, Store
 from formtool.usecases import credentials, sending
@@ -491,7 +491,7 @@ def test_the_next_message_is_built_while_the_server_takes_this_one(
         ws: Path, server: LocalSmtpServer) -> None:
     """One thread per connection: message 2 is built between the end of message 1's
     DATA and the server's 250, and never more than one message ahead."""
-    from formtool.mail import mailing
+    from formtool.usecases import mailing
 
     first = "claudia.koehler.1@caritasverba-altenburger-la.example"
     server.handler.hold, server.handler.hold_seconds = {first}, 0.3
@@ -520,7 +520,7 @@ def test_a_message_that_cannot_be_built_while_another_is_sent(
         ws: Path, server: LocalSmtpServer) -> None:
     """A message that cannot be built fails alone; an unexpected error while building
     ahead ends the run only after the message under way is recorded as sent."""
-    from formtool.mail import mailing
+    from formtool.usecases import mailing
 
     run = mailing.open_mailing(workspace.load(ws), "erinnerung", None, "erste")
 
@@ -630,7 +630,7 @@ def test_unknown_template_and_contacts_are_plain_errors(ws: Path) -> None:
 def test_the_caches_change_no_byte(ws: Path) -> None:
     """Shared header objects, folded headers and attachment bytes: the message is
     exactly what the email package writes without them."""
-    from formtool.mail import mailing
+    from formtool.usecases import mailing
 
     run = mailing.open_mailing(workspace.load(ws), "einladung-fachberatung", None, None)
     for contact in list(run.contacts)[:5]:

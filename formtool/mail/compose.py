@@ -32,9 +32,9 @@ import jinja2
 import markdown
 import markupsafe
 
+from formtool.addresses import ascii_email
 from formtool.errors import FormtoolError
 from formtool.mail import headers
-from formtool.mail.addresses import ascii_email
 from formtool.mail.contacts import Contact
 
 HEADERS = {"subject": "Subject", "reply-to": "Reply-To", "cc": "Cc", "attach": "Attach"}

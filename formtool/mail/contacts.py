@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from formtool.addresses import ascii_email
 from formtool.errors import FormtoolError
-from formtool.mail.addresses import ascii_email
 
 EMAIL_COLUMNS = ("email", "e-mail", "mail", "e_mail", "emailadresse", "e-mail-adresse")
 OPTOUT_COLUMNS = ("optout", "opt-out", "abgemeldet")

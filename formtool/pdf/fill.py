@@ -16,19 +16,13 @@ import io
 import re
 import secrets
 import unicodedata
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pikepdf
 from reportlab.pdfbase.pdfmetrics import stringWidth
 
-from formtool.data import atomic
-from formtool.data.filenames import safe_filename
-from formtool.mail.contacts import Contact
 from formtool.pdf.formdef import TEXT_TYPES, FormDefinition
 from formtool.pdf.layout import FIELD_FONT_SIZE, LINE_H
-from formtool.state.store import Store
 
 RESPONSE_ID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # base32 without 0/O, 1/I
 RESPONSE_ID_LENGTH = 12  # 60 random bits
@@ -195,77 +189,3 @@ class Personaliser:
                       number, *self.root, info, self.prev, self.first_id.hex().encode(),
                       secrets.token_hex(16).encode(), xref))
         return out.getvalue()
-
-
-def prefill_values(form: FormDefinition, contact: Contact) -> dict[str, str]:
-    """The form's ``prefill`` mapping applied to one contact (choices by label or value)."""
-    values: dict[str, str] = {}
-    for field in form.fields():
-        if not field.prefill:
-            continue
-        value = contact.get(field.prefill).strip()
-        if field.options:
-            match = next((o.value for o in field.options
-                          if value.lower() in (o.label.lower(), o.value.lower())), None)
-            if match is None:
-                continue
-            value = match
-        if value:
-            values[field.name] = value
-    return values
-
-
-def personal_file_name(form: FormDefinition, contact: Contact) -> str:
-    """E.g. ``Buendnispartner_Diakonie-Gotha_FB-00012.pdf``: readable, safe everywhere."""
-    parts = [form.id.capitalize(), contact.get("organisation") or contact.display_name,
-             contact.key]
-    text = "_".join(safe_filename(p, ascii_only=True, max_length=48).replace(" ", "-")
-                    for p in parts if p)
-    return safe_filename(text, suffix=".pdf", max_length=100, ascii_only=True)
-
-
-class PersonalForms:
-    """Issues personal forms of one definition: response ids in state.db, files on disk."""
-
-    def __init__(self, form: FormDefinition, blank: bytes, store: Store, out_dir: Path,
-                 campaign: str) -> None:
-        self.form = form
-        self.filler = Personaliser(form, blank)
-        self.store = store
-        self.out_dir = out_dir
-        self.campaign = campaign
-
-    def path_for(self, contact: Contact) -> Path:
-        """The contact's form for this campaign: reused when issued before, else made."""
-        issued = self.store.issued(self.form.id, contact.key, self.campaign)
-        if issued is not None and Path(issued.file).is_file():
-            return Path(issued.file)
-        response_id = issued.response_id if issued else new_response_id()
-        path = self.out_dir / personal_file_name(self.form, contact)
-        self.write(contact, response_id, path)
-        return path
-
-    def write(self, contact: Contact, response_id: str, path: Path) -> None:
-        data = self.filler.fill(prefill_values(self.form, contact), response_id)
-        atomic.write_bytes(path, data, fsync=False)  # regenerable: no fsync per file
-        self.store.remember_contact(key=contact.key, email=contact.email,
-                                    name=contact.display_name,
-                                    organisation=contact.get("organisation"),
-                                    address=contact.address)
-        self.store.issue(response_id=response_id, form_id=self.form.id, contact_key=contact.key,
-                         campaign=self.campaign, file=str(path))
-
-    def issue_all(self, contacts: Iterable[Contact]) -> Iterator[tuple[Contact, Path]]:
-        """A personal form for each contact, in one transaction per 500 (fast, and safe)."""
-        batch: list[Contact] = []
-        for contact in contacts:
-            batch.append(contact)
-            if len(batch) == 500:
-                yield from self._issue_batch(batch)
-                batch = []
-        yield from self._issue_batch(batch)
-
-    def _issue_batch(self, batch: list[Contact]) -> Iterator[tuple[Contact, Path]]:
-        with self.store.transaction():
-            done = [(contact, self.path_for(contact)) for contact in batch]
-        yield from done

@@ -19,7 +19,7 @@ from reportlab.lib.utils import simpleSplit
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
-from formtool.data import atomic
+from formtool import atomic
 from formtool.pdf.formdef import Field, FormDefinition
 
 PAGE_W, PAGE_H = A4

@@ -14,7 +14,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import socket
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,8 +42,14 @@ class Holder:
             when = dt.datetime.fromisoformat(self.started).strftime("%d.%m.%Y um %H:%M:%S")
         except ValueError:
             when = self.started
-        where = f" auf {self.host}" if self.host and self.host != socket.gethostname() else ""
+        where = f" auf {self.host}" if self.host and self.host != _hostname() else ""
         return f"„{self.command}“, gestartet am {when}, Prozess {self.pid}{where}"
+
+
+def _hostname() -> str:
+    import socket
+
+    return socket.gethostname()
 
 
 def _read_info(path: Path) -> Holder | None:
@@ -98,7 +103,7 @@ class RunLock:
         if previous is not None:
             self.note = (f"Ein früherer Lauf ({previous.describe()}) wurde nicht ordentlich "
                          "beendet; seine Sperre ist übernommen.")
-        info = {"command": self.command, "pid": os.getpid(), "host": socket.gethostname(),
+        info = {"command": self.command, "pid": os.getpid(), "host": _hostname(),
                 "started": dt.datetime.now().astimezone().isoformat(timespec="seconds")}
         with contextlib.suppress(OSError):  # only for the message to a second run
             self.info_path.write_text(json.dumps(info), encoding="utf-8")

@@ -12,21 +12,18 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import enum
-import hashlib
 import json
 import os
 import sqlite3
 import threading
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from formtool.data import atomic
+from formtool.addresses import normalise
 from formtool.errors import FormtoolError
-from formtool.mail.addresses import normalise
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: imported responses
@@ -183,8 +180,7 @@ def _explain(path: Path, exc: BaseException) -> str:
     return f"{path}: Zustandsdatenbank nicht nutzbar ({exc})."
 
 
-@dataclass(frozen=True)
-class Response:
+class Response(NamedTuple):
     key: str
     form_id: str
     form_version: str
@@ -202,8 +198,7 @@ RESPONSE_COLUMNS = ("key", "form_id", "form_version", "response_id", "sha256", "
                     "csv_path", "problems", "imported_at", "contact_key", "campaign")
 
 
-@dataclass(frozen=True)
-class Issued:
+class Issued(NamedTuple):
     """A personal form: its response id, for whom, in which campaign, where the file is."""
 
     response_id: str
@@ -274,6 +269,8 @@ class Store:
                 for statement in filter(str.strip, script.split(";")):
                     self.execute(statement)
                 self.execute(f"PRAGMA user_version = {number}")
+            import uuid  # slow to import (platform): only for a new database
+
             self.execute("INSERT OR IGNORE INTO meta VALUES ('journal_id', ?)",
                          (uuid.uuid4().hex,))
             self.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
@@ -377,6 +374,8 @@ class Store:
                 partial.unlink()
             raise StoreError(f"{target}: Sicherung des Journals nicht möglich "
                              f"({_explain(target, exc)})") from None
+        from formtool import atomic
+
         atomic.write_bytes(self.marker_path, json.dumps(
             {"journal_id": journal_id, "generation": generation,
              "hinweis": "Schützt das Journal in state.db; siehe formtool README."},
@@ -470,11 +469,12 @@ class Store:
 
 def email_hash(address: str) -> str:
     """The opt-out key: an umlaut domain counts in either spelling (see addresses)."""
+    import hashlib
+
     return hashlib.sha256(normalise(address).encode("utf-8")).hexdigest()
 
 
-@dataclass(frozen=True)
-class Send:
+class Send(NamedTuple):
     campaign: str
     email: str
     contact_key: str
@@ -593,8 +593,7 @@ class CampaignStatus:
     opted_out: int = 0
 
 
-@dataclass(frozen=True)
-class Recipient:
+class Recipient(NamedTuple):
     """One address of a campaign as the status shows it."""
 
     key: str

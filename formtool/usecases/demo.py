@@ -22,7 +22,7 @@ from formtool.errors import FormtoolError
 from formtool.mail import outbox
 from formtool.mail.localsmtp import LocalSmtpServer, Mailbox
 from formtool.state.store import CampaignStatus, Store, campaign_status
-from formtool.usecases import importer, sending
+from formtool.usecases import importing, sending
 
 MARKER = ".formtool-demo"
 INVITATION, REMINDER, FORM = "einladung-fachberatung", "erinnerung", "buendnispartner"
@@ -34,7 +34,7 @@ class DemoResult:
     root: Path
     invited: outbox.Summary
     reminded: outbox.Summary
-    imported: Counter[importer.Status]
+    imported: Counter[importing.Status]
     invitation: CampaignStatus
     reminder: CampaignStatus
 
@@ -96,6 +96,11 @@ def _send(ws: workspace.Workspace, template: str, only_unanswered: str | None = 
                         only_unanswered=only_unanswered).summary
 
 
+def _status(ws: workspace.Workspace, campaign: str) -> CampaignStatus:
+    with Store(ws.state_db) as store:
+        return campaign_status(store, campaign)
+
+
 def run(root: Path, say: Callable[[str], None] = lambda line: None, seed: int = 2026
         ) -> DemoResult:
     """Run the loop in ``root`` (replaced if it is an earlier demo)."""
@@ -107,34 +112,31 @@ def run(root: Path, say: Callable[[str], None] = lambda line: None, seed: int = 
         say(f"1. Arbeitsordner {root}; eingebauter Mailserver auf 127.0.0.1:{smtp.port} "
             "(speichert jede E-Mail als .eml, nichts verlässt den Rechner)")
         invited = _send(ws, INVITATION)
-        with Store(ws.state_db) as store:
-            say(f"2. {invited.sent} Einladungen gesendet, jede mit einem persönlichen, "
-                "vorausgefüllten Formular")
-            rng = random.Random(seed)
-            issued = sorted((root / "formulare" / INVITATION).glob("*.pdf"))
-            returned = rng.sample(issued, RETURNS)
-            for path in returned:
-                place = path.stem.split("_")[1].split("-")[-1]
-                _fill_return(path, root / "ruecklaeufe" / f"Antwort_{path.name}",
-                             _answers(rng), place)
-            say(f"3. {RETURNS} Fachberatungen haben ihr Formular ausgefüllt zurückgeschickt")
-            options = importer.ImportOptions(output_dir=root / "antworten")
-            imported = importer.Importer(ws.forms_dir, store, options).run(
-                importer.pdf_files([root / "ruecklaeufe"]))
-            ok = sum(n for status, n in imported.items() if status.ok)
-            say(f"4. {ok} Rückläufe eingelesen und ihren Absendern zugeordnet")
-            before = campaign_status(store, INVITATION)
-            say(f"5. Stand „{INVITATION}“: {before.sent} gesendet, {before.answered} "
-                f"beantwortet, {before.unanswered} offen")
+        say(f"2. {invited.sent} Einladungen gesendet, jede mit einem persönlichen, "
+            "vorausgefüllten Formular")
+        rng = random.Random(seed)
+        issued = sorted((root / "formulare" / INVITATION).glob("*.pdf"))
+        returned = rng.sample(issued, RETURNS)
+        for path in returned:
+            place = path.stem.split("_")[1].split("-")[-1]
+            _fill_return(path, root / "ruecklaeufe" / f"Antwort_{path.name}",
+                         _answers(rng), place)
+        say(f"3. {RETURNS} Fachberatungen haben ihr Formular ausgefüllt zurückgeschickt")
+        options = importing.ImportOptions(output_dir=root / "antworten")
+        imported = importing.run_import(
+            ws, importing.pdf_files([root / "ruecklaeufe"]), options).counts
+        ok = sum(n for status, n in imported.items() if status.ok)
+        say(f"4. {ok} Rückläufe eingelesen und ihren Absendern zugeordnet")
+        before = _status(ws, INVITATION)
+        say(f"5. Stand „{INVITATION}“: {before.sent} gesendet, {before.answered} "
+            f"beantwortet, {before.unanswered} offen")
         reminded = _send(ws, REMINDER, only_unanswered=INVITATION)
         say(f"6. {reminded.sent} Erinnerungen an die, die noch nicht geantwortet haben")
         again = sending.send(ws, REMINDER, password=None, attach_form=FORM,
                              only_unanswered=INVITATION)
         say(f"7. Erinnerung noch einmal aufgerufen: {again.summary.sent} neue E-Mails "
             f"({again.before.already_sent} schon erinnert) – niemand bekommt etwas doppelt")
-        with Store(ws.state_db) as store:
-            invitation = campaign_status(store, INVITATION)
-            reminder = campaign_status(store, REMINDER)
+        invitation, reminder = _status(ws, INVITATION), _status(ws, REMINDER)
     say(f"Formulare:   {root / 'formulare'}")
     say(f"E-Mails:     {root / 'postfach'} ({len(mailbox.received)} .eml-Dateien)")
     say(f"Rückläufe:   {root / 'ruecklaeufe'}")

@@ -1,6 +1,6 @@
 """DSGVO: find (and on request delete) a person's data in the workspace's files.
 
-``state.db`` is cleaned by :func:`formtool.state.store.forget`; this module looks in
+``state.db`` is cleaned by ``state.store.forget``; this module looks in
 the files: CSV rows (contact lists, response tables), .eml files and PDFs that
 hold the address, a response id of theirs, or that were issued to them.
 """
@@ -13,9 +13,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from formtool.data import atomic
+from formtool import atomic
+from formtool.addresses import ascii_email
+from formtool.errors import FormtoolError
+from formtool.state import store
+from formtool.state.store import Store
+from formtool.workspace import Workspace
 
 SCANNED = {".csv", ".eml", ".pdf"}
+
+
+class PrivacyError(FormtoolError):
+    """The address cannot be forgotten as given."""
 
 
 @dataclass(frozen=True)
@@ -84,3 +93,30 @@ def delete(finding: Finding, addresses: list[str], response_ids: list[str]) -> N
         writer = csv.writer(fh, delimiter=delimiter)
         writer.writerows(row for i, row in enumerate(rows)
                          if i == 0 or not _matches(";".join(row), needles))
+
+
+@dataclass
+class Forgotten:
+    """What ``forget`` removed from state.db and found (or deleted) in the files."""
+
+    removed: store.Forgotten
+    findings: list[Finding]
+    deleted: bool
+
+
+def forget(ws: Workspace, address: str, *, delete_files: bool = False) -> Forgotten:
+    """DSGVO: one person out of state.db (their opt-out stays as a hash), and the files
+    that still hold their data: listed, or with ``delete_files`` deleted (CSV rows
+    removed). No older copy of state.db keeps them (the backups are renewed)."""
+    sendable = ascii_email(address)
+    if sendable is None:
+        raise PrivacyError(f"„{address}“ ist keine gültige E-Mail-Adresse.")
+    with Store(ws.state_db) as db:
+        removed = store.forget(db, sendable)
+        db.checkpoint(keep=1)
+    spellings = sorted({address.strip(), sendable})  # as typed, and as sent
+    findings = list(find(ws.root, spellings, removed.response_ids, removed.files))
+    if delete_files:
+        for finding in findings:
+            delete(finding, spellings, removed.response_ids)
+    return Forgotten(removed, findings, delete_files)

@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 
+from formtool.addresses import normalise
 from formtool.errors import FormtoolError
-from formtool.mail import mailing, smtp
-from formtool.mail.addresses import normalise
+from formtool.mail import smtp
 from formtool.mail.contacts import Contact, Skipped
 from formtool.mail.outbox import Event, Outbox, Summary
 from formtool.state.runlock import RunLock
 from formtool.state.store import Journal, Send, SendState, Store, campaigns, unanswered
+from formtool.usecases import mailing
 from formtool.workspace import Workspace
 
 
@@ -198,3 +199,34 @@ def send(ws: Workspace, template: str, *, password: str | None, limit: int | Non
     """prepare + send without asking: for the demo, scripts and tests."""
     with prepare(ws, template, **options) as plan:  # type: ignore[arg-type]
         return plan.send(password, limit=limit, on_event=on_event)
+
+
+@dataclass
+class Preview:
+    """What ``preview`` wrote: one .eml per contact, nothing sent."""
+
+    target: Path
+    written: list[Path]
+    skipped: list[Skipped]
+
+
+def preview(ws: Workspace, template: str, *, contacts_file: Path | None = None,
+            to: str | None = None, out_dir: Path | None = None) -> Preview:
+    """`formtool mail preview`: the messages as .eml files (for ``to`` only, an id or an
+    address, when given)."""
+    run = mailing.open_mailing(ws, template, contacts_file, None)
+    wanted = {(to or "").strip().lower(), normalise(to or "")} - {""}
+    selected = (c for c in run.contacts
+                if not wanted or wanted & {c.key.lower(), normalise(c.email)})
+    target = out_dir or ws.root / "vorschau" / run.template.name
+    written = list(run.preview(target, selected))
+    return Preview(target, written, list(run.contacts.skipped))
+
+
+def opt_out(ws: Workspace, addresses: list[str], source: str = "manuell") -> int:
+    """Addresses never mailed again, in any campaign; returns how many were new."""
+    with Store(ws.state_db) as store:
+        journal = Journal(store)
+        new = sum(journal.add_optout(a, source) for a in addresses)
+        store.checkpoint()
+    return new

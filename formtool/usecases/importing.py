@@ -8,32 +8,24 @@ interrupted run leaves them as they were.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import multiprocessing
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
-from formtool.data import atomic
-from formtool.data.responses import (
-    Dialect,
-    ResponseTable,
-    Row,
-    columns,
-    identify,
-    normalise,
-    normalise_raw,
-)
-from formtool.mail.addresses import same_address
+from formtool.addresses import same_address
+from formtool.data.normalise import Row, columns, identify, normalise, normalise_raw
+from formtool.data.tables import Dialect, ResponseTable, RowWriter
 from formtool.pdf import formdef
 from formtool.pdf.extract import Extraction, Outcome, extract
 from formtool.pdf.formdef import FormDefinition
 from formtool.state.store import Response, Store
+from formtool.workspace import Workspace
 
 RAW = "raw"
 PARALLEL_FROM = 48  # below this many files a process pool costs more than it saves
@@ -221,12 +213,49 @@ def _load_forms(forms_dir: Path) -> dict[str, FormDefinition]:
     return forms
 
 
+REPORT_HEADER = ["datei", "ordner", "ergebnis", "formular", "response_id", "grund"]
+
+
 @contextmanager
 def report_writer(path: Path, dialect: Dialect) -> Iterator[Callable[[FileReport], None]]:
     """The per-file report as a CSV, row by row; replaced atomically when the block ends."""
-    with atomic.replacing(path, mode="w", encoding=dialect.encoding, newline="") as fh:
-        writer = csv.writer(fh, delimiter=dialect.delimiter)
-        writer.writerow(["datei", "ordner", "ergebnis", "formular", "response_id", "grund"])
-        yield lambda r: writer.writerow([
-            r.path.name, str(r.path.parent), r.status.value, r.form_id, r.response_id,
-            r.reason or "; ".join(r.problems)])
+    writer = RowWriter(path, REPORT_HEADER, dialect)
+    try:
+        yield lambda r: writer.write([r.path.name, str(r.path.parent), r.status.value,
+                                      r.form_id, r.response_id,
+                                      r.reason or "; ".join(r.problems)])
+    except BaseException:
+        writer.close(keep=False)
+        raise
+    writer.close()
+
+
+@dataclass
+class Imported:
+    """What an import run did: counts per status and the tables written."""
+
+    counts: Counter[Status]
+    tables: list[Path]
+
+    @property
+    def failed(self) -> int:
+        return sum(n for status, n in self.counts.items() if not status.ok)
+
+
+def run_import(ws: Workspace, paths: list[Path], options: ImportOptions, *,
+               report_path: Path | None = None,
+               on_file: Callable[[FileReport], None] = lambda r: None) -> Imported:
+    """`formtool import`: every file read, matched and appended; one report per file."""
+    with ExitStack() as stack:
+        report = (stack.enter_context(report_writer(report_path, options.dialect))
+                  if report_path else None)
+        store = stack.enter_context(Store(ws.state_db))
+        run = Importer(ws.forms_dir, store, options)
+
+        def each(file_report: FileReport) -> None:
+            on_file(file_report)
+            if report is not None:
+                report(file_report)
+
+        counts = run.run(paths, on_file=each)
+    return Imported(counts, [table.path for table in run.tables.values()])

@@ -14,7 +14,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from formtool.data import atomic
+from formtool import atomic
 from formtool.data.filenames import safe_filename
 from formtool.mail import compose, contacts
 from formtool.mail.compose import Attachment, ComposeError, Sender, Template
@@ -22,8 +22,8 @@ from formtool.mail.contacts import Contact, ContactList
 from formtool.mail.outbox import Job
 from formtool.mail.smtp import Built
 from formtool.pdf import formdef, layout
-from formtool.pdf.fill import PersonalForms
 from formtool.state.store import Store
+from formtool.usecases.personal import PersonalForms
 from formtool.workspace import MailSettings, Workspace
 
 FORM_PREFIX = "formular:"

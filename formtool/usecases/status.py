@@ -1,0 +1,93 @@
+"""Use case: where each campaign stands (``formtool status``)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+
+from formtool.errors import FormtoolError
+from formtool.state import runlock
+from formtool.state.store import (
+    CampaignStatus,
+    Journal,
+    SendState,
+    Store,
+    campaign_status,
+    unanswered,
+    undelivered,
+)
+from formtool.workspace import Workspace
+
+SUMMARY_HEADER = ["Aktion", "gesendet", "fehlgeschlagen", "zurückgestellt", "unbekannt",
+                  "beantwortet", "offen", "abgemeldet"]
+OPEN_HEADER = ["ID", "Name", "Organisation", "Anschrift", "E-Mail", "gesendet am"]
+ERRORS_HEADER = ["ID", "Name", "Organisation", "E-Mail", "Zustand", "Antwort des Servers",
+                 "versucht am"]
+UNDELIVERED = {SendState.FAILED: "fehlgeschlagen", SendState.PENDING: "zurückgestellt",
+               SendState.UNKNOWN: "unbekannt", SendState.SENDING: "wird gerade gesendet"}
+
+
+class View(enum.Enum):
+    SUMMARY = "summary"  # one row per campaign
+    OPEN = "open"  # who got it and has not answered
+    ERRORS = "errors"  # whom it did not reach
+
+
+class StatusError(FormtoolError):
+    """No such campaign."""
+
+
+@dataclass
+class Report:
+    view: View
+    header: list[str]
+    rows: list[list[str | int]]
+
+    @property
+    def empty_message(self) -> str:
+        return {View.OPEN: "Alle haben geantwortet.",
+                View.ERRORS: "Keine E-Mail ohne Zustellung.",
+                View.SUMMARY: "Noch nichts gesendet."}[self.view]
+
+
+def summary_row(s: CampaignStatus) -> list[str | int]:
+    return [s.campaign, s.sent, s.failed, s.pending, s.unknown, s.answered, s.unanswered,
+            s.opted_out]
+
+
+def _advice(state: SendState, reply: str) -> str:
+    if state is SendState.UNKNOWN:
+        return (f"{reply} – ob sie ankam, ist unbekannt: bitte im Ordner „Gesendet“ "
+                "nachsehen, erneut senden nur mit --resend-unknown")
+    return reply
+
+
+def report(ws: Workspace, campaign: str | None = None, view: View = View.SUMMARY) -> Report:
+    """The campaigns (or one), as a table of plain values."""
+    live = runlock.active(ws.state_dir)  # a run is sending: its 'sending' rows are live
+    with Store(ws.state_db) as store:
+        known = Journal(store).campaigns()
+        if campaign and campaign not in known:
+            raise StatusError(f"Aktion „{campaign}“ gibt es nicht (vorhanden: "
+                              f"{', '.join(known) or 'keine'}).")
+        names = [campaign] if campaign else known
+        if view is View.OPEN:
+            return Report(view, OPEN_HEADER, [
+                [r.key, r.name, r.organisation, r.address, r.email, r.sent_at[:10]]
+                for name in names for r in unanswered(store, name)])
+        if view is View.ERRORS:
+            return Report(view, ERRORS_HEADER, [
+                [r.key, r.name, r.organisation, r.email, UNDELIVERED[r.state],
+                 _advice(r.state, r.reply), r.sent_at[:10]]
+                for name in names for r in undelivered(store, name, live=live)])
+        return Report(view, SUMMARY_HEADER,
+                      [summary_row(campaign_status(store, name, live=live)) for name in names])
+
+
+def write_csv(table: Report, path: Path) -> int:
+    """The report as a CSV file (German Excel: UTF-8 with BOM, ``;``); returns the rows."""
+    from formtool.data.tables import write_csv as write
+
+    write(path, table.header, table.rows)
+    return len(table.rows)
