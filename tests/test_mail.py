@@ -22,7 +22,7 @@ from mailhelpers import PASSWORD, USER, FaultyMailbox, MemoryKeyring
 
 from formtool import addresses, workspace
 from formtool.cli import cli
-from formtool.mail import compose, contacts, outbox, smtp
+from formtool.mail import contacts, message, outbox, smtp, template
 from formtool.mail.localsmtp import LocalSmtpServer
 from formtool.state.store import Journal, SendState, Store
 from formtool.usecases import credentials, sending
@@ -164,7 +164,7 @@ def test_umlaut_domain_over_the_wire_opt_out_and_forget(ws: Path,
     ("Frau", "", "", "Sehr geehrte Damen und Herren,"),
 ])
 def test_salutation(anrede: str, titel: str, nachname: str, expected: str) -> None:
-    from formtool.mail.compose import salutation
+    from formtool.mail.template import salutation
 
     contact = contacts.Contact(2, "x", "x@y.example",
                                {"anrede": anrede, "titel": titel, "nachname": nachname})
@@ -526,7 +526,7 @@ def test_a_message_that_cannot_be_built_while_another_is_sent(
 
     def build(contact: contacts.Contact) -> smtp.Built:
         if contact.key == "FB-00002":
-            raise compose.ComposeError("zu groß")
+            raise template.ComposeError("zu groß")
         if contact.key == "FB-00004":
             raise RuntimeError("Datenträger voll")
         return run.built(contact)
@@ -634,8 +634,8 @@ def test_the_caches_change_no_byte(ws: Path) -> None:
 
     run = mailing.open_mailing(workspace.load(ws), "einladung-fachberatung", None, None)
     for contact in list(run.contacts)[:5]:
-        message = run.message(contact)
-        assert len(message.get_payload()) == 2  # mixed(alternative(plain, html), the form)
-        data = compose.to_bytes(message, contact, 10**8)
-        assert data == message.as_bytes(policy=email.policy.SMTP)
-        assert data == compose.to_bytes(message, contact, 10**8)
+        built = run.message(contact)
+        assert len(built.get_payload()) == 2  # mixed(alternative(plain, html), the form)
+        data = message.to_bytes(built, contact, 10**8)
+        assert data == built.as_bytes(policy=email.policy.SMTP)
+        assert data == message.to_bytes(built, contact, 10**8)

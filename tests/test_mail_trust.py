@@ -339,7 +339,7 @@ def test_hostile_names_arrive_as_one_literal_display_name(ws: Path,
 def test_any_subject_and_name_survive_both_parsers(name: str, subject: str) -> None:
     from email.message import EmailMessage
 
-    from formtool.mail.compose import POLICY
+    from formtool.mail.message import POLICY
 
     message = EmailMessage(policy=POLICY)
     message["To"] = headers.mailbox("To", name, "x@kita.example")

@@ -16,11 +16,21 @@ from typing import Any
 
 from formtool import atomic
 from formtool.data.filenames import safe_filename
-from formtool.mail import compose, contacts
-from formtool.mail.compose import Attachment, ComposeError, Sender, Template
+from formtool.mail import contacts
 from formtool.mail.contacts import Contact, ContactList
+from formtool.mail.message import Attachment, build, to_bytes
 from formtool.mail.outbox import Job
 from formtool.mail.smtp import Built
+from formtool.mail.template import (
+    ComposeError,
+    Rendered,
+    Sender,
+    Template,
+    context,
+    load_template,
+    render,
+    template_path,
+)
 from formtool.pdf import formdef, layout
 from formtool.state.store import Store
 from formtool.usecases.personal import PersonalForms
@@ -86,7 +96,7 @@ class Mailing:
             raise ComposeError(f"{path}: kann nicht gelesen werden ({exc.strerror}).") from None
         return Attachment(safe_filename(self.personal.form.file_name, suffix=".pdf"), data)
 
-    def _attachments(self, rendered: compose.Rendered, contact: Contact | None
+    def _attachments(self, rendered: Rendered, contact: Contact | None
                      ) -> list[Attachment]:
         """The template's attachments; with --attach-form the contact's own form
         takes the place of the blank one (and is added when the template has none)."""
@@ -124,24 +134,24 @@ class Mailing:
         return attachment
 
     def _variables(self, contact: Contact) -> dict[str, Any]:
-        return compose.context(contact, self.sender, {"kampagne": self.campaign})
+        return context(contact, self.sender, {"kampagne": self.campaign})
 
     def message(self, contact: Contact) -> EmailMessage:
-        rendered = compose.render(self.template, contact, self._variables(contact),
+        rendered = render(self.template, contact, self._variables(contact),
                                   self._source())
-        return compose.build(rendered, contact, self.sender,
+        return build(rendered, contact, self.sender,
                              attachments=self._attachments(rendered, contact))
 
     def built(self, contact: Contact) -> Built:
         message = self.message(contact)
-        return Built.of(message, compose.to_bytes(message, contact, self.max_bytes))
+        return Built.of(message, to_bytes(message, contact, self.max_bytes))
 
     def problem(self, contact: Contact) -> str | None:
         """Render one contact as the run would (templates, attachments, size), or say why
         it cannot be sent. Personal forms are made later, while sending; the size is
         estimated (base64 adds a third) and checked exactly when the message is built."""
         try:
-            rendered = compose.render(self.template, contact, self._variables(contact),
+            rendered = render(self.template, contact, self._variables(contact),
                                       self._source())
             try:
                 attachments = self._attachments(rendered, None)
@@ -166,7 +176,7 @@ class Mailing:
         """Write one .eml per contact (they open in Thunderbird and Outlook)."""
         for contact in selected:
             message = self.message(contact)
-            data = compose.to_bytes(message, contact, self.max_bytes)
+            data = to_bytes(message, contact, self.max_bytes)
             path = out_dir / safe_filename(f"{contact.row:05d}_{contact.key}", suffix=".eml")
             atomic.write_bytes(path, data)
             yield path
@@ -176,8 +186,8 @@ def open_mailing(ws: Workspace, template: str, contacts_file: Path | None,
                  campaign: str | None, *, store: Store | None = None,
                  attach_form: str | None = None) -> Mailing:
     """A mailing; with ``attach_form`` (needs ``store``) each contact gets its own form."""
-    path = compose.template_path(ws.templates_dir, template)
-    loaded = compose.load_template(path)
+    path = template_path(ws.templates_dir, template)
+    loaded = load_template(path)
     name = campaign or loaded.name
     personal = None
     if attach_form is not None:

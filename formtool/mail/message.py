@@ -1,12 +1,10 @@
-"""Template + contact -> ``email.message.EmailMessage``.
+"""Rendered template + contact -> the message as sent (``email.message.EmailMessage``).
 
-A template (``templates/*.md.j2``) is header lines (``Subject:``, optional
-``Reply-To:``, ``Cc:``, ``Attach:``), a blank line and a Markdown body. Every
-part is a Jinja2 template with ``StrictUndefined``: a missing variable is an
-error naming the contact's row and the template's line, never an empty string.
-The body becomes text/plain and, through Markdown, text/html (values
-HTML-escaped). Headers are built by the ``email`` package with ``policy.SMTP``:
-RFC 2047 display names, RFC 2231 file names, and no header injection.
+multipart/mixed(alternative(text/plain, text/html), attachments): the headers built
+from data come from ``headers.py`` (never folded by the ``email`` package), RFC 2231
+file names, a Message-ID on the sender's domain, ``List-Unsubscribe``, the opt-out
+footer. Building is on the sending threads' critical path; the caches below are
+what a benchmark justified (see ``_CachingPolicy``).
 """
 
 from __future__ import annotations
@@ -14,52 +12,30 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import mimetypes
-import re
 import secrets
 import threading
 import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.generator import BytesGenerator
 from email.message import EmailMessage, Message, MIMEPart
 from email.policy import EmailPolicy
 from email.utils import format_datetime, make_msgid
 from io import BytesIO
-from pathlib import Path
 from typing import Any, BinaryIO, ClassVar, Generic, TypeVar
 
-import jinja2
 import markdown
-import markupsafe
 
 from formtool.addresses import ascii_email
-from formtool.errors import FormtoolError
 from formtool.mail import headers
 from formtool.mail.contacts import Contact
+from formtool.mail.template import ComposeError, Rendered, Sender
 
-HEADERS = {"subject": "Subject", "reply-to": "Reply-To", "cc": "Cc", "attach": "Attach"}
 OPTOUT_FOOTER = ("Sie möchten keine E-Mails mehr von uns erhalten? Antworten Sie einfach mit "
                  "dem Betreff „Abmelden“ an {address} – wir schreiben Ihnen dann nicht mehr.")
 K = TypeVar("K")
 V = TypeVar("V")
 _BOUNDARY = secrets.token_hex(16)  # see _multipart
-IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-class ComposeError(FormtoolError):
-    """A template cannot be loaded, or cannot be rendered for one contact."""
-
-
-@dataclass(frozen=True)
-class Sender:
-    name: str
-    email: str
-    reply_to: str = ""
-    unsubscribe: str = ""  # opt-out address; the sender's when empty
-
-    @property
-    def domain(self) -> str:
-        return self.email.rpartition("@")[2]
 
 
 @dataclass(frozen=True)
@@ -83,157 +59,6 @@ class Attachment:
                          filename=self.filename)  # RFC 2231 for umlauts
         _Generator.share(part)
         return part
-
-
-@dataclass
-class Template:
-    name: str
-    path: Path
-    headers: list[tuple[str, int, jinja2.Template]]  # (header, line, template)
-    text_body: jinja2.Template
-    html_body: jinja2.Template
-
-
-_TEXT = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                           autoescape=False)
-def markdown_literal(value: Any) -> Any:
-    """A value as literal text inside Markdown: every character Markdown could read as
-    markup (links, images, emphasis, headings, lists, code) is backslash-escaped;
-    ``<`` and ``&`` are left to HTML escaping, which follows."""
-    if isinstance(value, (jinja2.Undefined, markupsafe.Markup)):
-        return value
-    return _MARKDOWN_SPECIAL.sub(r"\\\g<0>", str(value))
-
-
-_MARKDOWN_SPECIAL = re.compile(r"[\\`*_{}\[\]()#+\-.!]")  # Python-Markdown's escapable set
-# Values in the HTML part: escaped for Markdown (finalize), then for HTML (autoescape).
-_HTML = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                           autoescape=True, finalize=markdown_literal)
-
-
-def template_path(templates_dir: Path, name: str) -> Path:
-    """TEMPLATE is a name in templates/ (with or without .md.j2) or a path."""
-    candidate = Path(name)
-    if candidate.is_file():
-        return candidate
-    for path in (templates_dir / name, templates_dir / f"{name}.md.j2"):
-        if path.is_file():
-            return path
-    known = ", ".join(p.name.removesuffix(".md.j2")
-                      for p in sorted(templates_dir.glob("*.md.j2"))) or "keine"
-    raise ComposeError(f"Unbekannte Vorlage „{name}“ (vorhanden in {templates_dir}: {known}).")
-
-
-def load_template(path: Path) -> Template:
-    try:
-        source = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ComposeError(f"{path}: Vorlage kann nicht gelesen werden ({exc}).") from None
-    lines = source.splitlines()
-    headers: list[tuple[str, int, jinja2.Template]] = []
-    number = 0
-    try:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                break
-            key, sep, value = line.partition(":")
-            header = HEADERS.get(key.strip().lower())
-            if not sep or header is None:
-                raise ComposeError(f"{path}:{number}: unbekannte Kopfzeile „{line.strip()}“ "
-                                   f"(erlaubt: {', '.join(HEADERS.values())}; danach eine "
-                                   "Leerzeile und der Text)")
-            headers.append((header, number, _TEXT.from_string(value.strip())))
-        else:
-            raise ComposeError(f"{path}: keine Leerzeile zwischen Kopfzeilen und Text.")
-        if not any(h == "Subject" for h, _, _ in headers):
-            raise ComposeError(f"{path}: die Kopfzeile „Subject:“ (Betreff) fehlt.")
-        # Pad with newlines so that Jinja's line numbers are the file's.
-        body = "\n" * number + "\n".join(lines[number:]) + "\n"
-        text_body, html_body = _TEXT.from_string(body), _HTML.from_string(body)
-    except jinja2.TemplateSyntaxError as exc:
-        raise ComposeError(f"{path}:{exc.lineno}: Fehler in der Vorlage: {exc.message}") from None
-    name = path.name.removesuffix(".md.j2")
-    return Template(name, path, headers, text_body, html_body)
-
-
-def salutation(contact: Contact) -> str:
-    """The German letter opening: "Sehr geehrte Frau Dr. Köhler," and so on."""
-    surname = contact.get("nachname")
-    title = contact.get("titel")
-    name = " ".join(p for p in (title, surname) if p)
-    kind = contact.get("anrede").strip().lower()
-    if surname and kind == "frau":
-        return f"Sehr geehrte Frau {name},"
-    if surname and kind == "herr":
-        return f"Sehr geehrter Herr {name},"
-    return "Sehr geehrte Damen und Herren,"
-
-
-def context(contact: Contact, sender: Sender, extra: dict[str, Any] | None = None
-            ) -> dict[str, Any]:
-    """The variables a template sees: every contact column, the sender, anrede_brief."""
-    values: dict[str, Any] = {k: v for k, v in contact.columns.items() if IDENTIFIER.match(k)}
-    values.update(kontakt=dict(contact.columns), anrede_brief=salutation(contact),
-                  absender={"name": sender.name, "email": sender.email})
-    values.update(extra or {})
-    return values
-
-
-def _template_line(exc: BaseException) -> int | None:
-    tb = exc.__traceback__
-    line = None
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename == "<template>":
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    return line
-
-
-@dataclass
-class Rendered:
-    subject: str
-    text: str
-    html: str
-    reply_to: str = ""
-    cc: list[str] = field(default_factory=list)
-    attach: list[str] = field(default_factory=list)
-
-
-def render(template: Template, contact: Contact, variables: dict[str, Any],
-           source: str = "") -> Rendered:
-    """Render every part for one contact; errors name the row and the template line."""
-    where = f"{source}, Zeile {contact.row} ({contact.key})" if source else (
-        f"Zeile {contact.row} ({contact.key})")
-    out = Rendered(subject="", text="", html="")
-    line: int | None = None
-    try:
-        for header, line, part in template.headers:  # noqa: B007 (line is read on error)
-            value = " ".join(part.render(variables).split())  # CR/LF can never start a header
-            if header == "Subject":
-                out.subject = value
-            elif header == "Reply-To":
-                out.reply_to = value
-            elif header == "Cc":
-                out.cc.extend(a.strip() for a in value.split(",") if a.strip())
-            elif value:
-                out.attach.append(value)
-        line = None  # the body's own line numbers come from Jinja
-        out.text = template.text_body.render(variables).strip() + "\n"
-        out.html = template.html_body.render(variables)
-    except jinja2.UndefinedError as exc:
-        line = line or _template_line(exc)
-        at = f"{template.path.name}:{line}" if line else template.path.name
-        raise ComposeError(f"{where}: Vorlage {at}: {_german_undefined(exc)}") from None
-    except jinja2.TemplateError as exc:
-        raise ComposeError(f"{where}: Vorlage {template.path.name}: {exc}") from None
-    return out
-
-
-def _german_undefined(exc: jinja2.UndefinedError) -> str:
-    match = re.search(r"'([^']+)' is undefined", str(exc))
-    if match:
-        return f"unbekannte Variable „{match.group(1)}“ (keine solche Spalte in der Kontaktliste)"
-    return str(exc)
 
 
 def _html_document(body: str) -> str:
