@@ -39,9 +39,9 @@ from peak import peak_rss_mib
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from mailhelpers import USER, make_certificate
+from smtpserver import LocalSmtpServer, Mailbox
 
 from formtool import workspace
-from formtool.mail.localsmtp import LocalSmtpServer, Mailbox
 from formtool.usecases import mailing, sending
 
 DELAY = 0.020

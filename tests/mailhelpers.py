@@ -10,8 +10,7 @@ from typing import Any
 
 import keyring.backend
 from aiosmtpd.smtp import SMTP, Envelope, Session
-
-from formtool.mail.localsmtp import Mailbox
+from smtpserver import Mailbox
 
 USER, PASSWORD = "koordination@buendnis.example", "Geheim-Passw0rt-äöü"
 

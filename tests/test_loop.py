@@ -11,13 +11,13 @@ from click.testing import CliRunner
 from helpers import field_values, node, pdflib_fill, pdftk_fill, read_csv, run
 from mailhelpers import PASSWORD, USER, FaultyMailbox, MemoryKeyring
 from pypdf import PdfReader
+from smtpserver import LocalSmtpServer
 from test_mail import configure, invoke
 
 from formtool import workspace
 from formtool.cli import cli
 from formtool.data.filenames import safe_filename
 from formtool.mail import contacts
-from formtool.mail.localsmtp import LocalSmtpServer
 from formtool.pdf import fill, formdef, layout
 from formtool.state.store import Store
 from formtool.usecases import personal

@@ -19,11 +19,11 @@ from click.testing import CliRunner, Result
 from hypothesis import given
 from hypothesis import strategies as st
 from mailhelpers import PASSWORD, USER, FaultyMailbox, MemoryKeyring
+from smtpserver import LocalSmtpServer
 
 from formtool import addresses, workspace
 from formtool.cli import cli
 from formtool.mail import contacts, message, outbox, smtp, template
-from formtool.mail.localsmtp import LocalSmtpServer
 from formtool.state.store import Journal, SendState, Store
 from formtool.usecases import credentials, sending
 

@@ -14,10 +14,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from mailhelpers import PASSWORD, USER, FaultyMailbox
+from smtpserver import LocalSmtpServer
 from test_mail import configure
 
 from formtool import workspace
-from formtool.mail.localsmtp import LocalSmtpServer
 from formtool.state.store import Journal, Store
 from formtool.usecases import credentials
 

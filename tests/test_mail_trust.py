@@ -32,12 +32,12 @@ from helpers import small_disk
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mailhelpers import PASSWORD, USER, FaultyMailbox
+from smtpserver import LocalSmtpServer
 from test_mail import CONTACTS, configure
 
 from formtool import workspace
 from formtool.cli import cli
 from formtool.mail import headers
-from formtool.mail.localsmtp import LocalSmtpServer
 from formtool.mail.outbox import WALL_CONNECTION, WALL_REFUSED
 from formtool.state.store import Journal, SendState, Store
 from formtool.usecases import credentials

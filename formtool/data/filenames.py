@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-_UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "Ä": "Ae", "Ö": "Oe",
-                          "Ü": "Ue"})
+from formtool.text import to_ascii
+
 _RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
              *(f"LPT{i}" for i in range(1, 10))}
 
@@ -19,8 +19,7 @@ def safe_filename(text: str, *, suffix: str = "", max_length: int = 100,
     that pass through tools that mangle them.
     """
     if ascii_only:
-        text = unicodedata.normalize("NFKD", text.translate(_UMLAUTS))
-        text = text.encode("ascii", "ignore").decode("ascii")
+        text = to_ascii(text)
     text = "".join(c for c in text if unicodedata.category(c)[0] != "C")
     text = re.sub(r'[\\/:*?"<>|]+', "-", text)
     text = re.sub(r"\s+", " ", text).strip(" .-")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from formtool.addresses import ascii_email
+from formtool.data import csvtext
 from formtool.errors import FormtoolError
 
 EMAIL_COLUMNS = ("email", "e-mail", "mail", "e_mail", "emailadresse", "e-mail-adresse")
@@ -118,23 +119,6 @@ class ContactList:
             yield Contact(row, key, email, columns, opted_out)
 
 
-def _decode(data: bytes) -> tuple[str, str]:
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8"), "utf-8-sig"
-    try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace"), "cp1252"
-
-
-def _delimiter(header_line: str) -> str:
-    try:
-        return csv.Sniffer().sniff(header_line, delimiters=",;\t").delimiter
-    except csv.Error:
-        counts = {d: header_line.count(d) for d in ",;\t"}
-        return max(counts, key=lambda d: counts[d])
-
-
 def read(path: Path) -> ContactList:
     """Open a contact CSV; raise ContactsError when it is unusable as a whole."""
     try:
@@ -143,11 +127,11 @@ def read(path: Path) -> ContactList:
         raise ContactsError(f"Kontaktliste {path} gibt es nicht.") from None
     except OSError as exc:
         raise ContactsError(f"{path}: kann nicht gelesen werden ({exc.strerror}).") from None
-    text, encoding = _decode(data)
+    text, encoding = csvtext.decode(data)
     first = text.lstrip("\r\n").split("\n", 1)[0]
     if not first.strip():
         raise ContactsError(f"{path}: die Kontaktliste ist leer.")
-    delimiter = _delimiter(first)
+    delimiter = csvtext.delimiter(first)
     header = [h.strip() for h in next(csv.reader([first], delimiter=delimiter))]
     lower = [h.lower() for h in header]
     if not any(c in lower for c in EMAIL_COLUMNS):

@@ -1,28 +1,24 @@
-"""An SMTP server on this machine (aiosmtpd): the demo's mailbox, and the tests' peer.
+"""The demo's mail server on this machine (aiosmtpd), plain and small.
 
-It listens on a free loopback port, optionally with STARTTLS or implicit TLS
-and AUTH, and keeps what it receives (and, with ``store_dir``, writes each
-message as an ``.eml`` file). Nothing leaves the machine.
+It listens on a free loopback port, takes every message and keeps it (with
+``store_dir``, each as an ``.eml`` file). Nothing leaves the machine. (The tests'
+peer with TLS, AUTH and delays is ``tests/smtpserver.py``.)
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import socket
-import ssl
 import threading
-import warnings
 from dataclasses import dataclass
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default
 from pathlib import Path
-from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from aiosmtpd.smtp import SMTP, Envelope, Session
 
 
 @dataclass(frozen=True)
@@ -56,42 +52,6 @@ class Mailbox:
         return f"250 2.0.0 Ok: queued as {number}"
 
 
-class _Authenticator:
-    def __init__(self, user: str, password: str) -> None:
-        self.user, self.password = user.encode(), password.encode()
-
-    def __call__(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str,
-                 auth_data: Any) -> AuthResult:
-        ok = (isinstance(auth_data, LoginPassword) and auth_data.login == self.user
-              and auth_data.password == self.password)
-        return AuthResult(success=ok, handled=False)  # aiosmtpd then answers 535
-
-
-class _SlowSMTP(SMTP):
-    """Waits before every reply, like a server one WAN round trip away."""
-
-    delay = 0.0
-
-    async def push(self, status: Any) -> None:
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        await super().push(status)
-
-
-class _Controller(Controller):
-    def __init__(self, handler: Any, delay: float, **kwargs: Any) -> None:
-        super().__init__(handler, **kwargs)
-        self.delay = delay
-
-    def factory(self) -> SMTP:
-        with warnings.catch_warnings():
-            # With implicit TLS aiosmtpd warns of AUTH without TLS: it cannot see the socket's.
-            warnings.simplefilter("ignore", UserWarning)
-            server = _SlowSMTP(self.handler, **self.SMTP_kwargs)
-        server.delay = self.delay
-        return server
-
-
 def free_port() -> int:
     with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -102,31 +62,15 @@ def free_port() -> int:
 logging.getLogger("mail.log").setLevel(logging.ERROR)
 
 
-class LocalSmtpServer:
-    """Start with ``with LocalSmtpServer(...) as server:``; ``server.port`` is where it is."""
+class DemoSmtpServer:
+    """``with DemoSmtpServer(Mailbox(folder)) as server:``; ``server.port`` is where it is."""
 
-    def __init__(self, handler: Any | None = None, *, security: str = "none",
-                 certfile: Path | None = None, keyfile: Path | None = None,
-                 auth: tuple[str, str] | None = None, delay: float = 0.0) -> None:
-        self.handler = handler if handler is not None else Mailbox()
-        self.security = security
+    def __init__(self, handler: Mailbox) -> None:
+        self.handler = handler
         self.port = free_port()
-        kwargs: dict[str, Any] = {"hostname": "127.0.0.1", "port": self.port}
-        if security != "none":
-            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            context.load_cert_chain(str(certfile), str(keyfile))
-            if security == "ssl":
-                kwargs["ssl_context"] = context
-            else:
-                kwargs.update(tls_context=context, require_starttls=True)
-        if auth is not None:
-            # aiosmtpd cannot tell an implicit-TLS connection is encrypted: only
-            # STARTTLS can be required before AUTH.
-            kwargs.update(authenticator=_Authenticator(*auth), auth_required=True,
-                          auth_require_tls=security == "starttls")
-        self.controller = _Controller(self.handler, delay, **kwargs)
+        self.controller = Controller(handler, hostname="127.0.0.1", port=self.port)
 
-    def __enter__(self) -> LocalSmtpServer:
+    def __enter__(self) -> DemoSmtpServer:
         self.controller.start()
         return self
 

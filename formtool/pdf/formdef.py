@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import re
 import tomllib
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from formtool.errors import FormDefinitionError
+from formtool.text import to_ascii
 
 FIELD_TYPES = (
     "text", "multiline", "email", "phone", "postcode", "date", "number",
@@ -37,8 +37,6 @@ _SECTION_KEYS = {"title", "intro", "fields"}
 _FIELD_KEYS = {"name", "label", "type", "required", "options", "max_length", "help", "width",
                "lines", "prefill"}
 _CLOSING_KEYS = {"consent_text", "consent_label", "place_date", "signature"}
-_TRANSLIT = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "Ä": "Ae", "Ö": "Oe",
-                           "Ü": "Ue"})
 
 
 @dataclass(frozen=True)
@@ -108,8 +106,7 @@ class FormDefinition:
 
 def ascii_value(label: str) -> str:
     """A readable ASCII export value for an option label ("Träger" -> "traeger")."""
-    text = unicodedata.normalize("NFKD", label.translate(_TRANSLIT))
-    text = text.encode("ascii", "ignore").decode("ascii").lower()
+    text = to_ascii(label).lower()
     return re.sub(r"[^a-z0-9]+", "_", text).strip("_") or "option"
 
 

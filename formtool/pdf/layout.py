@@ -1,4 +1,4 @@
-"""FormDefinition -> fillable A4 PDF (reportlab AcroForm, finished with pypdf).
+"""FormDefinition -> fillable A4 PDF (reportlab AcroForm, finished with pikepdf).
 
 Layout is two passes: blocks are measured and assigned to pages first (so the
 footer can say "Seite 2 von 3"), then drawn. Every field gets a widget with an

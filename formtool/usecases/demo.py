@@ -15,12 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pypdf import PdfReader, PdfWriter
-
 from formtool import workspace
 from formtool.errors import FormtoolError
 from formtool.mail import outbox
-from formtool.mail.localsmtp import LocalSmtpServer, Mailbox
+from formtool.mail.localsmtp import DemoSmtpServer, Mailbox
 from formtool.state.store import CampaignStatus, Store, campaign_status
 from formtool.usecases import importing, sending
 
@@ -81,13 +79,29 @@ def _answers(rng: random.Random) -> dict[str, str]:
 
 
 def _fill_return(source: Path, target: Path, answers: dict[str, str], place: str) -> None:
-    writer = PdfWriter(clone_from=PdfReader(source))
-    for page in writer.pages:
-        writer.update_page_form_field_values(page, {**answers, "ort": place},
-                                             auto_regenerate=False)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with target.open("wb") as fh:
-        writer.write(fh)
+    """Fill a personal form as a recipient's viewer would: values and their appearances
+    (pikepdf's form filler; names starting with / are a box's or a radio's state)."""
+    import pikepdf
+    from pikepdf.form import (
+        CheckboxField,
+        DefaultAppearanceStreamGenerator,
+        Form,
+        RadioButtonGroup,
+        TextField,
+    )
+
+    with pikepdf.open(source) as pdf:
+        form = Form(pdf, DefaultAppearanceStreamGenerator)
+        for name, value in {**answers, "ort": place}.items():
+            field = form[name]
+            if isinstance(field, CheckboxField):
+                field.checked = value != "/Off"
+            elif isinstance(field, RadioButtonGroup):
+                field.value = pikepdf.Name(value)
+            elif isinstance(field, TextField):
+                field.value = value
+        target.parent.mkdir(parents=True, exist_ok=True)
+        pdf.save(target)
 
 
 def _send(ws: workspace.Workspace, template: str, only_unanswered: str | None = None
@@ -106,7 +120,7 @@ def run(root: Path, say: Callable[[str], None] = lambda line: None, seed: int = 
     """Run the loop in ``root`` (replaced if it is an earlier demo)."""
     _fresh(root)
     mailbox = Mailbox(root / "postfach")
-    with LocalSmtpServer(mailbox) as smtp:
+    with DemoSmtpServer(mailbox) as smtp:
         _configure(root, smtp.port)
         ws = workspace.load(root)
         say(f"1. Arbeitsordner {root}; eingebauter Mailserver auf 127.0.0.1:{smtp.port} "

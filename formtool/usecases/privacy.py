@@ -15,6 +15,7 @@ from pathlib import Path
 
 from formtool import atomic
 from formtool.addresses import ascii_email
+from formtool.data import csvtext
 from formtool.errors import FormtoolError
 from formtool.state import store
 from formtool.state.store import Store
@@ -37,18 +38,8 @@ class Finding:
         return self.rows == 0
 
 
-def _decode(data: bytes) -> tuple[str, str]:
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            return data.decode(encoding), encoding
-        except UnicodeDecodeError:
-            continue
-    return data.decode("latin-1"), "latin-1"
-
-
 def _dialect(text: str) -> str:
-    header = text.split("\n", 1)[0]
-    return max(";,\t", key=header.count)
+    return csvtext.delimiter(text.split("\n", 1)[0])
 
 
 def _matches(text: str, needles: list[str]) -> bool:
@@ -71,7 +62,7 @@ def find(root: Path, addresses: list[str], response_ids: list[str], files: list[
             continue
         data = path.read_bytes()
         if path.suffix.lower() == ".csv":
-            text, _ = _decode(data)
+            text, _ = csvtext.decode(data)
             rows = sum(1 for line in csv.reader(io.StringIO(text), delimiter=_dialect(text))
                        if _matches(";".join(line), needles))
             if rows:
@@ -86,7 +77,7 @@ def delete(finding: Finding, addresses: list[str], response_ids: list[str]) -> N
         finding.path.unlink()
         return
     needles = [a.lower() for a in (*addresses, *response_ids)]
-    text, encoding = _decode(finding.path.read_bytes())
+    text, encoding = csvtext.decode(finding.path.read_bytes())
     delimiter = _dialect(text)
     rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
     with atomic.replacing(finding.path, mode="w", encoding=encoding, newline="") as fh:
