@@ -1,8 +1,13 @@
-"""Benchmark: importing returned forms, side by side with pdftk and a plain pypdf loop.
+"""Benchmark: importing returned forms, side by side with bare loops, pypdf and pdftk.
 
     .venv/bin/python bench/bench_import.py [N]      (default 10,000)
 
-Makes N distinct filled copies of the partner form (cached in bench/.cache), then
+First, the whole ``formtool import DIR`` process (start-up included, both cores) on
+3,000 distinct forms filled by pypdf (as a recipient's tool writes them), against a
+warm, one-core bare pikepdf loop that opens each file and reads /T and /V of every
+field (the floor of any import that reads the files with qpdf).
+
+Then makes N distinct filled copies of the partner form (cached in bench/.cache), and
 measures in one run:
   * formtool's import (read, identify, normalise, validate, append to the CSV,
     record in state.db), in a fresh process, at N and at N/5 files, to show
@@ -55,6 +60,65 @@ def make_forms(count: int) -> Path:
     return folder
 
 
+def make_pypdf_forms(count: int) -> Path:
+    """``count`` distinct forms filled by pypdf (whole rewrites, as pypdf-based tools save)."""
+    from pypdf import PdfReader, PdfWriter
+
+    from formtool import workspace
+    from formtool.pdf import formdef, layout
+
+    folder = CACHE / f"pypdf-{count}"
+    if folder.is_dir() and len(list(folder.glob("*.pdf"))) == count:
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    form = formdef.load(workspace.shipped_forms_dir() / "buendnispartner.toml")
+    blank = CACHE / "blank.pdf"
+    layout.write_blank(form, blank, alliance=workspace.DEFAULT_ALLIANCE)
+    reader = PdfReader(blank)
+    for i in range(count):
+        writer = PdfWriter(clone_from=reader)
+        values = {"organisation": f"Kita Nr. {i} Gößnitz", "email": f"kita{i}@traeger.example",
+                  "plz": "04639", "ort": "Gößnitz", "response_id": f"PYPDF{i:07d}",
+                  "datum": "3.2.2026", "thema_sonstiges": "Zeile eins\nZeile zwei – ü",
+                  "kreis": "/partner", "thema_fachkraefte": "/Yes" if i % 2 else "/Off"}
+        for page in writer.pages:
+            writer.update_page_form_field_values(page, values, auto_regenerate=False)
+        with (folder / f"pypdf-{i:05d}.pdf").open("wb") as fh:
+            writer.write(fh)
+    return folder
+
+
+def bare_pikepdf(paths: list[Path]) -> float:
+    """Warm, one core: open each file, read /T and /V of every field. Files per second."""
+    import pikepdf
+
+    for path in paths[:50]:  # warm the page cache and the library
+        path.read_bytes()
+    start = time.perf_counter()
+    for path in paths:
+        with pikepdf.open(path) as pdf:
+            for field in pdf.Root.AcroForm.Fields:
+                field.get("/T")
+                field.get("/V")
+    return len(paths) / (time.perf_counter() - start)
+
+
+def whole_import(folder: Path) -> tuple[float, float]:
+    """`formtool import DIR` as a user runs it, in a fresh workspace: files per second
+    and peak RSS (MiB, the process and its largest worker)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = Path(tmp) / "ws"
+        formtool = str(Path(sys.executable).with_name("formtool"))
+        subprocess.run([formtool, "init", str(ws)], check=True, capture_output=True)
+        count = len(list(folder.glob("*.pdf")))
+        start = time.perf_counter()
+        subprocess.run([formtool, "--workspace", str(ws), "import", str(folder)], check=True,
+                       capture_output=True)
+        elapsed = time.perf_counter() - start
+    return count / elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
 def peak_mib() -> float:
     """This process's peak plus its largest worker's (workers report theirs at exit)."""
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -89,6 +153,18 @@ def child(folder: Path, count: int) -> dict[str, float]:
 
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
+    start = time.perf_counter()
+    filled = make_pypdf_forms(3000)
+    print(f"3000 forms filled by pypdf ready in {filled} ({time.perf_counter() - start:.1f} s)")
+    rounds = [(whole_import(filled)[0], bare_pikepdf(sorted(filled.glob("*.pdf"))))
+              for _ in range(3)]
+    ours, bare = (sorted(r[i] for r in rounds)[1] for i in (0, 1))  # medians
+    print(f"formtool import DIR (whole process, 2 cores)  3000 files: {ours:7.0f} forms/s")
+    print(f"bare pikepdf /T /V loop (warm, 1 core)        3000 files: {bare:7.0f} forms/s"
+          f"  -> formtool = {ours / bare:.2f}x the bare loop (rounds: "
+          + " ".join(f"{o / b:.2f}" for o, b in rounds) + ")")
+    if count == 0:
+        return
     start = time.perf_counter()
     folder = make_forms(count)
     print(f"{count} filled forms ready in {folder} ({time.perf_counter() - start:.1f} s)")

@@ -88,7 +88,9 @@ def _extractions(paths: list[Path], password: str, processes: int) -> Iterator[E
     if len(paths) < PARALLEL_FROM or workers == 1:
         yield from map(_job, jobs)
         return
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+    # The platform's way to start workers: fork where there is one (Linux; the parent
+    # runs no threads here), else spawn (Windows, macOS), which imports pikepdf anew.
+    with multiprocessing.get_context().Pool(workers) as pool:
         yield from pool.imap(_job, jobs, chunksize=16)
 
 
