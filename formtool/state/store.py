@@ -466,6 +466,36 @@ class Store:
         row = self.execute("SELECT email FROM contacts WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
+    def forget(self, address: str) -> Forgotten:
+        """Remove a person from state.db; keep (or add) their opt-out as a hash only."""
+        out = Forgotten()
+        email = normalise(address)
+        with self.transaction():
+            # the keys this address had in contact lists; a key alone may belong to
+            # somebody else today (renumbered lists), so rows are found by address
+            keys = {r[0] for r in self.execute(
+                "SELECT key FROM contacts WHERE email = ? COLLATE NOCASE", (email,)).fetchall()}
+            marks = ",".join("?" * len(keys))
+            if keys:
+                issued = self.execute(f"SELECT response_id, file FROM forms_issued "
+                                       f"WHERE contact_key IN ({marks})", tuple(keys)).fetchall()
+                out.response_ids = [r[0] for r in issued]
+                out.files = [r[1] for r in issued]
+                out.files += [r[0] for r in self.execute(
+                    f"SELECT file_name FROM responses WHERE contact_key IN ({marks})",
+                    tuple(keys)).fetchall()]
+                out.responses = self.execute(
+                    f"DELETE FROM responses WHERE contact_key IN ({marks})", tuple(keys)).rowcount
+                out.forms = self.execute(
+                    f"DELETE FROM forms_issued WHERE contact_key IN ({marks})",
+                    tuple(keys)).rowcount
+                out.contacts = self.execute(
+                    "DELETE FROM contacts WHERE email = ? COLLATE NOCASE", (email,)).rowcount
+            out.sends = self.execute("DELETE FROM sends WHERE email = ?", (email,)).rowcount
+            self.execute("INSERT OR IGNORE INTO optouts (email_hash, source, created_at) "
+                          "VALUES (?, ?, ?)", (email_hash(address), "vergessen", _now()))
+        return out
+
 
 def email_hash(address: str) -> str:
     """The opt-out key: an umlaut domain counts in either spelling (see addresses)."""
@@ -494,6 +524,32 @@ def _send(row: Sequence[Any]) -> Send:
     values = list(row)
     values[3] = SendState(values[3])
     return Send(*values)
+
+
+@dataclass
+class CampaignStatus:
+    campaign: str
+    sent: int = 0
+    failed: int = 0
+    pending: int = 0
+    unknown: int = 0
+    answered: int = 0
+    unanswered: int = 0
+    opted_out: int = 0
+
+
+class Recipient(NamedTuple):
+    """One address of a campaign as the status shows it."""
+
+    key: str
+    email: str
+    state: SendState
+    sent_at: str
+    answered: bool
+    name: str
+    organisation: str
+    address: str
+    reply: str  # the server's last reply (why it failed, for example)
 
 
 class Journal:
@@ -580,92 +636,59 @@ class Journal:
         return [r[0] for r in self.store.execute(
             "SELECT name FROM campaigns ORDER BY created_at, rowid").fetchall()]
 
+    def recipients(self, campaign: str, *, live: bool = False) -> Iterator[Recipient]:
+        """Every address the campaign was sent (or tried) to, with whether they answered.
 
-@dataclass
-class CampaignStatus:
-    campaign: str
-    sent: int = 0
-    failed: int = 0
-    pending: int = 0
-    unknown: int = 0
-    answered: int = 0
-    unanswered: int = 0
-    opted_out: int = 0
+        A response counts for the address whatever key the contact had when it was
+        issued its form. Rows left in *sending* are *unknown* unless ``live`` (a run
+        holds the send lock and is sending them now).
+        """
+        rows = self.store.execute(
+            """SELECT s.contact_key, s.email, s.state, s.updated_at,
+                      EXISTS (SELECT 1 FROM responses r WHERE r.contact_key != '' AND
+                              (r.contact_key = s.contact_key OR r.contact_key IN
+                               (SELECT key FROM contacts WHERE email = s.email
+                                COLLATE NOCASE))),
+                      COALESCE(c.name, ''), COALESCE(c.organisation, ''),
+                      COALESCE(c.address, ''), s.reply
+               FROM sends s LEFT JOIN contacts c ON c.rowid = (
+                   SELECT rowid FROM contacts WHERE email = s.email COLLATE NOCASE
+                   ORDER BY updated_at DESC, rowid DESC LIMIT 1)
+               WHERE s.campaign = ? ORDER BY s.rowid""", (campaign,)).fetchall()
+        for row in rows:
+            state = SendState(row[2])
+            if state is SendState.SENDING and not live:
+                state = SendState.UNKNOWN
+            yield Recipient(row[0], row[1], state, row[3], bool(row[4]), *row[5:])
 
+    def status(self, campaign: str, *, live: bool = False) -> CampaignStatus:
+        """The counts of one campaign."""
+        status = CampaignStatus(campaign)
+        for r in self.recipients(campaign, live=live):
+            if r.state in (SendState.FAILED, SendState.PENDING, SendState.UNKNOWN):
+                setattr(status, r.state.value, getattr(status, r.state.value) + 1)
+                continue
+            if r.state is not SendState.SENT:
+                continue
+            status.sent += 1
+            if r.answered:
+                status.answered += 1
+            elif self.is_opted_out(r.email):
+                status.opted_out += 1
+            else:
+                status.unanswered += 1
+        return status
 
-class Recipient(NamedTuple):
-    """One address of a campaign as the status shows it."""
+    def undelivered(self, campaign: str, *, live: bool = False) -> Iterator[Recipient]:
+        """Did not get the campaign (yet): failed, pending, or unknown after a crash."""
+        return (r for r in self.recipients(campaign, live=live)
+                if r.state in UNDELIVERED_STATES)
 
-    key: str
-    email: str
-    state: SendState
-    sent_at: str
-    answered: bool
-    name: str
-    organisation: str
-    address: str
-    reply: str  # the server's last reply (why it failed, for example)
-
-
-def campaigns(store: Store) -> list[str]:
-    return Journal(store).campaigns()
-
-
-def recipients(store: Store, campaign: str, *, live: bool = False) -> Iterator[Recipient]:
-    """Every address the campaign was sent (or tried) to, with whether they answered.
-
-    A response counts for the address whatever key the contact had when it was
-    issued its form. Rows left in *sending* are *unknown* unless ``live`` (a run
-    holds the send lock and is sending them now).
-    """
-    rows = store.execute(
-        """SELECT s.contact_key, s.email, s.state, s.updated_at,
-                  EXISTS (SELECT 1 FROM responses r WHERE r.contact_key != '' AND
-                          (r.contact_key = s.contact_key OR r.contact_key IN
-                           (SELECT key FROM contacts WHERE email = s.email COLLATE NOCASE))),
-                  COALESCE(c.name, ''), COALESCE(c.organisation, ''), COALESCE(c.address, ''),
-                  s.reply
-           FROM sends s LEFT JOIN contacts c ON c.rowid = (
-               SELECT rowid FROM contacts WHERE email = s.email COLLATE NOCASE
-               ORDER BY updated_at DESC, rowid DESC LIMIT 1)
-           WHERE s.campaign = ? ORDER BY s.rowid""", (campaign,)).fetchall()
-    for row in rows:
-        state = SendState(row[2])
-        if state is SendState.SENDING and not live:
-            state = SendState.UNKNOWN
-        yield Recipient(row[0], row[1], state, row[3], bool(row[4]), *row[5:])
-
-
-def campaign_status(store: Store, campaign: str, *, live: bool = False) -> CampaignStatus:
-    journal = Journal(store)
-    status = CampaignStatus(campaign)
-    for r in recipients(store, campaign, live=live):
-        if r.state in (SendState.FAILED, SendState.PENDING, SendState.UNKNOWN):
-            setattr(status, r.state.value, getattr(status, r.state.value) + 1)
-            continue
-        if r.state is not SendState.SENT:
-            continue
-        status.sent += 1
-        if r.answered:
-            status.answered += 1
-        elif journal.is_opted_out(r.email):
-            status.opted_out += 1
-        else:
-            status.unanswered += 1
-    return status
-
-
-def undelivered(store: Store, campaign: str, *, live: bool = False) -> Iterator[Recipient]:
-    """Did not get the campaign (yet): failed, pending, or unknown after a crash."""
-    return (r for r in recipients(store, campaign, live=live) if r.state in UNDELIVERED_STATES)
-
-
-def unanswered(store: Store, campaign: str) -> Iterator[Recipient]:
-    """Got the campaign, have not answered, have not opted out."""
-    journal = Journal(store)
-    for r in recipients(store, campaign):
-        if r.state is SendState.SENT and not r.answered and not journal.is_opted_out(r.email):
-            yield r
+    def unanswered(self, campaign: str) -> Iterator[Recipient]:
+        """Got the campaign, have not answered, have not opted out."""
+        for r in self.recipients(campaign):
+            if r.state is SendState.SENT and not r.answered and not self.is_opted_out(r.email):
+                yield r
 
 
 @dataclass
@@ -678,33 +701,3 @@ class Forgotten:
     forms: int = 0
     files: list[str] = field(default_factory=list)  # personal forms and returned files
     response_ids: list[str] = field(default_factory=list)
-
-
-def forget(store: Store, address: str) -> Forgotten:
-    """Remove a person from state.db; keep (or add) their opt-out as a hash only."""
-    out = Forgotten()
-    email = normalise(address)
-    with store.transaction():
-        # the keys this address had in contact lists; a key alone may belong to
-        # somebody else today (renumbered lists), so rows are found by address
-        keys = {r[0] for r in store.execute(
-            "SELECT key FROM contacts WHERE email = ? COLLATE NOCASE", (email,)).fetchall()}
-        marks = ",".join("?" * len(keys))
-        if keys:
-            issued = store.execute(f"SELECT response_id, file FROM forms_issued "
-                                   f"WHERE contact_key IN ({marks})", tuple(keys)).fetchall()
-            out.response_ids = [r[0] for r in issued]
-            out.files = [r[1] for r in issued]
-            out.files += [r[0] for r in store.execute(
-                f"SELECT file_name FROM responses WHERE contact_key IN ({marks})",
-                tuple(keys)).fetchall()]
-            out.responses = store.execute(
-                f"DELETE FROM responses WHERE contact_key IN ({marks})", tuple(keys)).rowcount
-            out.forms = store.execute(
-                f"DELETE FROM forms_issued WHERE contact_key IN ({marks})", tuple(keys)).rowcount
-            out.contacts = store.execute(
-                "DELETE FROM contacts WHERE email = ? COLLATE NOCASE", (email,)).rowcount
-        out.sends = store.execute("DELETE FROM sends WHERE email = ?", (email,)).rowcount
-        store.execute("INSERT OR IGNORE INTO optouts (email_hash, source, created_at) "
-                      "VALUES (?, ?, ?)", (email_hash(address), "vergessen", _now()))
-    return out

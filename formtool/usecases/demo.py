@@ -19,7 +19,7 @@ from formtool import workspace
 from formtool.errors import FormtoolError
 from formtool.mail import outbox
 from formtool.mail.localsmtp import DemoSmtpServer, Mailbox
-from formtool.state.store import CampaignStatus, Store, campaign_status
+from formtool.state.store import CampaignStatus, Journal, Store
 from formtool.usecases import importing, sending
 
 MARKER = ".formtool-demo"
@@ -112,7 +112,7 @@ def _send(ws: workspace.Workspace, template: str, only_unanswered: str | None = 
 
 def _status(ws: workspace.Workspace, campaign: str) -> CampaignStatus:
     with Store(ws.state_db) as store:
-        return campaign_status(store, campaign)
+        return Journal(store).status(campaign)
 
 
 def run(root: Path, say: Callable[[str], None] = lambda line: None, seed: int = 2026

@@ -1,6 +1,6 @@
 """DSGVO: find (and on request delete) a person's data in the workspace's files.
 
-``state.db`` is cleaned by ``state.store.forget``; this module looks in
+``state.db`` is cleaned by ``Store.forget``; this module looks in
 the files: CSV rows (contact lists, response tables), .eml files and PDFs that
 hold the address, a response id of theirs, or that were issued to them.
 """
@@ -103,7 +103,7 @@ def forget(ws: Workspace, address: str, *, delete_files: bool = False) -> Forgot
     if sendable is None:
         raise PrivacyError(f"„{address}“ ist keine gültige E-Mail-Adresse.")
     with Store(ws.state_db) as db:
-        removed = store.forget(db, sendable)
+        removed = db.forget(sendable)
         db.checkpoint(keep=1)
     spellings = sorted({address.strip(), sendable})  # as typed, and as sent
     findings = list(find(ws.root, spellings, removed.response_ids, removed.files))

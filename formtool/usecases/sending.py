@@ -20,7 +20,7 @@ from formtool.mail import smtp
 from formtool.mail.contacts import Contact, Skipped
 from formtool.mail.outbox import Event, Outbox, Summary
 from formtool.state.runlock import RunLock
-from formtool.state.store import Journal, Send, SendState, Store, campaigns, unanswered
+from formtool.state.store import Journal, Send, SendState, Store
 from formtool.usecases import mailing
 from formtool.workspace import Workspace
 
@@ -93,10 +93,11 @@ class SendPlan:
         if self.only_unanswered is None:
             yield from self.mailing.contacts
             return
-        if self.only_unanswered not in campaigns(self.store):
+        known = self.journal.campaigns()
+        if self.only_unanswered not in known:
             raise SendingError(f"Aktion „{self.only_unanswered}“ gibt es nicht (vorhanden: "
-                               f"{', '.join(campaigns(self.store)) or 'keine'}).")
-        wanted = {normalise(r.email) for r in unanswered(self.store, self.only_unanswered)}
+                               f"{', '.join(known) or 'keine'}).")
+        wanted = {normalise(r.email) for r in self.journal.unanswered(self.only_unanswered)}
         yield from (c for c in self.mailing.contacts if normalise(c.email) in wanted)
 
     def _select(self, *, resend_unknown: bool, retry_failed: bool) -> None:

@@ -8,15 +8,7 @@ from pathlib import Path
 
 from formtool.errors import FormtoolError
 from formtool.state import runlock
-from formtool.state.store import (
-    CampaignStatus,
-    Journal,
-    SendState,
-    Store,
-    campaign_status,
-    unanswered,
-    undelivered,
-)
+from formtool.state.store import CampaignStatus, Journal, SendState, Store
 from formtool.workspace import Workspace
 
 SUMMARY_HEADER = ["Aktion", "gesendet", "fehlgeschlagen", "zurückgestellt", "unbekannt",
@@ -67,7 +59,8 @@ def report(ws: Workspace, campaign: str | None = None, view: View = View.SUMMARY
     """The campaigns (or one), as a table of plain values."""
     live = runlock.active(ws.state_dir)  # a run is sending: its 'sending' rows are live
     with Store(ws.state_db) as store:
-        known = Journal(store).campaigns()
+        journal = Journal(store)
+        known = journal.campaigns()
         if campaign and campaign not in known:
             raise StatusError(f"Aktion „{campaign}“ gibt es nicht (vorhanden: "
                               f"{', '.join(known) or 'keine'}).")
@@ -75,14 +68,14 @@ def report(ws: Workspace, campaign: str | None = None, view: View = View.SUMMARY
         if view is View.OPEN:
             return Report(view, OPEN_HEADER, [
                 [r.key, r.name, r.organisation, r.address, r.email, r.sent_at[:10]]
-                for name in names for r in unanswered(store, name)])
+                for name in names for r in journal.unanswered(name)])
         if view is View.ERRORS:
             return Report(view, ERRORS_HEADER, [
                 [r.key, r.name, r.organisation, r.email, UNDELIVERED[r.state],
                  _advice(r.state, r.reply), r.sent_at[:10]]
-                for name in names for r in undelivered(store, name, live=live)])
+                for name in names for r in journal.undelivered(name, live=live)])
         return Report(view, SUMMARY_HEADER,
-                      [summary_row(campaign_status(store, name, live=live)) for name in names])
+                      [summary_row(journal.status(name, live=live)) for name in names])
 
 
 def write_csv(table: Report, path: Path) -> int:
