@@ -36,6 +36,7 @@ demo: $(BIN)/formtool
 
 bench: $(BIN)/formtool
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python bench/bench_startup.py
 	$(BIN)/python bench/bench_generate.py
 	$(BIN)/python bench/bench_import.py
 	$(BIN)/python bench/bench_personalise.py
