@@ -693,6 +693,10 @@ def forget_(state: _State, address: str, delete_files: bool) -> None:
     ws = state.workspace()
     result = privacy.forget(ws, address, delete_files=delete_files)
     gone = result.removed
+    if result.nobody:
+        raise Failure(f"„{address}“ kommt in diesem Arbeitsordner nicht vor (weder in "
+                      "state.db noch in einer Datei). Schreibweise prüfen? Die Adresse ist "
+                      "vorsorglich abgemeldet.")
     click.echo(f"Aus state.db gelöscht: {gone.contacts} Kontakt(e), {gone.sends} Sendung(en), "
                f"{gone.responses} Rücklauf/Rückläufe, {gone.forms} persönliche(s) Formular(e). "
                "Die Abmeldung bleibt als Prüfsumme.")
@@ -706,3 +710,8 @@ def forget_(state: _State, address: str, delete_files: bool) -> None:
     if not delete_files:
         click.echo("Mit --delete-files werden diese Dateien gelöscht und die Zeilen aus den "
                    "Tabellen entfernt.")
+    if result.left:
+        for line in result.left:
+            click.echo(f"  nicht gelöscht: {line}", err=True)
+        raise Failure(f"{len(result.left)} Datei(en) konnten nicht bereinigt werden (siehe "
+                      "oben); bitte von Hand löschen.")

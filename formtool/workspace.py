@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,16 +132,67 @@ def _section(config: dict[str, Any], name: str) -> dict[str, Any]:
     return value
 
 
-def _typed(section: dict[str, Any], where: str, key: str, kind: type, default: Any) -> Any:
+def _typed(section: dict[str, Any], where: str, key: str, kind: type, default: Any, *,
+           positive: bool = False) -> Any:
     value = section.get(key, default)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise WorkspaceError(f"{CONFIG_NAME}: [{where}] {key} = {value!r} – erwartet "
                              f"{'Text' if kind is str else 'eine Zahl'}.")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise WorkspaceError(f"{CONFIG_NAME}: [{where}] {key} = {value!r} – erwartet eine "
+                             "endliche Zahl.")
     if isinstance(value, (int, float)) and value < 0:
         raise WorkspaceError(f"{CONFIG_NAME}: [{where}] {key} darf nicht negativ sein.")
+    if positive and isinstance(value, (int, float)) and value <= 0:
+        raise WorkspaceError(f"{CONFIG_NAME}: [{where}] {key} muss größer als 0 sein.")
     return value
+
+
+# Every section and key formtool.toml may hold: anything else is a typo that would
+# otherwise be ignored silently (a limit believed set, a setting believed changed).
+SCHEMA: dict[str, set[str]] = {
+    "buendnis": {"name"},
+    "sender": {"name", "email", "reply_to", "unsubscribe"},
+    "smtp": {"host", "port", "security", "user", "ca_file", "connections",
+             "max_per_connection", "timeout"},
+    "limits": {"preset", "per_minute", "per_hour", "per_day", "max_size_mb"},
+}
+
+
+def _suggest(word: str, choices: set[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    return f" – meinten Sie „{close[0]}“?" if close else ""
+
+
+def check_config(config: dict[str, Any], path: Path) -> None:
+    """Unknown sections and keys, and passwords, stop every command with one German line."""
+    for section, value in config.items():
+        if section.lower() in ("password", "passwort"):
+            raise WorkspaceError(_password_hint(path, section))
+        if section not in SCHEMA:
+            raise WorkspaceError(f"{path}: unbekannter Abschnitt [{section}]"
+                                 f"{_suggest(section, set(SCHEMA))} (bekannt: "
+                                 f"{', '.join(f'[{s}]' for s in SCHEMA)}).")
+        if not isinstance(value, dict):
+            raise WorkspaceError(f"{path}: [{section}] muss ein Abschnitt sein.")
+        for key in value:
+            if "password" in key.lower() or "passwort" in key.lower():
+                raise WorkspaceError(_password_hint(path, f"[{section}] {key}"))
+            if key not in SCHEMA[section]:
+                raise WorkspaceError(f"{path}: [{section}] {key} ist unbekannt"
+                                     f"{_suggest(key, SCHEMA[section])} (erlaubt: "
+                                     f"{', '.join(sorted(SCHEMA[section]))}).")
+
+
+def _password_hint(path: Path, where: str) -> str:
+    return (f"{path}: {where} – ein Passwort gehört nie in diese Datei (sie wird kopiert, "
+            "gesichert, weitergegeben). Bitte die Zeile löschen und das Passwort mit "
+            "„formtool mail login“ im Schlüsselbund speichern (auf Servern: "
+            "FORMTOOL_SMTP_PASSWORD).")
 
 
 def mail_settings(config: dict[str, Any]) -> MailSettings:
@@ -162,37 +214,65 @@ def mail_settings(config: dict[str, Any]) -> MailSettings:
         reply_to=_typed(sender, "sender", "reply_to", str, "").strip(),
         unsubscribe=_typed(sender, "sender", "unsubscribe", str, "").strip(),
         host=_typed(smtp, "smtp", "host", str, "").strip(),
-        port=_typed(smtp, "smtp", "port", int, 465 if security == "ssl" else d.port),
+        port=_port(_typed(smtp, "smtp", "port", int, 465 if security == "ssl" else d.port)),
         security=security,
         user=_typed(smtp, "smtp", "user", str, "").strip(),
         ca_file=_typed(smtp, "smtp", "ca_file", str, "").strip(),
-        connections=max(1, _typed(smtp, "smtp", "connections", int, d.connections)),
+        connections=_typed(smtp, "smtp", "connections", int, d.connections, positive=True),
         max_per_connection=_typed(smtp, "smtp", "max_per_connection", int,
-                                  d.max_per_connection),
-        timeout=_typed(smtp, "smtp", "timeout", float, d.timeout),
+                                  d.max_per_connection, positive=True),
+        timeout=_typed(smtp, "smtp", "timeout", float, d.timeout, positive=True),
         per_minute=_typed(limits, "limits", "per_minute", int,
                           preset.get("per_minute", d.per_minute)),
         per_hour=_typed(limits, "limits", "per_hour", int, preset.get("per_hour", d.per_hour)),
         per_day=_typed(limits, "limits", "per_day", int, preset.get("per_day", d.per_day)),
-        max_size_mb=_typed(limits, "limits", "max_size_mb", float, d.max_size_mb),
+        max_size_mb=_typed(limits, "limits", "max_size_mb", float, d.max_size_mb,
+                           positive=True),
     )
 
 
+def _port(port: int) -> int:
+    if not 1 <= port <= 65535:
+        raise WorkspaceError(f"{CONFIG_NAME}: [smtp] port = {port} – erlaubt sind 1 bis 65535 "
+                             "(üblich: 587 oder 465).")
+    return port
+
+
 def load(root: Path) -> Workspace:
-    """Load the workspace at ``root`` (which must hold ``formtool.toml``)."""
+    """Load the workspace at ``root`` (which must hold ``formtool.toml``), checked."""
     path = root / CONFIG_NAME
     try:
-        with path.open("rb") as fh:
-            config = tomllib.load(fh)
+        data = path.read_bytes()
     except FileNotFoundError:
         raise WorkspaceError(
             f"{root}: kein formtool-Arbeitsordner ({CONFIG_NAME} fehlt)."
         ) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise WorkspaceError(f"{path}: Die Einstellungen sind fehlerhaft: {exc}") from None
     except OSError as exc:
         raise WorkspaceError(f"{path}: kann nicht gelesen werden: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise WorkspaceError(f"{path}, Zeile {line}: die Datei ist nicht als UTF-8 gespeichert "
+                             "(wohl als „ANSI“/Windows-1252). Bitte im Editor mit "
+                             "„Speichern unter …“ die Codierung UTF-8 wählen.") from None
+    try:
+        config = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise WorkspaceError(_toml_problem(path, str(exc))) from None
+    check_config(config, path)
     return Workspace(root=root.resolve(), config=config)
+
+
+def _toml_problem(path: Path, message: str) -> str:
+    """tomllib's English message as a German line naming where (and the usual cause)."""
+    import re
+
+    where = re.search(r"\(at line (\d+), column (\d+)\)", message)
+    at = f", Zeile {where.group(1)}, Spalte {where.group(2)}" if where else ""
+    return (f"{path}{at}: die Einstellungen sind nicht lesbar. Häufige Ursachen: ein Text ohne "
+            "Anführungszeichen (email = \"info@…\"), ein fehlendes Anführungszeichen am "
+            "Zeilenende, ein Schlüssel doppelt.")
 
 
 def find(start: Path | None = None) -> Workspace:

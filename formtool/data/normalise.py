@@ -159,12 +159,24 @@ def _meta(extraction: Extraction, imported_at: str) -> dict[str, str]:
             "sha256": extraction.sha256}
 
 
+MAX_VALUE = 32_767  # characters: what an Excel cell shows; longer answers are cut
+
+
+def _capped(label: str, value: str, problems: list[str]) -> str:
+    if len(value) <= MAX_VALUE:
+        return value
+    problems.append(f"{label}: Antwort mit {len(value):,} Zeichen auf {MAX_VALUE:,} gekürzt "
+                    "(mehr zeigt eine Tabellenzelle nicht)".replace(",", "."))
+    return value[:MAX_VALUE]
+
+
 def normalise(form: FormDefinition, extraction: Extraction, imported_at: str) -> Row:
     """Values of ``form``'s fields from one file, normalised and validated."""
     problems: list[str] = []
     values: dict[str, str] = {}
     for spec in form.fields():
         value = _normalise_field(spec, extraction.fields.get(spec.name), problems)
+        value = _capped(spec.label, value, problems)
         _validate(spec, value, problems)
         values[spec.name] = value
     version = extraction.value("form_version")
@@ -176,14 +188,17 @@ def normalise(form: FormDefinition, extraction: Extraction, imported_at: str) ->
 def normalise_raw(extraction: Extraction, imported_at: str) -> Row:
     """Any AcroForm: its field names become the columns."""
     values: dict[str, str] = {}
-    for name, raw in extraction.fields.items():
+    problems = list(extraction.notes)
+    for field_name, raw in extraction.fields.items():
+        # a field called like a meta column keeps its value under its own header
+        name = f"{field_name} (Feld)" if field_name in META_COLUMNS else field_name
         if raw.kind == "Btn" and not raw.is_radio:
             values[name] = YES if is_checked(raw) else NO
         elif raw.is_radio:
             values[name] = _radio_state(raw) or ""
         else:
-            values[name] = _multi_line(_text(raw.value))
-    return Row(values, problems=list(extraction.notes), **_meta(extraction, imported_at))
+            values[name] = _capped(name, _multi_line(_text(raw.value)), problems)
+    return Row(values, problems=problems, **_meta(extraction, imported_at))
 
 
 # recognising the form ---------------------------------------------------------

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from formtool import atomic
+from formtool.data import csvtext  # noqa: F401 (sets the csv field limit for reading)
 from formtool.data.normalise import META_COLUMNS, Row
 from formtool.errors import OutputError
 
@@ -27,6 +28,11 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 def neutralise(cell: str) -> str:
     """Prefix cells a spreadsheet would run as a formula with an apostrophe."""
     return "'" + cell if cell.startswith(FORMULA_START) else cell
+
+
+def unneutralise(cell: str) -> str:
+    """A header as written before neutralise (for reading our own tables back)."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_START) else cell
 
 
 @dataclass(frozen=True)
@@ -106,7 +112,7 @@ class ResponseTable:
             old = self._csv_open(self.path, "r")
         except FileNotFoundError:
             if not self.dynamic:
-                self._writer.writerow(self.headers)
+                self._writer.writerow([neutralise(h) for h in self.headers])
             return
         except OSError as exc:
             self.abort()
@@ -121,10 +127,11 @@ class ResponseTable:
             header = next(reader, None)
             if header is None:
                 if not self.dynamic:
-                    self._writer.writerow(self.headers)
+                    self._writer.writerow([neutralise(h) for h in self.headers])
                 return
             if self.dynamic:
                 # Raw columns are field names: keep the old ones, new ones follow.
+                header = [unneutralise(h) for h in header]
                 self._old_header = header
                 self.names = [n for n in header if n not in META_COLUMNS]
             elif header != self.headers:
@@ -206,7 +213,7 @@ class ResponseTable:
         assert self._writer is not None
         fields = [n for n in self.names if n not in META_COLUMNS]
         self.names = self.headers = fields + list(META_COLUMNS)
-        self._writer.writerow(self.headers)
+        self._writer.writerow([neutralise(h) for h in self.headers])
         for cells in self._old_rows:
             by_name = dict(zip(self._old_header, cells, strict=False))
             self._writer.writerow([by_name.get(n, "") for n in self.names])

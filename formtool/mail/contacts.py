@@ -12,6 +12,7 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from formtool.addresses import ascii_email
 from formtool.data import csvtext
@@ -78,7 +79,7 @@ class ContactList:
         seen_ids: dict[str, int] = {}
         seen_emails: dict[str, int] = {}
         start = reader.line_num + 1
-        for cells in reader:
+        for cells in _rows(reader, self.path):
             row, start = start, reader.line_num + 1
             if not any(c.strip() for c in cells):
                 continue  # blank line
@@ -119,6 +120,25 @@ class ContactList:
             yield Contact(row, key, email, columns, opted_out)
 
 
+def _printable(text: str, limit: int = 200) -> str:
+    """For messages: no control characters, not too long."""
+    shown = "".join(c if c.isprintable() else "?" for c in text)
+    return shown if len(shown) <= limit else shown[:limit] + " …"
+
+
+def _rows(reader: Any, path: Path) -> Iterator[list[str]]:
+    """The csv reader's rows; a row it cannot parse is a German error naming the line."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error:
+            raise ContactsError(f"{path}, Zeile {reader.line_num}: keine gültige CSV-Zeile "
+                                "(etwa ein Steuerzeichen oder ein nicht geschlossenes "
+                                "Anführungszeichen).") from None
+
+
 def read(path: Path) -> ContactList:
     """Open a contact CSV; raise ContactsError when it is unusable as a whole."""
     try:
@@ -127,7 +147,10 @@ def read(path: Path) -> ContactList:
         raise ContactsError(f"Kontaktliste {path} gibt es nicht.") from None
     except OSError as exc:
         raise ContactsError(f"{path}: kann nicht gelesen werden ({exc.strerror}).") from None
-    text, encoding = csvtext.decode(data)
+    try:
+        text, encoding = csvtext.decode(data, str(path))
+    except csvtext.NotCsvError as exc:
+        raise ContactsError(str(exc)) from None
     first = text.lstrip("\r\n").split("\n", 1)[0]
     if not first.strip():
         raise ContactsError(f"{path}: die Kontaktliste ist leer.")
@@ -136,7 +159,8 @@ def read(path: Path) -> ContactList:
     lower = [h.lower() for h in header]
     if not any(c in lower for c in EMAIL_COLUMNS):
         raise ContactsError(f"{path}: keine Spalte für die E-Mail-Adresse (erwartet: "
-                            f"{', '.join(EMAIL_COLUMNS[:2])}); gefunden: {', '.join(header)}")
+                            f"{', '.join(EMAIL_COLUMNS[:2])}); gefunden: "
+                            f"{_printable(', '.join(header))}")
     duplicates = sorted({h for h in lower if lower.count(h) > 1})
     if duplicates:
         raise ContactsError(f"{path}: Spalten doppelt: {', '.join(duplicates)}")

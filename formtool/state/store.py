@@ -132,6 +132,10 @@ class StoreError(FormtoolError):
     """state.db cannot be opened or written."""
 
 
+class _DryRun(Exception):
+    """Raised inside a transaction to roll it back on purpose."""
+
+
 class JournalLostError(StoreError):
     """state.db is missing, empty, foreign or older than the last run: refuse to go on."""
 
@@ -240,6 +244,8 @@ class Store:
         try:
             self.execute("PRAGMA journal_mode=WAL")
             self.execute("PRAGMA synchronous=NORMAL")
+            # DSGVO: deleted rows are overwritten, whatever this SQLite build's default
+            self.execute("PRAGMA secure_delete=ON")
             self._migrate()
             if marker is not None:
                 self._check_identity(marker)
@@ -466,10 +472,21 @@ class Store:
         row = self.execute("SELECT email FROM contacts WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
-    def forget(self, address: str) -> Forgotten:
-        """Remove a person from state.db; keep (or add) their opt-out as a hash only."""
+    def forget(self, address: str, *, dry_run: bool = False) -> Forgotten:
+        """Remove a person from state.db; keep (or add) their opt-out as a hash only.
+
+        ``dry_run``: count (and find the response ids and files) without deleting.
+        """
         out = Forgotten()
         email = normalise(address)
+        with contextlib.suppress(_DryRun):  # the dry run's rollback
+            self._forget(email, address, out, dry_run)
+        if not dry_run:
+            # secure_delete overwrote the freed pages; the WAL still holds copies
+            self.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return out
+
+    def _forget(self, email: str, address: str, out: Forgotten, dry_run: bool) -> None:
         with self.transaction():
             # the keys this address had in contact lists; a key alone may belong to
             # somebody else today (renumbered lists), so rows are found by address
@@ -494,7 +511,8 @@ class Store:
             out.sends = self.execute("DELETE FROM sends WHERE email = ?", (email,)).rowcount
             self.execute("INSERT OR IGNORE INTO optouts (email_hash, source, created_at) "
                           "VALUES (?, ?, ?)", (email_hash(address), "vergessen", _now()))
-        return out
+            if dry_run:
+                raise _DryRun  # rolls the transaction back
 
 
 def email_hash(address: str) -> str:

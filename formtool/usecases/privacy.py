@@ -1,27 +1,33 @@
-"""DSGVO: find (and on request delete) a person's data in the workspace's files.
+"""Use case: DSGVO – one person out of everything (``formtool forget``).
 
-``state.db`` is cleaned by ``Store.forget``; this module looks in
-the files: CSV rows (contact lists, response tables), .eml files and PDFs that
-hold the address, a response id of theirs, or that were issued to them.
+Exactly one person: the address is compared exactly (normalised: case, IDNA), never
+as a substring, and files are matched by what they hold – the address or one of the
+person's response ids as a whole token, in a CSV row, a PDF form field, an .eml or a
+temporary or backup file – never by their name. The order is safe: everything is
+found first, then state.db is cleaned, then the files; a failure half-way says what
+is left.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from formtool import atomic
-from formtool.addresses import ascii_email
+from formtool.addresses import ascii_email, normalise
 from formtool.data import csvtext
 from formtool.errors import FormtoolError
-from formtool.state import store
+from formtool.state.store import Forgotten as Removed
 from formtool.state.store import Store
 from formtool.workspace import Workspace
 
-SCANNED = {".csv", ".eml", ".pdf"}
+SCANNED = {".csv", ".eml", ".pdf", ".tmp", ".bak", ".txt"}
+# characters that may stand beside an address inside a longer one (local part, domain)
+_ADDRESS_CHARS = r"A-Za-z0-9.!#$%&'*+/=?^_`{|}~-"
 
 
 class PrivacyError(FormtoolError):
@@ -38,61 +44,99 @@ class Finding:
         return self.rows == 0
 
 
-def _dialect(text: str) -> str:
-    return csvtext.delimiter(text.split("\n", 1)[0])
+class _Needles:
+    """The person's address spellings and response ids, as whole tokens."""
+
+    def __init__(self, addresses: list[str], response_ids: list[str]) -> None:
+        self.addresses = {normalise(a) for a in addresses}
+        self.response_ids = set(response_ids)
+        parts = [rf"(?<![{_ADDRESS_CHARS}]){re.escape(a)}(?![A-Za-z0-9-]|\.[A-Za-z0-9])"
+                 for a in sorted({a.strip() for a in addresses} | self.addresses)]
+        parts += [rf"(?<![A-Za-z0-9]){re.escape(r)}(?![A-Za-z0-9])"
+                  for r in sorted(self.response_ids)]
+        self.pattern = re.compile("|".join(parts), re.IGNORECASE) if parts else None
+
+    def in_text(self, text: str) -> bool:
+        return self.pattern is not None and self.pattern.search(text) is not None
+
+    def in_value(self, value: str) -> bool:
+        value = value.strip()
+        return value in self.response_ids or normalise(value) in self.addresses or (
+            self.in_text(value))
 
 
-def _matches(text: str, needles: list[str]) -> bool:
-    lowered = text.lower()
-    return any(n in lowered for n in needles)
+def _csv_rows(text: str) -> list[list[str]]:
+    delimiter = csvtext.delimiter(text.split("\n", 1)[0])
+    return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
 
 
-def find(root: Path, addresses: list[str], response_ids: list[str], files: list[str]
-         ) -> Iterator[Finding]:
-    """Every file below ``root`` (but .formtool/) that still holds the person's data."""
-    needles = [a.lower() for a in (*addresses, *response_ids)]
-    named = {Path(f).name for f in files}
+def _pdf_holds(path: Path, needles: _Needles) -> bool:
+    from formtool.pdf.extract import Outcome, extract  # pikepdf: only when PDFs are searched
+
+    found = extract(path)
+    if found.outcome is not Outcome.READ:
+        return needles.in_text(path.read_bytes().decode("latin-1"))
+    return any(isinstance(raw.value, str) and needles.in_value(raw.value)
+               for raw in found.fields.values())
+
+
+def find(root: Path, needles: _Needles) -> Iterator[Finding]:
+    """Every file below ``root`` (but .formtool/) that holds the person's data."""
     for path in sorted(root.rglob("*")):
         if not path.is_file() or ".formtool" in path.relative_to(root).parts:
             continue
-        if path.suffix.lower() not in SCANNED:
+        suffix = path.suffix.lower()
+        if suffix not in SCANNED:
             continue
-        if path.name in named or str(path) in files:
-            yield Finding(path, 0)
+        if suffix == ".pdf":
+            if _pdf_holds(path, needles):
+                yield Finding(path, 0)
             continue
         data = path.read_bytes()
-        if path.suffix.lower() == ".csv":
-            text, _ = csvtext.decode(data)
-            rows = sum(1 for line in csv.reader(io.StringIO(text), delimiter=_dialect(text))
-                       if _matches(";".join(line), needles))
-            if rows:
+        if suffix == ".csv":
+            try:
+                text, _ = csvtext.decode(data, str(path))
+                rows = sum(1 for i, row in enumerate(_csv_rows(text))
+                           if i > 0 and any(needles.in_value(cell) for cell in row))
+            except (csvtext.NotCsvError, csv.Error):
+                rows = 0 if not needles.in_text(data.decode("latin-1")) else -1
+            if rows > 0:
                 yield Finding(path, rows)
-        elif _matches(data.decode("latin-1"), needles):
-            yield Finding(path, 0)
+            elif rows < 0:
+                yield Finding(path, 0)
+        elif needles.in_text(data.decode("utf-8", "replace")) or needles.in_text(
+                data.decode("latin-1")):
+            yield Finding(path, 0)  # .eml, temporary and backup files: the whole file
 
 
-def delete(finding: Finding, addresses: list[str], response_ids: list[str]) -> None:
+def delete(finding: Finding, needles: _Needles) -> None:
     """Delete the file, or (CSV) rewrite it without the person's rows."""
     if finding.whole_file:
         finding.path.unlink()
         return
-    needles = [a.lower() for a in (*addresses, *response_ids)]
-    text, encoding = csvtext.decode(finding.path.read_bytes())
-    delimiter = _dialect(text)
-    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    text, encoding = csvtext.decode(finding.path.read_bytes(), str(finding.path))
+    delimiter = csvtext.delimiter(text.split("\n", 1)[0])
+    rows = _csv_rows(text)
     with atomic.replacing(finding.path, mode="w", encoding=encoding, newline="") as fh:
         writer = csv.writer(fh, delimiter=delimiter)
         writer.writerows(row for i, row in enumerate(rows)
-                         if i == 0 or not _matches(";".join(row), needles))
+                         if i == 0 or not any(needles.in_value(cell) for cell in row))
 
 
 @dataclass
 class Forgotten:
     """What ``forget`` removed from state.db and found (or deleted) in the files."""
 
-    removed: store.Forgotten
+    removed: Removed
     findings: list[Finding]
     deleted: bool
+    left: list[str] = field(default_factory=list)  # files that could not be deleted, why
+
+    @property
+    def nobody(self) -> bool:
+        """The address matched nothing at all."""
+        r = self.removed
+        return not (r.contacts or r.sends or r.responses or r.forms or self.findings)
 
 
 def forget(ws: Workspace, address: str, *, delete_files: bool = False) -> Forgotten:
@@ -103,11 +147,16 @@ def forget(ws: Workspace, address: str, *, delete_files: bool = False) -> Forgot
     if sendable is None:
         raise PrivacyError(f"„{address}“ ist keine gültige E-Mail-Adresse.")
     with Store(ws.state_db) as db:
-        removed = db.forget(sendable)
+        planned = db.forget(sendable, dry_run=True)  # find first ...
+        needles = _Needles([address, sendable], planned.response_ids)
+        findings = list(find(ws.root, needles))
+        removed = db.forget(sendable)  # ... then delete
         db.checkpoint(keep=1)
-    spellings = sorted({address.strip(), sendable})  # as typed, and as sent
-    findings = list(find(ws.root, spellings, removed.response_ids, removed.files))
+    result = Forgotten(removed, findings, delete_files)
     if delete_files:
         for finding in findings:
-            delete(finding, spellings, removed.response_ids)
-    return Forgotten(removed, findings, delete_files)
+            try:
+                delete(finding, needles)
+            except (OSError, FormtoolError) as exc:
+                result.left.append(f"{finding.path}: {exc}")
+    return result
