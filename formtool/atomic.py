@@ -20,7 +20,8 @@ from formtool.errors import OutputError
 DEFAULT_MODE = 0o644  # a new file as other programs would make it (less the umask)
 
 
-def _failed(path: Path, exc: OSError) -> OutputError:
+def failed(path: Path, exc: OSError) -> OutputError:
+    """The German error for writing ``path``."""
     if exc.errno == 28:
         return OutputError(f"{path}: der Datenträger ist voll; bitte Platz schaffen. Die Datei "
                            "bleibt, wie sie war.")
@@ -38,7 +39,7 @@ class AtomicFile:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         except OSError as exc:
-            raise _failed(path, exc) from None
+            raise failed(path, exc) from None
         self.tmp = Path(tmp)
         try:
             self.fh: IO[Any] = os.fdopen(fd, mode, encoding=encoding, newline=newline)
@@ -63,7 +64,7 @@ class AtomicFile:
             os.replace(self.tmp, self.path)
         except OSError as exc:
             self.abort()
-            raise _failed(self.path, exc) from None
+            raise failed(self.path, exc) from None
 
     def abort(self) -> None:
         with contextlib.suppress(OSError):
@@ -86,7 +87,7 @@ def replacing(path: Path, *, mode: str = "wb", encoding: str | None = None,
     except BaseException as exc:
         file.abort()
         if isinstance(exc, OSError):
-            raise _failed(path, exc) from None
+            raise failed(path, exc) from None
         raise
     file.commit()
 

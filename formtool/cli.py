@@ -36,9 +36,20 @@ class _Group(clitext.Group):
             return super().invoke(ctx)
         except FormtoolError as exc:
             raise Failure(str(exc)) from None
+        except OSError as exc:  # the last net: a file the library did not name itself
+            raise Failure(_os_problem(exc)) from None
         except KeyboardInterrupt:
             # Everything done before was recorded; a new call carries on from there.
             raise Failure("Abgebrochen (Strg+C).") from None
+
+
+def _os_problem(exc: OSError) -> str:
+    where = f"{exc.filename}: " if exc.filename else ""
+    if exc.errno == 28:
+        return f"{where}der Datenträger ist voll; bitte Platz schaffen und erneut versuchen."
+    if exc.errno in (13, 30):
+        return f"{where}keine Schreibrechte (schreibgeschützt)."
+    return f"{where}Ein- oder Ausgabefehler ({exc.strerror or exc})."
 
 
 class _State:

@@ -261,6 +261,7 @@ def load(root: Path) -> Workspace:
     except tomllib.TOMLDecodeError as exc:
         raise WorkspaceError(_toml_problem(path, str(exc))) from None
     check_config(config, path)
+    mail_settings(config)  # every value in range, for every command (not only mail)
     return Workspace(root=root.resolve(), config=config)
 
 

@@ -118,7 +118,11 @@ class ResponseTable:
             self.abort()
             raise OutputError(f"{self.path}: kann nicht gelesen werden ({exc.strerror}).") from None
         with old:
-            self._copy_old(old)
+            try:
+                self._copy_old(old)
+            except OSError as exc:
+                self.abort()
+                raise atomic.failed(self.path, exc) from None
 
     def _copy_old(self, old: IO[str]) -> None:
         assert self._writer is not None
@@ -188,6 +192,9 @@ class ResponseTable:
             assert self._writer is not None
             try:
                 self._writer.writerow(_cells(row, self.names))
+            except OSError as exc:
+                self.abort()
+                raise atomic.failed(self.path, exc) from None
             except UnicodeEncodeError as exc:
                 self.abort()
                 raise OutputError(
