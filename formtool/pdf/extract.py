@@ -89,7 +89,7 @@ def extract(path: Path, password: str = "") -> Extraction:
         # Python stream costs a callback per read (2-3x slower on these files).
         with pikepdf.open(path, password=password, suppress_warnings=True) as pdf:
             result = _read(pdf, path, sha)
-            if pdf.get_warnings() and result.outcome is Outcome.READ:
+            if result.outcome is Outcome.READ and _repaired(pdf.get_warnings()):
                 result.notes.append("Datei war beschädigt, wurde repariert und gelesen")
             return result
     except pikepdf.PasswordError:
@@ -101,6 +101,16 @@ def extract(path: Path, password: str = "") -> Extraction:
     except (RecursionError, MemoryError, ValueError, KeyError, TypeError) as exc:
         # qpdf accepted the file but its structure is nonsense; say so for this file.
         return _failed(path, sha, f"beschädigt und nicht lesbar – {type(exc).__name__}")
+
+
+# qpdf's warnings that mean the file was broken and rebuilt, or data could not be
+# decoded; everything else (an object count off by one, a missing xref entry for the
+# xref stream itself, an /Parent a viewer wrote) is harmless and not the user's concern.
+_DAMAGE = ("reconstruct", "file is damaged", "error decoding", "unable to find")
+
+
+def _repaired(warnings: list[str]) -> bool:
+    return any(word in w.lower() for w in warnings for word in _DAMAGE)
 
 
 def _short(exc: Exception, path: Path) -> str:
@@ -138,6 +148,12 @@ def _read(pdf: pikepdf.Pdf, path: Path, sha: str) -> Extraction:
             existing.selected_states += raw.selected_states
 
     fields = {n: f for n, f in fields.items() if not f.is_pushbutton}
+    answers = [f for f in fields.values() if f.kind != "Sig" and f.value not in (None, "", [])]
+    if has_xfa and (bool(pdf.Root.get("/NeedsRendering", False)) or not answers):
+        # a dynamic XFA form: the answers live in the XFA data, the AcroForm is a shell
+        return _failed(path, sha, "XFA-Formular (Adobe LiveCycle): die Antworten stehen nur "
+                                  "in den XFA-Daten, die formtool nicht liest. Bitte als "
+                                  "normales PDF-Formular ausfüllen lassen")
     if not fields:
         if has_xfa:
             return _failed(path, sha, "XFA-Formular (Adobe LiveCycle) ohne normale "

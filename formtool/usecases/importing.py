@@ -11,12 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import multiprocessing
 import os
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections import Counter, deque
+from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from formtool.addresses import same_address
 from formtool.data.normalise import Row, columns, identify, normalise, normalise_raw
@@ -26,6 +27,9 @@ from formtool.pdf.extract import Extraction, Outcome, extract
 from formtool.pdf.formdef import FormDefinition
 from formtool.state.store import Response, Store
 from formtool.workspace import Workspace
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 RAW = "raw"
 PARALLEL_FROM = 48  # below this many files a process pool costs more than it saves
@@ -78,20 +82,86 @@ def pdf_files(inputs: Iterable[Path]) -> list[Path]:
     return found
 
 
-def _job(args: tuple[Path, str]) -> Extraction:
-    return extract(*args)
+WORKER_MEMORY = 1024 * 1024 * 1024  # bytes of address space a worker may use (POSIX)
+WINDOW = 64  # files in flight: enough to keep the workers busy, memory flat
+
+
+def _limit_memory() -> None:
+    """In each worker: a file that would need more memory (a decompression bomb, a 1 GB
+    field value) fails alone with MemoryError instead of taking the machine down."""
+    try:
+        import resource  # POSIX only; Windows has no per-process limit here
+    except ImportError:
+        return
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = WORKER_MEMORY if hard == resource.RLIM_INFINITY else min(WORKER_MEMORY, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _job(path: Path, password: str) -> Extraction:
+    try:
+        return extract(path, password)
+    except MemoryError:
+        return Extraction(path, Outcome.FAILED, reason=(
+            "zu groß zum Einlesen (braucht mehr als "
+            f"{WORKER_MEMORY // 1024 // 1024} MB Speicher) – beschädigt oder präpariert?"))
 
 
 def _extractions(paths: list[Path], password: str, processes: int) -> Iterator[Extraction]:
-    jobs = ((p, password) for p in paths)
+    """Each file's extraction, in order. Worker processes that die (the out-of-memory
+    killer, a crash in a library) are noticed: the files not read get a failed report,
+    the run ends, nothing hangs."""
     workers = processes or os.cpu_count() or 1
     if len(paths) < PARALLEL_FROM or workers == 1:
-        yield from map(_job, jobs)
+        for path in paths:
+            yield _job(path, password)
         return
+    from concurrent.futures import ProcessPoolExecutor
+
     # The platform's way to start workers: fork where there is one (Linux; the parent
     # runs no threads here), else spawn (Windows, macOS), which imports pikepdf anew.
-    with multiprocessing.get_context().Pool(workers) as pool:
-        yield from pool.imap(_job, jobs, chunksize=16)
+    context = multiprocessing.get_context()
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_limit_memory) as pool:
+        pending: deque[tuple[Path, Future[Extraction]]] = deque()
+        queue = iter(paths)
+        broken = False
+        for path in queue:
+            pending.append((path, pool.submit(_job, path, password)))
+            if len(pending) < WINDOW:
+                continue
+            broken = yield from _drain(pending, keep=WINDOW // 2)
+            if broken:
+                break
+        if not broken:
+            broken = yield from _drain(pending, keep=0)
+        if broken:
+            for path, future in pending:
+                future.cancel()
+                yield _lost(path)
+            for path in queue:
+                yield _lost(path)
+
+
+def _drain(pending: deque[tuple[Path, Future[Extraction]]], *, keep: int
+           ) -> Generator[Extraction, None, bool]:
+    """Yield finished extractions in order until ``keep`` are left; True if the pool broke."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    while len(pending) > keep:
+        future = pending[0][1]
+        try:
+            result = future.result()
+        except BrokenProcessPool:
+            return True
+        pending.popleft()
+        yield result
+    return False
+
+
+def _lost(path: Path) -> Extraction:
+    return Extraction(path, Outcome.FAILED, reason=(
+        "nicht gelesen: ein Arbeitsprozess wurde beendet (zu wenig Speicher?) – bitte diese "
+        "Datei(en) noch einmal einlesen"))
 
 
 class Importer:
