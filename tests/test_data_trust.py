@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
+import warnings
 from pathlib import Path
 
 import pikepdf
@@ -323,3 +324,28 @@ def test_a_dynamic_xfa_form_says_xfa(ws: Path) -> None:
     assert result.exit_code == 1
     assert "XFA-Formular" in result.output
     assert not (ws / "antworten" / "raw.csv").exists()  # no pretend row
+
+
+def test_locked_widgets_outside_the_field_tree_are_no_answers(ws: Path) -> None:
+    pdf = pikepdf.new()
+    pdf.add_blank_page()
+
+    def widget(name: str, value: str, **extra: object) -> pikepdf.Object:
+        return pdf.make_indirect(pikepdf.Dictionary(
+            FT=pikepdf.Name.Tx, T=pikepdf.String(name), V=pikepdf.String(value),
+            Type=pikepdf.Name.Annot, Subtype=pikepdf.Name.Widget,
+            Rect=pikepdf.Array([0, 0, 10, 10]), **extra))
+
+    listed = widget("name", "Kita Sonnenschein")
+    preview = widget("vergessen", "Preview war hier")  # fillable, dropped from the tree
+    stamp = widget("wasserzeichen", "ENTWURF", F=4 | 64 | 128, Ff=1)  # print, ro, locked
+    pdf.pages[0].obj.Annots = pikepdf.Array([listed, preview, stamp])
+    pdf.Root.AcroForm = pikepdf.Dictionary(Fields=pikepdf.Array([listed]))
+    with warnings.catch_warnings():  # the widgets outside the tree are the point
+        warnings.simplefilter("ignore")
+        pdf.save(ws.parent / "stempel.pdf")
+    result = invoke(ws, "import", str(ws.parent / "stempel.pdf"), "--form", "raw")
+    assert result.exit_code == 0, result.output
+    [row] = read_csv(ws / "antworten" / "raw.csv")
+    assert row["name"] == "Kita Sonnenschein" and row["vergessen"] == "Preview war hier"
+    assert "wasserzeichen" not in row

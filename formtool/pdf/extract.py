@@ -127,7 +127,10 @@ def _read(pdf: pikepdf.Pdf, path: Path, sha: str) -> Extraction:
     # qpdf's form helper walks the field tree (kids, inheritance, loops) in C++ and
     # also takes widgets that are on a page but missing from /AcroForm /Fields.
     helper = pdf.acroform
+    tree = _top_level(acroform)
     for item in helper.fields:
+        if _inert_orphan(item, tree):
+            continue
         raw = _field_of(item)
         if raw is None:
             continue
@@ -180,6 +183,38 @@ def _field_of(item: pikepdf.AcroFormField) -> RawField | None:
         options = _value(item.get_inheritable_field_value("/Opt"))
         raw.export_values = options if isinstance(options, list) else []
     return raw
+
+
+ANNOT_HIDDEN, ANNOT_READ_ONLY, ANNOT_LOCKED = 2, 64, 128  # PDF 32000-1 12.5.3
+FIELD_READ_ONLY = 1  # 12.7.3.1
+
+
+def _top_level(acroform: object) -> set[tuple[int, int]]:
+    """The objects listed in /AcroForm /Fields."""
+    fields = acroform.get("/Fields") if isinstance(acroform, pikepdf.Dictionary) else None
+    if not isinstance(fields, pikepdf.Array):
+        return set()
+    return {f.objgen for f in fields if isinstance(f, pikepdf.Dictionary)}
+
+
+def _inert_orphan(item: pikepdf.AcroFormField, tree: set[tuple[int, int]]) -> bool:
+    """A widget on a page but outside the field tree that nobody can fill (hidden,
+    read-only or locked: a watermark, a stamp) is no answer. A fillable one is kept
+    (macOS Preview drops real fields from the tree)."""
+    obj = item.obj
+    if obj.objgen in tree:
+        return False
+    top: pikepdf.Object = obj
+    seen: set[tuple[int, int]] = set()
+    while "/Parent" in top and top.objgen not in seen:  # a kid of a listed field?
+        seen.add(top.objgen)
+        top = top.Parent
+        if top.objgen in tree:
+            return False
+    flags = obj.get("/F", 0)
+    annotation = flags if isinstance(flags, int) else 0
+    return bool(annotation & (ANNOT_HIDDEN | ANNOT_READ_ONLY | ANNOT_LOCKED)
+                or _int(item.flags) & FIELD_READ_ONLY)
 
 
 def _widgets(field: pikepdf.Object) -> list[pikepdf.Object]:
