@@ -349,3 +349,32 @@ def test_locked_widgets_outside_the_field_tree_are_no_answers(ws: Path) -> None:
     [row] = read_csv(ws / "antworten" / "raw.csv")
     assert row["name"] == "Kita Sonnenschein" and row["vergessen"] == "Preview war hier"
     assert "wasserzeichen" not in row
+
+
+def test_a_stream_bomb_is_refused_in_bounded_memory(ws: Path) -> None:
+    """A 300 kB file whose field value unpacks to 300 MB: refused with a German line; the
+    import's processes stay within the cap (here 200 MB a worker), peak measured."""
+    import json
+    import subprocess
+    import sys
+
+    from bombs import make_bomb
+
+    bomb = make_bomb(ws.parent / "bombe.pdf", 300 * 1024 * 1024)
+    assert bomb.stat().st_size < 1024 * 1024
+    env = {**os.environ, "FORMTOOL_IMPORT_MEMORY_MB": "200"}
+    # a fresh parent, so that its children's peak is this import's alone
+    measure = ("import json, resource, subprocess, sys; "
+               "r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+               "print(json.dumps([r.returncode, r.stdout + r.stderr, "
+               "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024]))")
+    out = subprocess.run([sys.executable, "-c", measure, sys.executable, "-m", "formtool",
+                          "--workspace", str(ws), "import", str(bomb), "--form", "raw"],
+                         env=env, capture_output=True, text=True, timeout=120, check=True)
+    code, output, peak_mib = json.loads(out.stdout)
+    result = subprocess.CompletedProcess([], code, output, "")
+    assert result.returncode == 1, result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "bombe.pdf" in result.stdout
+    assert "zu groß zum Einlesen" in result.stdout, result.stdout
+    assert peak_mib < 260, peak_mib  # the value is 300 MB: it was never held

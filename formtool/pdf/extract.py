@@ -22,6 +22,9 @@ from pathlib import Path
 
 import pikepdf
 
+TOO_BIG = ("zu groß zum Einlesen (ein Wert oder Datenstrom bräuchte mehr Speicher, als "
+           "formtool einer Datei gibt) – beschädigt oder präpariert?")
+
 
 class Outcome(Enum):
     READ = "gelesen"
@@ -89,7 +92,10 @@ def extract(path: Path, password: str = "") -> Extraction:
         # Python stream costs a callback per read (2-3x slower on these files).
         with pikepdf.open(path, password=password, suppress_warnings=True) as pdf:
             result = _read(pdf, path, sha)
-            if result.outcome is Outcome.READ and _repaired(pdf.get_warnings()):
+            warnings = pdf.get_warnings()
+            if any("bad_alloc" in w for w in warnings):  # qpdf ran out of (capped) memory
+                return _failed(path, sha, TOO_BIG)
+            if result.outcome is Outcome.READ and _repaired(warnings):
                 result.notes.append("Datei war beschädigt, wurde repariert und gelesen")
             return result
     except pikepdf.PasswordError:
@@ -98,7 +104,9 @@ def extract(path: Path, password: str = "") -> Extraction:
         return _failed(path, sha, "passwortgeschützt: mit --password PASSWORT erneut einlesen")
     except (pikepdf.PdfError, pikepdf.DataDecodingError) as exc:
         return _failed(path, sha, f"beschädigt und nicht lesbar – {_short(exc, path)}")
-    except (RecursionError, MemoryError, ValueError, KeyError, TypeError) as exc:
+    except MemoryError:
+        return _failed(path, sha, TOO_BIG)
+    except (RecursionError, ValueError, KeyError, TypeError) as exc:
         # qpdf accepted the file but its structure is nonsense; say so for this file.
         return _failed(path, sha, f"beschädigt und nicht lesbar – {type(exc).__name__}")
 

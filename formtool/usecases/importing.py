@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from concurrent.futures import Future
 
 RAW = "raw"
-PARALLEL_FROM = 48  # below this many files a process pool costs more than it saves
+PARALLEL_FROM = 48  # below this many files a second worker costs more than it saves
 
 
 class Status(Enum):
@@ -82,7 +82,8 @@ def pdf_files(inputs: Iterable[Path]) -> list[Path]:
     return found
 
 
-WORKER_MEMORY = 1024 * 1024 * 1024  # bytes of address space a worker may use (POSIX)
+# Bytes of address space a worker may use (POSIX; FORMTOOL_IMPORT_MEMORY_MB overrides).
+WORKER_MEMORY = int(os.environ.get("FORMTOOL_IMPORT_MEMORY_MB", "1024")) * 1024 * 1024
 WINDOW = 64  # files in flight: enough to keep the workers busy, memory flat
 
 
@@ -99,23 +100,18 @@ def _limit_memory() -> None:
 
 
 def _job(path: Path, password: str) -> Extraction:
-    try:
-        return extract(path, password)
-    except MemoryError:
-        return Extraction(path, Outcome.FAILED, reason=(
-            "zu groß zum Einlesen (braucht mehr als "
-            f"{WORKER_MEMORY // 1024 // 1024} MB Speicher) – beschädigt oder präpariert?"))
+    return extract(path, password)  # MemoryError under the cap: a failed extraction
 
 
 def _extractions(paths: list[Path], password: str, processes: int) -> Iterator[Extraction]:
     """Each file's extraction, in order. Worker processes that die (the out-of-memory
     killer, a crash in a library) are noticed: the files not read get a failed report,
     the run ends, nothing hangs."""
+    # Always in worker processes, even for one file: a hostile file's memory is bounded
+    # there (and its crash is its own); few files get one worker.
     workers = processes or os.cpu_count() or 1
-    if len(paths) < PARALLEL_FROM or workers == 1:
-        for path in paths:
-            yield _job(path, password)
-        return
+    if len(paths) < PARALLEL_FROM:
+        workers = 1
     from concurrent.futures import ProcessPoolExecutor
 
     # The platform's way to start workers: fork where there is one (Linux; the parent
