@@ -378,3 +378,24 @@ def test_a_stream_bomb_is_refused_in_bounded_memory(ws: Path) -> None:
     assert "bombe.pdf" in result.stdout
     assert "zu groß zum Einlesen" in result.stdout, result.stdout
     assert peak_mib < 260, peak_mib  # the value is 300 MB: it was never held
+
+
+def test_a_file_over_its_time_is_skipped_and_the_rest_goes_on(ws: Path, blank: Path) -> None:
+    import subprocess
+    import sys
+
+    from bombs import make_bomb
+
+    folder = ws.parent / "mix"
+    folder.mkdir()
+    make_bomb(folder / "a-langsam.pdf", 400 * 1024 * 1024)  # seconds to unpack
+    filled(blank, folder / "b-gut.pdf", response_id="ZEIT1", organisation="Kita")
+    env = {**os.environ, "FORMTOOL_IMPORT_SECONDS": "0.3", "FORMTOOL_IMPORT_MEMORY_MB": "4096"}
+    result = subprocess.run([sys.executable, "-m", "formtool", "--workspace", str(ws),
+                             "import", str(folder)], env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 1, result.stdout
+    assert "a-langsam.pdf: zu langsam: nach 0.3 s noch nicht gelesen" in result.stdout
+    assert "b-gut.pdf" in result.stdout and "1 importiert" in result.stdout
+    [row] = read_csv(ws / "antworten" / "buendnispartner.csv")
+    assert row["response_id"] == "ZEIT1"

@@ -160,6 +160,7 @@ def _meta(extraction: Extraction, imported_at: str) -> dict[str, str]:
 
 
 MAX_VALUE = 32_767  # characters: what an Excel cell shows; longer answers are cut
+MAX_NAME = 200  # characters of a field name used as a column header (--form raw)
 
 
 def _capped(label: str, value: str, problems: list[str]) -> str:
@@ -192,6 +193,9 @@ def normalise_raw(extraction: Extraction, imported_at: str) -> Row:
     for field_name, raw in extraction.fields.items():
         # a field called like a meta column keeps its value under its own header
         name = f"{field_name} (Feld)" if field_name in META_COLUMNS else field_name
+        if len(name) > MAX_NAME:  # a column header, not a paragraph
+            problems.append(f"Feldname mit {len(name)} Zeichen auf {MAX_NAME} gekürzt")
+            name = name[:MAX_NAME]
         if raw.kind == "Btn" and not raw.is_radio:
             values[name] = YES if is_checked(raw) else NO
         elif raw.is_radio:

@@ -8,11 +8,14 @@ interrupted run leaves them as they were.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import multiprocessing
 import os
 from collections import Counter, deque
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
@@ -85,6 +88,8 @@ def pdf_files(inputs: Iterable[Path]) -> list[Path]:
 # Bytes of address space a worker may use (POSIX; FORMTOOL_IMPORT_MEMORY_MB overrides).
 WORKER_MEMORY = int(os.environ.get("FORMTOOL_IMPORT_MEMORY_MB", "1024")) * 1024 * 1024
 WINDOW = 64  # files in flight: enough to keep the workers busy, memory flat
+FILE_SECONDS = float(os.environ.get("FORMTOOL_IMPORT_SECONDS", "120"))  # per file
+MAX_RESTARTS = 5  # workers replaced after a dead one or a file over its time
 
 
 def _limit_memory() -> None:
@@ -104,54 +109,74 @@ def _job(path: Path, password: str) -> Extraction:
 
 
 def _extractions(paths: list[Path], password: str, processes: int) -> Iterator[Extraction]:
-    """Each file's extraction, in order. Worker processes that die (the out-of-memory
-    killer, a crash in a library) are noticed: the files not read get a failed report,
-    the run ends, nothing hangs."""
-    # Always in worker processes, even for one file: a hostile file's memory is bounded
-    # there (and its crash is its own); few files get one worker.
+    """Each file's extraction. Every file is read in a worker process, even one alone:
+    there its memory is capped (``WORKER_MEMORY``) and its time (``FILE_SECONDS``), and
+    its crash is its own. A file over its time, or a worker that dies (the out-of-memory
+    killer), gets a failed report; the workers are replaced and the rest goes on (after
+    MAX_RESTARTS replacements the files left are reported unread). Nothing hangs."""
     workers = processes or os.cpu_count() or 1
     if len(paths) < PARALLEL_FROM:
-        workers = 1
-    from concurrent.futures import ProcessPoolExecutor
+        workers = 1  # few files: one worker costs less than two
+    todo: deque[Path] = deque(paths)
+    pending: deque[tuple[Path, Future[Extraction]]] = deque()
+    restarts = 0
+    pool = _pool(workers)
+    try:
+        while todo or pending:
+            while todo and len(pending) < WINDOW:
+                path = todo.popleft()
+                pending.append((path, pool.submit(_job, path, password)))
+            path, future = pending.popleft()
+            outcome = _wait(future)
+            if isinstance(outcome, Extraction):
+                yield outcome
+                continue
+            yield Extraction(path, Outcome.FAILED, reason=outcome)
+            _kill(pool)
+            again = []
+            for other, done in pending:  # finished ones count; the rest is read again
+                if done.done() and not done.cancelled() and done.exception() is None:
+                    yield done.result()
+                else:
+                    again.append(other)
+            todo.extendleft(reversed(again))
+            pending.clear()
+            restarts += 1
+            if restarts > MAX_RESTARTS:
+                while todo:
+                    yield _lost(todo.popleft())
+                return
+            pool = _pool(workers)
+    finally:
+        _kill(pool)
 
+
+def _pool(workers: int) -> ProcessPoolExecutor:
     # The platform's way to start workers: fork where there is one (Linux; the parent
     # runs no threads here), else spawn (Windows, macOS), which imports pikepdf anew.
-    context = multiprocessing.get_context()
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_limit_memory) as pool:
-        pending: deque[tuple[Path, Future[Extraction]]] = deque()
-        queue = iter(paths)
-        broken = False
-        for path in queue:
-            pending.append((path, pool.submit(_job, path, password)))
-            if len(pending) < WINDOW:
-                continue
-            broken = yield from _drain(pending, keep=WINDOW // 2)
-            if broken:
-                break
-        if not broken:
-            broken = yield from _drain(pending, keep=0)
-        if broken:
-            for path, future in pending:
-                future.cancel()
-                yield _lost(path)
-            for path in queue:
-                yield _lost(path)
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(),
+                               initializer=_limit_memory)
 
 
-def _drain(pending: deque[tuple[Path, Future[Extraction]]], *, keep: int
-           ) -> Generator[Extraction, None, bool]:
-    """Yield finished extractions in order until ``keep`` are left; True if the pool broke."""
-    from concurrent.futures.process import BrokenProcessPool
+def _wait(future: Future[Extraction]) -> Extraction | str:
+    """The extraction, or why there is none (the file took too long, the worker died)."""
+    try:
+        return future.result(timeout=FILE_SECONDS)
+    except TimeoutError:
+        return (f"zu langsam: nach {FILE_SECONDS:g} s noch nicht gelesen – beschädigt oder "
+                "präpariert?")
+    except BrokenProcessPool:
+        return ("nicht gelesen: ein Arbeitsprozess wurde beendet (zu wenig Speicher?) – "
+                "bitte diese Datei prüfen")
 
-    while len(pending) > keep:
-        future = pending[0][1]
-        try:
-            result = future.result()
-        except BrokenProcessPool:
-            return True
-        pending.popleft()
-        yield result
-    return False
+
+def _kill(pool: ProcessPoolExecutor) -> None:
+    """End the workers now (a file over its time is still running in one)."""
+    processes = getattr(pool, "_processes", None) or {}  # no public way to stop a task
+    for process in list(processes.values()):
+        with contextlib.suppress(OSError, AttributeError):
+            process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _lost(path: Path) -> Extraction:

@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from formtool import atomic
 from formtool.addresses import ascii_email, normalise
 from formtool.data import csvtext
 from formtool.errors import FormtoolError
@@ -117,10 +116,13 @@ def delete(finding: Finding, needles: _Needles) -> None:
     text, encoding = csvtext.decode(finding.path.read_bytes(), str(finding.path))
     delimiter = csvtext.delimiter(text.split("\n", 1)[0])
     rows = _csv_rows(text)
-    with atomic.replacing(finding.path, mode="w", encoding=encoding, newline="") as fh:
-        writer = csv.writer(fh, delimiter=delimiter)
-        writer.writerows(row for i, row in enumerate(rows)
-                         if i == 0 or not any(needles.in_value(cell) for cell in row))
+    if not rows:
+        return
+    from formtool.data.tables import Dialect, write_csv  # the one CSV writer
+
+    write_csv(finding.path, rows[0], (row for row in rows[1:]
+                                      if not any(needles.in_value(cell) for cell in row)),
+              Dialect(delimiter, encoding))
 
 
 @dataclass
