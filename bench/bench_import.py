@@ -33,20 +33,28 @@ from peak import peak_rss_mib
 CACHE = Path(__file__).parent / ".cache"
 
 
-def make_forms(count: int) -> Path:
-    import pikepdf
-
+def _cache(name: str, count: int) -> tuple[Path, Path | None]:
+    """The cached folder; and a fresh blank form when the folder must be made anew."""
     from formtool import workspace
     from formtool.pdf import formdef, layout
 
-    folder = CACHE / f"import-{count}"
+    folder = CACHE / f"{name}-{count}"
     if folder.is_dir() and len(list(folder.glob("*.pdf"))) == count:
-        return folder
+        return folder, None
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     form = formdef.load(workspace.shipped_forms_dir() / "buendnispartner.toml")
     blank = CACHE / "blank.pdf"
     layout.write_blank(form, blank, alliance=workspace.DEFAULT_ALLIANCE)
+    return folder, blank
+
+
+def make_forms(count: int) -> Path:
+    import pikepdf
+
+    folder, blank = _cache("import", count)
+    if blank is None:
+        return folder
     with pikepdf.open(blank) as pdf:
         fields = {str(f.get("/T")): f for f in pdf.Root.AcroForm.Fields}
         for i in range(count):
@@ -64,17 +72,9 @@ def make_pypdf_forms(count: int) -> Path:
     """``count`` distinct forms filled by pypdf (whole rewrites, as pypdf-based tools save)."""
     from pypdf import PdfReader, PdfWriter
 
-    from formtool import workspace
-    from formtool.pdf import formdef, layout
-
-    folder = CACHE / f"pypdf-{count}"
-    if folder.is_dir() and len(list(folder.glob("*.pdf"))) == count:
+    folder, blank = _cache("pypdf", count)
+    if blank is None:
         return folder
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    form = formdef.load(workspace.shipped_forms_dir() / "buendnispartner.toml")
-    blank = CACHE / "blank.pdf"
-    layout.write_blank(form, blank, alliance=workspace.DEFAULT_ALLIANCE)
     reader = PdfReader(blank)
     for i in range(count):
         writer = PdfWriter(clone_from=reader)

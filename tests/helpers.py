@@ -17,6 +17,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pytest
+from click.testing import CliRunner, Result
 from pypdf import PdfReader
 
 from formtool import workspace
@@ -209,3 +210,15 @@ def small_disk(folder: Path, size_kib: int, *, read_only: bool = False) -> Itera
     finally:
         subprocess.run(["umount", "-l", str(folder)], check=False)
         shutil.rmtree(saved, ignore_errors=True)
+
+
+def invoke(ws: Path, *args: str, input: str | None = None) -> Result:
+    """The CLI in a workspace, as a user runs it: no traceback may reach the output, and
+    an exception other than the exit is a test failure, not an exit code."""
+    from formtool.cli import cli
+
+    result = CliRunner().invoke(cli, ["--workspace", str(ws), *args], input=input)
+    assert "Traceback" not in result.output, result.output
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result

@@ -10,21 +10,13 @@ from pathlib import Path
 
 import pikepdf
 import pytest
-from click.testing import CliRunner, Result
-from helpers import read_csv, small_disk
+from helpers import invoke, read_csv, small_disk
 
 from formtool import workspace
-from formtool.cli import cli
 from formtool.pdf import formdef, layout
 from formtool.state.store import Journal, SendState, Store
 
 LONG = "Sehr lange Antwort. " * 10_000  # 200,000 characters
-
-
-def invoke(ws: Path, *args: str) -> Result:
-    result = CliRunner().invoke(cli, ["--workspace", str(ws), *args])
-    assert "Traceback" not in result.output, result.output
-    return result
 
 
 @pytest.fixture

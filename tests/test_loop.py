@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import field_values, node, pdflib_fill, pdftk_fill, read_csv, run
+from helpers import field_values, invoke, node, pdflib_fill, pdftk_fill, read_csv, run
 from mailhelpers import PASSWORD, USER, FaultyMailbox, MemoryKeyring
 from pypdf import PdfReader
 from smtpserver import LocalSmtpServer
-from test_mail import configure, invoke
+from test_mail import configure
 
 from formtool import workspace
 from formtool.cli import cli

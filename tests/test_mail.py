@@ -15,14 +15,13 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from helpers import invoke
 from hypothesis import given
 from hypothesis import strategies as st
 from mailhelpers import PASSWORD, USER, FaultyMailbox, MemoryKeyring
 from smtpserver import LocalSmtpServer
 
 from formtool import addresses, workspace
-from formtool.cli import cli
 from formtool.mail import contacts, message, outbox, smtp, template
 from formtool.state.store import Journal, SendState, Store
 from formtool.usecases import credentials, sending
@@ -75,14 +74,6 @@ def server(certificate: tuple[Path, Path], ws: Path,
         configure(ws, smtp.port, ca_file=certfile)
         memory_keyring.set_password("formtool", f"{USER}@127.0.0.1", PASSWORD)
         yield smtp
-
-
-def invoke(ws: Path, *args: str, input: str | None = None) -> Result:
-    result = CliRunner().invoke(cli, ["--workspace", str(ws), *args], input=input)
-    assert "Traceback" not in result.output, result.output
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
 
 
 def received(smtp: LocalSmtpServer) -> list[EmailMessage]:

@@ -27,8 +27,7 @@ from email.utils import getaddresses
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
-from helpers import small_disk
+from helpers import invoke, small_disk
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mailhelpers import PASSWORD, USER, FaultyMailbox
@@ -36,17 +35,10 @@ from smtpserver import LocalSmtpServer
 from test_mail import CONTACTS, configure
 
 from formtool import workspace
-from formtool.cli import cli
 from formtool.mail import headers
 from formtool.mail.outbox import WALL_CONNECTION, WALL_REFUSED
 from formtool.state.store import Journal, SendState, Store
 from formtool.usecases import credentials
-
-
-def invoke(ws: Path, *args: str, input: str | None = None) -> Result:
-    result = CliRunner().invoke(cli, ["--workspace", str(ws), *args], input=input)
-    assert "Traceback" not in result.output, result.output
-    return result
 
 
 @pytest.fixture
