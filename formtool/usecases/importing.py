@@ -87,7 +87,8 @@ def pdf_files(inputs: Iterable[Path]) -> list[Path]:
 
 # Bytes of address space a worker may use (POSIX; FORMTOOL_IMPORT_MEMORY_MB overrides).
 WORKER_MEMORY = int(os.environ.get("FORMTOOL_IMPORT_MEMORY_MB", "1024")) * 1024 * 1024
-WINDOW = 64  # files in flight: enough to keep the workers busy, memory flat
+BATCH = 8  # files a worker reads per task
+WINDOW = 8  # batches in flight: enough to keep the workers busy, memory flat
 FILE_SECONDS = float(os.environ.get("FORMTOOL_IMPORT_SECONDS", "120"))  # per file
 MAX_RESTARTS = 5  # workers replaced after a dead one or a file over its time
 
@@ -104,39 +105,43 @@ def _limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
-def _job(path: Path, password: str) -> Extraction:
-    return extract(path, password)  # MemoryError under the cap: a failed extraction
+def _job(paths: list[Path], password: str) -> list[Extraction]:
+    # MemoryError under the cap is a failed extraction (extract says so)
+    return [extract(path, password) for path in paths]
 
 
 def _extractions(paths: list[Path], password: str, processes: int) -> Iterator[Extraction]:
     """Each file's extraction. Every file is read in a worker process, even one alone:
     there its memory is capped (``WORKER_MEMORY``) and its time (``FILE_SECONDS``), and
-    its crash is its own. A file over its time, or a worker that dies (the out-of-memory
-    killer), gets a failed report; the workers are replaced and the rest goes on (after
-    MAX_RESTARTS replacements the files left are reported unread). Nothing hangs."""
+    its crash is its own. Files go to the workers in batches of BATCH (one message each
+    way, not one per file). A batch over its time, or whose worker died (the
+    out-of-memory killer), is read again file by file in fresh workers, so that the
+    file at fault gets the failed report and the rest goes on (after MAX_RESTARTS
+    replacements the files left are reported unread). Nothing hangs."""
     workers = processes or os.cpu_count() or 1
     if len(paths) < PARALLEL_FROM:
         workers = 1  # few files: one worker costs less than two
-    todo: deque[Path] = deque(paths)
-    pending: deque[tuple[Path, Future[Extraction]]] = deque()
+    todo: deque[list[Path]] = deque(paths[i:i + BATCH] for i in range(0, len(paths), BATCH))
+    pending: deque[tuple[list[Path], Future[list[Extraction]]]] = deque()
     restarts = 0
     pool = _pool(workers)
     try:
         while todo or pending:
             while todo and len(pending) < WINDOW:
-                path = todo.popleft()
-                pending.append((path, pool.submit(_job, path, password)))
-            path, future = pending.popleft()
-            outcome = _wait(future)
-            if isinstance(outcome, Extraction):
-                yield outcome
+                batch = todo.popleft()
+                pending.append((batch, pool.submit(_job, batch, password)))
+            batch, future = pending.popleft()
+            outcome = _wait(future, len(batch))
+            if not isinstance(outcome, str):
+                yield from outcome
                 continue
-            yield Extraction(path, Outcome.FAILED, reason=outcome)
+            if len(batch) == 1:
+                yield Extraction(batch[0], Outcome.FAILED, reason=outcome)
             _kill(pool)
-            again = []
+            again = [] if len(batch) == 1 else [[path] for path in batch]  # find the one
             for other, done in pending:  # finished ones count; the rest is read again
                 if done.done() and not done.cancelled() and done.exception() is None:
-                    yield done.result()
+                    yield from done.result()
                 else:
                     again.append(other)
             todo.extendleft(reversed(again))
@@ -144,7 +149,8 @@ def _extractions(paths: list[Path], password: str, processes: int) -> Iterator[E
             restarts += 1
             if restarts > MAX_RESTARTS:
                 while todo:
-                    yield _lost(todo.popleft())
+                    for path in todo.popleft():
+                        yield _lost(path)
                 return
             pool = _pool(workers)
     finally:
@@ -158,10 +164,10 @@ def _pool(workers: int) -> ProcessPoolExecutor:
                                initializer=_limit_memory)
 
 
-def _wait(future: Future[Extraction]) -> Extraction | str:
-    """The extraction, or why there is none (the file took too long, the worker died)."""
+def _wait(future: Future[list[Extraction]], files: int) -> list[Extraction] | str:
+    """The extractions, or why there are none (too slow, the worker died)."""
     try:
-        return future.result(timeout=FILE_SECONDS)
+        return future.result(timeout=FILE_SECONDS * files)
     except TimeoutError:
         return (f"zu langsam: nach {FILE_SECONDS:g} s noch nicht gelesen – beschädigt oder "
                 "präpariert?")
