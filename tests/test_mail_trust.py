@@ -567,3 +567,27 @@ def test_fresh_workspace_opened_by_many_at_once(tmp_path: Path) -> None:
         outputs = [p.communicate(timeout=60)[0] for p in processes]
         assert [p.returncode for p in processes] == [0] * 4, outputs
         assert all("Noch nichts gesendet." in o for o in outputs), outputs
+
+
+def test_an_older_journal_is_migrated_to_addresses(tmp_path: Path) -> None:
+    """A state.db of the previous version (sends keyed by contact key, one address under
+    two keys, mixed case) opens with one row per address, the most advanced state kept."""
+    from formtool.state.store import MIGRATIONS
+
+    db = tmp_path / "state.db"
+    with sqlite3.connect(db) as conn:
+        for script in MIGRATIONS[:3]:
+            for statement in filter(str.strip, script.split(";")):
+                conn.execute(statement)
+        conn.execute("PRAGMA user_version = 3")
+        conn.execute("INSERT INTO campaigns VALUES ('c', 't', '2026-11-01')")
+        rows = [("c", "K1", "Anna@Kita.example", "failed"), ("c", "K9", "anna@kita.example",
+                                                              "sent"),
+                ("c", "K2", "bert@kita.example", "unknown")]
+        for campaign, key, email, state in rows:
+            conn.execute("INSERT INTO sends (campaign, contact_key, email, state, updated_at) "
+                         "VALUES (?, ?, ?, ?, '2026-11-01')", (campaign, key, email, state))
+    with Store(db) as store:
+        sends = {s.email: s.state for s in Journal(store).sends("c")}
+        assert store.meta("journal_id")
+    assert sends == {"anna@kita.example": SendState.SENT, "bert@kita.example": SendState.UNKNOWN}
