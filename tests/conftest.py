@@ -10,6 +10,7 @@ import pytest
 from helpers import ALLIANCE, shipped_form
 from mailhelpers import MemoryKeyring, make_certificate
 
+from formtool import workspace
 from formtool.pdf import layout
 
 
@@ -32,6 +33,14 @@ def memory_keyring() -> Iterator[MemoryKeyring]:
     keyring.set_keyring(backend)
     yield backend
     keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Path:
+    """A fresh workspace with the shipped forms, templates and contacts."""
+    root = tmp_path / "ws"
+    workspace.init(root)
+    return root
 
 
 @pytest.fixture(scope="session")

@@ -12,18 +12,10 @@ import pikepdf
 import pytest
 from helpers import invoke, read_csv, small_disk
 
-from formtool import workspace
 from formtool.pdf import formdef, layout
 from formtool.state.store import Journal, SendState, Store
 
 LONG = "Sehr lange Antwort. " * 10_000  # 200,000 characters
-
-
-@pytest.fixture
-def ws(tmp_path: Path) -> Path:
-    root = tmp_path / "ws"
-    workspace.init(root)
-    return root
 
 
 def filled(blank: Path, out: Path, **values: str) -> Path:

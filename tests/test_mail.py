@@ -31,7 +31,8 @@ CONTACTS = workspace.shipped_forms_dir().parent / "contacts" / "fachberatungen.c
 
 
 def configure(ws: Path, port: int, *, security: str = "starttls", ca_file: Path | None = None,
-              user: str = USER, extra_smtp: str = "", limits: str = "") -> None:
+              user: str = USER, extra_smtp: str = "", limits: str = "",
+              timeout: float = 10) -> None:
     (ws / "formtool.toml").write_text(f"""
 [buendnis]
 name = "Bündnis für Qualität in der Kindertagesbetreuung Thüringen"
@@ -47,7 +48,7 @@ port = {port}
 security = "{security}"
 user = "{user}"
 ca_file = "{ca_file or ''}"
-timeout = 10
+timeout = {timeout:g}
 {extra_smtp}
 
 [limits]
@@ -55,13 +56,6 @@ per_minute = 0
 per_hour = 0
 {limits}
 """, encoding="utf-8")
-
-
-@pytest.fixture
-def ws(tmp_path: Path) -> Path:
-    root = tmp_path / "ws"
-    workspace.init(root)
-    return root
 
 
 @pytest.fixture

@@ -42,13 +42,6 @@ from formtool.usecases import credentials
 
 
 @pytest.fixture
-def ws(tmp_path: Path) -> Path:
-    root = tmp_path / "ws"
-    workspace.init(root)
-    return root
-
-
-@pytest.fixture
 def provider(ws: Path, certificate: tuple[Path, Path]) -> Iterator[LocalSmtpServer]:
     """STARTTLS + AUTH on loopback; the password in the environment (for subprocesses)."""
     certfile, keyfile = certificate
@@ -493,9 +486,7 @@ class RawServer:
 
 def test_a_dribbling_server_is_cut_off(ws: Path) -> None:
     with RawServer("dribble") as server:
-        configure(ws, server.port, security="none", user="", extra_smtp="timeout = 2")
-        (ws / "formtool.toml").write_text((ws / "formtool.toml").read_text().replace(
-            "timeout = 10\n", ""), encoding="utf-8")
+        configure(ws, server.port, security="none", user="", timeout=2)
         start = time.monotonic()
         result = invoke(ws, "mail", "send", "erinnerung", "--yes")
         took = time.monotonic() - start
@@ -506,9 +497,7 @@ def test_a_dribbling_server_is_cut_off(ws: Path) -> None:
 
 def test_a_server_mute_after_data_stops_the_run(ws: Path) -> None:
     with RawServer("mute") as server:
-        configure(ws, server.port, security="none", user="", extra_smtp="timeout = 1")
-        (ws / "formtool.toml").write_text((ws / "formtool.toml").read_text().replace(
-            "timeout = 10\n", ""), encoding="utf-8")
+        configure(ws, server.port, security="none", user="", timeout=1)
         start = time.monotonic()
         result = invoke(ws, "mail", "send", "erinnerung", "--yes")
         took = time.monotonic() - start
@@ -526,9 +515,7 @@ def test_a_server_mute_after_data_stops_the_run(ws: Path) -> None:
 
 def test_ctrl_c_ends_a_stalled_run_at_the_first_press(ws: Path) -> None:
     with RawServer("mute") as server:
-        configure(ws, server.port, security="none", user="", extra_smtp="timeout = 60")
-        (ws / "formtool.toml").write_text((ws / "formtool.toml").read_text().replace(
-            "timeout = 10\n", ""), encoding="utf-8")
+        configure(ws, server.port, security="none", user="", timeout=60)
         process = _process(ws, "mail", "send", "erinnerung", "--yes")
         deadline = time.monotonic() + 30
         while server.datas < 1 and time.monotonic() < deadline:
