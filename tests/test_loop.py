@@ -23,13 +23,6 @@ from formtool.state.store import Store
 from formtool.usecases import personal
 
 
-@pytest.fixture
-def ws(tmp_path: Path) -> Path:
-    root = tmp_path / "ws"
-    workspace.init(root)
-    return root
-
-
 def issued(ws: Path) -> dict[str, tuple[str, str]]:
     with Store(ws / ".formtool" / "state.db") as store:
         rows = store.db.execute("SELECT contact_key, response_id, file FROM forms_issued")
