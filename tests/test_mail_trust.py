@@ -578,3 +578,31 @@ def test_an_older_journal_is_migrated_to_addresses(tmp_path: Path) -> None:
         sends = {s.email: s.state for s in Journal(store).sends("c")}
         assert store.meta("journal_id")
     assert sends == {"anna@kita.example": SendState.SENT, "bert@kita.example": SendState.UNKNOWN}
+
+
+def test_messages_that_cannot_be_built_are_no_wall(ws: Path, provider: LocalSmtpServer) -> None:
+    """Our own failures (too big to build) are each contact's, not the server's: the run
+    goes on past WALL_REFUSED of them."""
+    import functools
+
+    from formtool.mail import outbox
+    from formtool.mail.template import ComposeError
+    from formtool.usecases import mailing
+
+    run = mailing.open_mailing(workspace.load(ws), "erinnerung", None, "bau")
+    people = list(run.contacts)[:WALL_REFUSED + 3]
+
+    def build(contact: object, index: int) -> object:
+        if index <= WALL_REFUSED:
+            raise ComposeError(f"Zeile {index}: zu groß")
+        return run.built(people[index])
+
+    with Store(ws / ".formtool" / "state.db") as store:
+        journal = Journal(store)
+        journal.campaign("bau", "erinnerung")
+        sender = outbox.Outbox(workspace.load(ws).mail_settings(), journal, "bau",
+                               password=PASSWORD)
+        jobs = (outbox.Job(c, functools.partial(build, c, i)) for i, c in enumerate(people))
+        summary = sender.run(jobs)  # type: ignore[arg-type]
+    assert summary.wall == ""
+    assert (summary.failed, summary.sent) == (WALL_REFUSED + 1, 2)

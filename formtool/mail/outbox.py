@@ -260,6 +260,8 @@ class Outbox:
             with self.lock:
                 self._streak.clear()
             return
+        if kind in ("failed", "pending") and not _code(reply).isdigit():
+            return  # our own failure (a message that cannot be built), not the server's
         if kind == "failed":
             what, limit = f"failed {_code(reply)}", WALL_REFUSED
         elif kind == "pending":
