@@ -310,10 +310,8 @@ class Store:
         try:
             data = json.loads(self.marker_path.read_text(encoding="utf-8"))
             return str(data["journal_id"]), int(data["generation"])
-        except FileNotFoundError:
-            return None
         except (OSError, ValueError, KeyError, TypeError):
-            return None  # unreadable marker: the backups still exist; nothing to compare
+            return None  # none yet, or unreadable: the backups still exist
 
     def newest_backup(self) -> Path | None:
         found = sorted(self.backup_dir.glob("state-*.db"))
@@ -363,9 +361,9 @@ class Store:
             self.set_meta("generation", str(generation))
         journal_id = self.meta("journal_id") or ""
         target = self.backup_dir / f"state-{generation:06d}.db"
+        partial = target.with_suffix(".tmp")
         try:
             self.backup_dir.mkdir(parents=True, exist_ok=True)
-            partial = target.with_suffix(".tmp")
             copy = sqlite3.connect(partial)
             try:
                 with self.lock:
@@ -494,12 +492,8 @@ class Store:
                 "SELECT key FROM contacts WHERE email = ? COLLATE NOCASE", (email,)).fetchall()}
             marks = ",".join("?" * len(keys))
             if keys:
-                issued = self.execute(f"SELECT response_id, file FROM forms_issued "
-                                       f"WHERE contact_key IN ({marks})", tuple(keys)).fetchall()
-                out.response_ids = [r[0] for r in issued]
-                out.files = [r[1] for r in issued]
-                out.files += [r[0] for r in self.execute(
-                    f"SELECT file_name FROM responses WHERE contact_key IN ({marks})",
+                out.response_ids = [r[0] for r in self.execute(
+                    f"SELECT response_id FROM forms_issued WHERE contact_key IN ({marks})",
                     tuple(keys)).fetchall()]
                 out.responses = self.execute(
                     f"DELETE FROM responses WHERE contact_key IN ({marks})", tuple(keys)).rowcount
@@ -717,5 +711,4 @@ class Forgotten:
     sends: int = 0
     responses: int = 0
     forms: int = 0
-    files: list[str] = field(default_factory=list)  # personal forms and returned files
-    response_ids: list[str] = field(default_factory=list)
+    response_ids: list[str] = field(default_factory=list)  # to find their files by content

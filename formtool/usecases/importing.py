@@ -153,8 +153,9 @@ def _extractions(paths: list[Path], password: str, processes: int) -> Iterator[E
                         yield _lost(path)
                 return
             pool = _pool(workers)
+        pool.shutdown()  # all read: the idle workers end by themselves
     finally:
-        _kill(pool)
+        _kill(pool)  # interrupted (or already shut down: then nothing to kill)
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
