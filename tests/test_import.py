@@ -316,3 +316,28 @@ def test_interrupted_import_leaves_csv_and_state_untouched(
     assert [p.name for p in csv_path.parent.iterdir()] == ["buendnispartner.csv"]
     with Store(ws / ".formtool" / "state.db") as store:
         assert len(list(store.responses())) == 1
+
+
+def test_a_file_that_breaks_the_reader_gets_its_own_answer(
+        blank_forms: dict[str, Path], ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An error nobody foresaw while reading one file (here injected into the reader,
+    which the workers inherit) is that file's answer; the others are imported."""
+    from formtool.usecases import importing as importer
+
+    real = importer.extract
+
+    def fragile(path: Path, password: str = "") -> object:
+        if path.name == "boese.pdf":
+            raise AttributeError("'NoneType' object has no attribute 'is_indirect'")
+        return real(path, password)
+
+    monkeypatch.setattr(importer, "extract", fragile)
+    pdftk_fill(blank_forms["buendnispartner"], {"organisation": "A"}, ws.parent / "in" / "a.pdf")
+    pdftk_fill(blank_forms["buendnispartner"], {"organisation": "B"},
+               ws.parent / "in" / "boese.pdf")
+    code, output = do_import(ws, ws.parent / "in")
+    assert code == 1
+    assert "boese.pdf" in output and "unerwarteter Aufbau (AttributeError)" in output
+    assert "is_indirect" not in output
+    assert [r["Name der Organisation"] for r in
+            read_csv(ws / "antworten" / "buendnispartner.csv")] == ["A"]

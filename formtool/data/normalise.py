@@ -37,6 +37,7 @@ class Row:
     problems: list[str] = field(default_factory=list)
     contact_key: str = ""  # who got the personal form with this response id
     campaign: str = ""
+    fingerprint: str = ""  # of the field values, once computed (data.tables.fingerprint)
 
     @property
     def key(self) -> str:

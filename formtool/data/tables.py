@@ -78,6 +78,12 @@ def _digest(pairs: Iterator[tuple[str, str]]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def fingerprint(row: Row) -> str:
+    """The row's field values as the table compares them with an earlier return of the
+    same response id (the import's workers compute it, the table only compares)."""
+    return row.fingerprint or _digest((n, neutralise(v)) for n, v in row.values.items())
+
+
 class ResponseTable:
     """One response CSV, opened for appending: old rows are copied, new rows added.
 
@@ -173,16 +179,12 @@ class ResponseTable:
         if seen is None:
             return "new"
         sha, digest = seen
-        if sha == row.sha256 or digest == self._row_digest(row):
+        if sha == row.sha256 or digest == fingerprint(row):
             return "same"
         return "conflict"
 
-    @staticmethod
-    def _row_digest(row: Row) -> str:
-        return _digest((n, neutralise(v)) for n, v in row.values.items())
-
     def add(self, row: Row, *, replace: bool = False) -> None:
-        self.digests[row.key] = (row.sha256, self._row_digest(row))
+        self.digests[row.key] = (row.sha256, fingerprint(row))
         if replace:
             self.replacements[row.key] = row
         elif self.dynamic:

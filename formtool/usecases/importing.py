@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING
 
 from formtool.addresses import same_address
 from formtool.data.normalise import Row, columns, identify, normalise, normalise_raw
-from formtool.data.tables import Dialect, ResponseTable, RowWriter
+from formtool.data.tables import Dialect, ResponseTable, RowWriter, fingerprint
 from formtool.pdf import formdef
-from formtool.pdf.extract import Extraction, Outcome, extract
+from formtool.pdf.extract import Outcome, extract
 from formtool.pdf.formdef import FormDefinition
 from formtool.state.store import Response, Store
 from formtool.workspace import Workspace
@@ -93,9 +93,72 @@ FILE_SECONDS = float(os.environ.get("FORMTOOL_IMPORT_SECONDS", "120"))  # per fi
 MAX_RESTARTS = 5  # workers replaced after a dead one or a file over its time
 
 
-def _limit_memory() -> None:
-    """In each worker: a file that would need more memory (a decompression bomb, a 1 GB
-    field value) fails alone with MemoryError instead of taking the machine down."""
+@dataclass
+class Read:
+    """One file as a worker hands it back: failed (``reason``), or identified and
+    normalised into ``row`` for the form ``form_id`` (RAW: any AcroForm)."""
+
+    path: Path
+    reason: str = ""
+    form_id: str = ""
+    row: Row | None = None
+    form_version: str = ""
+
+
+@dataclass
+class FileReader:
+    """What a worker does with each file: read it, recognise the form, normalise and
+    validate the values, fingerprint the row. Everything but the journal and the
+    tables, so that the one process that writes them has little else to do."""
+
+    forms: dict[str, FormDefinition]
+    forced: FormDefinition | None
+    raw: bool
+    imported_at: str
+    password: str = ""
+
+    def read(self, path: Path) -> Read:
+        try:
+            return self._read(path)
+        except Exception as exc:  # this file's answer, never the end of the run
+            return Read(path, f"nicht lesbar – unerwarteter Aufbau ({type(exc).__name__}); "
+                              "bitte die Datei prüfen")
+
+    def _read(self, path: Path) -> Read:
+        # MemoryError under the cap is a failed extraction (extract says so)
+        extraction = extract(path, self.password)
+        if extraction.outcome is Outcome.FAILED:
+            return Read(path, extraction.reason)
+        version = extraction.value("form_version").strip()
+        if self.raw:
+            return self._done(path, RAW, normalise_raw(extraction, self.imported_at), version)
+        found = identify(extraction, self.forms)
+        if self.forced is not None:
+            form_id = extraction.value("form_id").strip()
+            if form_id and form_id != self.forced.id:
+                return Read(path, f"ist Formular „{form_id}“, nicht „{self.forced.id}“ (--form)",
+                            form_id)
+            found = self.forced
+        if isinstance(found, str):
+            return Read(path, found)
+        return self._done(path, found.id, normalise(found, extraction, self.imported_at),
+                          version or found.version)
+
+    @staticmethod
+    def _done(path: Path, form_id: str, row: Row, version: str) -> Read:
+        row.fingerprint = fingerprint(row)
+        return Read(path, form_id=form_id, row=row, form_version=version)
+
+
+_reader: FileReader | None = None  # in a worker: set once when it starts
+
+
+def _start_worker(reader: FileReader) -> None:
+    """In each worker: the reader; and a memory cap, so that a file that would need more
+    (a decompression bomb, a 1 GB field value) fails alone with MemoryError instead of
+    taking the machine down."""
+    global _reader
+    _reader = reader
     try:
         import resource  # POSIX only; Windows has no per-process limit here
     except ImportError:
@@ -105,12 +168,12 @@ def _limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
-def _job(paths: list[Path], password: str) -> list[Extraction]:
-    # MemoryError under the cap is a failed extraction (extract says so)
-    return [extract(path, password) for path in paths]
+def _job(paths: list[Path]) -> list[Read]:
+    assert _reader is not None
+    return [_reader.read(path) for path in paths]
 
 
-def _extractions(paths: list[Path], password: str, processes: int) -> Iterator[Extraction]:
+def _reads(paths: list[Path], reader: FileReader, processes: int) -> Iterator[Read]:
     """Each file's extraction. Every file is read in a worker process, even one alone:
     there its memory is capped (``WORKER_MEMORY``) and its time (``FILE_SECONDS``), and
     its crash is its own. Files go to the workers in batches of BATCH (one message each
@@ -122,21 +185,21 @@ def _extractions(paths: list[Path], password: str, processes: int) -> Iterator[E
     if len(paths) < PARALLEL_FROM:
         workers = 1  # few files: one worker costs less than two
     todo: deque[list[Path]] = deque(paths[i:i + BATCH] for i in range(0, len(paths), BATCH))
-    pending: deque[tuple[list[Path], Future[list[Extraction]]]] = deque()
+    pending: deque[tuple[list[Path], Future[list[Read]]]] = deque()
     restarts = 0
-    pool = _pool(workers)
+    pool = _pool(workers, reader)
     try:
         while todo or pending:
             while todo and len(pending) < WINDOW:
                 batch = todo.popleft()
-                pending.append((batch, pool.submit(_job, batch, password)))
+                pending.append((batch, pool.submit(_job, batch)))
             batch, future = pending.popleft()
             outcome = _wait(future, len(batch))
             if not isinstance(outcome, str):
                 yield from outcome
                 continue
             if len(batch) == 1:
-                yield Extraction(batch[0], Outcome.FAILED, reason=outcome)
+                yield Read(batch[0], outcome)
             _kill(pool)
             again = [] if len(batch) == 1 else [[path] for path in batch]  # find the one
             for other, done in pending:  # finished ones count; the rest is read again
@@ -152,20 +215,20 @@ def _extractions(paths: list[Path], password: str, processes: int) -> Iterator[E
                     for path in todo.popleft():
                         yield _lost(path)
                 return
-            pool = _pool(workers)
+            pool = _pool(workers, reader)
         pool.shutdown()  # all read: the idle workers end by themselves
     finally:
         _kill(pool)  # interrupted (or already shut down: then nothing to kill)
 
 
-def _pool(workers: int) -> ProcessPoolExecutor:
+def _pool(workers: int, reader: FileReader) -> ProcessPoolExecutor:
     # The platform's way to start workers: fork where there is one (Linux; the parent
     # runs no threads here), else spawn (Windows, macOS), which imports pikepdf anew.
     return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(),
-                               initializer=_limit_memory)
+                               initializer=_start_worker, initargs=(reader,))
 
 
-def _wait(future: Future[list[Extraction]], files: int) -> list[Extraction] | str:
+def _wait(future: Future[list[Read]], files: int) -> list[Read] | str:
     """The extractions, or why there are none (too slow, the worker died)."""
     try:
         return future.result(timeout=FILE_SECONDS * files)
@@ -186,8 +249,8 @@ def _kill(pool: ProcessPoolExecutor) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _lost(path: Path) -> Extraction:
-    return Extraction(path, Outcome.FAILED, reason=(
+def _lost(path: Path) -> Read:
+    return Read(path, (
         "nicht gelesen: ein Arbeitsprozess wurde beendet (zu wenig Speicher?) – bitte diese "
         "Datei(en) noch einmal einlesen"))
 
@@ -199,12 +262,13 @@ class Importer:
         self.options = options
         self.store = store
         self.forms = _load_forms(forms_dir)
-        self.forced: FormDefinition | None = None
+        forced: FormDefinition | None = None
         if options.form not in (None, RAW):
-            path = formdef.find_definition(forms_dir, options.form or "")
-            self.forced = formdef.load(path)
+            forced = formdef.load(formdef.find_definition(forms_dir, options.form or ""))
         self.tables: dict[str, ResponseTable] = {}
-        self.now = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+        now = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+        self.reader = FileReader(self.forms, forced, options.form == RAW, now,
+                                 options.password)
 
     def run(self, paths: list[Path], on_file: Callable[[FileReport], None] = lambda r: None
             ) -> Counter[Status]:
@@ -213,9 +277,8 @@ class Importer:
         counts: Counter[Status] = Counter()
         try:
             with self.store.transaction():
-                for extraction in _extractions(paths, self.options.password,
-                                               self.options.processes):
-                    report = self._one(extraction)
+                for read in _reads(paths, self.reader, self.options.processes):
+                    report = self._one(read)
                     counts[report.status] += 1
                     on_file(report)
                 for table in self.tables.values():
@@ -225,32 +288,23 @@ class Importer:
                 table.abort()
         return counts
 
-    def _one(self, extraction: Extraction) -> FileReport:
-        path = extraction.path
-        if extraction.outcome is Outcome.FAILED:
-            return FileReport(path, Status.FAILED, reason=extraction.reason)
-        if self.options.form == RAW:
-            return self._add(extraction, None, normalise_raw(extraction, self.now))
-        found = identify(extraction, self.forms)
-        if self.forced is not None:
-            form_id = extraction.value("form_id").strip()
-            if form_id and form_id != self.forced.id:
-                return FileReport(path, Status.FAILED, form_id, reason=(
-                    f"ist Formular „{form_id}“, nicht „{self.forced.id}“ (--form)"))
-            found = self.forced
-        if isinstance(found, str):
-            return FileReport(path, Status.FAILED, reason=found)
-        if self.options.output is not None and self.tables and found.id not in self.tables:
-            return FileReport(path, Status.FAILED, found.id, reason=(
-                f"ist Formular „{found.id}“; die Tabelle {self.options.output} nimmt nur "
+    def _one(self, read: Read) -> FileReport:
+        if read.row is None:
+            return FileReport(read.path, Status.FAILED, read.form_id, reason=read.reason)
+        if (self.options.output is not None and self.tables
+                and read.form_id not in self.tables):
+            return FileReport(read.path, Status.FAILED, read.form_id, reason=(
+                f"ist Formular „{read.form_id}“; die Tabelle {self.options.output} nimmt nur "
                 f"„{next(iter(self.tables))}“ auf. Ohne -o bekommt jedes Formular seine "
                 "eigene Tabelle."))
-        return self._add(extraction, found, normalise(found, extraction, self.now))
+        return self._add(read, read.row)
 
-    def _table(self, form: FormDefinition | None) -> ResponseTable:
-        form_id = form.id if form else RAW
+    def _table(self, form_id: str) -> ResponseTable:
         table = self.tables.get(form_id)
         if table is None:
+            forced = self.reader.forced
+            form = (None if form_id == RAW else forced if forced and forced.id == form_id
+                    else self.forms[form_id])
             path = self.options.output or self.options.output_dir / f"{form_id}.csv"
             path.parent.mkdir(parents=True, exist_ok=True)
             table = ResponseTable(path, columns(form, labels=self.options.labels),
@@ -274,11 +328,11 @@ class Importer:
             row.problems.append(f"zurück von {returned}, verschickt an {invited} "
                                 "(weitergeleitet?)")
 
-    def _add(self, extraction: Extraction, form: FormDefinition | None, row: Row) -> FileReport:
-        form_id = form.id if form else RAW
+    def _add(self, read: Read, row: Row) -> FileReport:
+        form_id = read.form_id
         self._match(row)
-        table = self._table(form)
-        report = FileReport(extraction.path, Status.IMPORTED, form_id, problems=row.problems,
+        table = self._table(form_id)
+        report = FileReport(read.path, Status.IMPORTED, form_id, problems=row.problems,
                             response_id=row.response_id)
         state = table.status_of(row)
         if state == "same":
@@ -296,8 +350,7 @@ class Importer:
                 report.status = Status.WITH_PROBLEMS
         self.store.record_response(Response(
             key=row.key, form_id=form_id,
-            form_version=extraction.value("form_version").strip() or (form.version if form
-                                                                      else ""),
+            form_version=read.form_version,
             response_id=row.response_id, sha256=row.sha256, file_name=row.file_name,
             csv_path=str(table.path), problems="; ".join(row.problems),
             imported_at=row.imported_at, contact_key=row.contact_key, campaign=row.campaign),
