@@ -642,18 +642,10 @@ def status_(state: _State, campaign: str | None, offen: bool, fehler: bool,
     if not report.rows:
         click.echo(report.empty_message)
         return
-    _table(report.header, report.rows)
+    from formtool import screen
 
-
-def _table(header: list[str], rows: list[list[str | int]]) -> None:
-    cells = [list(header), *([str(c) for c in row] for row in rows)]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    numeric = [all(str(r[i]).isdigit() for r in rows) for i in range(len(header))]
-    for n, row in enumerate(cells):
-        click.echo("  ".join(c.rjust(w) if numeric[i] else c.ljust(w)
-                             for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip())
-        if n == 0:
-            click.echo("  ".join("-" * w for w in widths))
+    for line in screen.report_lines(report):
+        click.echo(line)
 
 
 @cli.command("demo")
@@ -672,12 +664,14 @@ def demo_(directory: Path) -> None:
         formtool demo
         formtool demo --dir /tmp/formtool-demo
     """
+    from formtool import screen
     from formtool.usecases import demo, status
 
     result = demo.run(directory.resolve(), say=click.echo)
-    click.echo()
-    _table(status.SUMMARY_HEADER, [status.summary_row(s)
-                                   for s in (result.invitation, result.reminder)])
+    for campaign in (result.invitation, result.reminder):
+        click.echo()
+        for line in screen.campaign_lines(status.summary_row(campaign)):
+            click.echo(line)
 
 
 @cli.command("forget")

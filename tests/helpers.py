@@ -222,3 +222,15 @@ def invoke(ws: Path, *args: str, input: str | None = None) -> Result:
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result
+
+
+def campaign_counts(output: str, campaign: str) -> dict[str, int]:
+    """The labelled counts `formtool status` shows for one campaign ("gesendet 40 · …")."""
+    lines = output.splitlines()
+    start = lines.index(campaign)
+    counts: dict[str, int] = {}
+    for line in lines[start + 1:start + 3]:
+        for part in line.split(":")[-1].split("·"):
+            label, number = part.split()
+            counts[label] = int(number)
+    return counts

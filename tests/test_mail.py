@@ -349,9 +349,9 @@ def test_550_fails_one_and_the_run_goes_on(ws: Path, server: LocalSmtpServer) ->
     assert again.exit_code == 1  # the contact did not get the mail
     assert len(server.handler.received) == 39
     listed = invoke(ws, "status", "erinnerung", "--fehler")
-    [row] = [line for line in listed.output.splitlines() if "FB-00002" in line]
-    assert "Anja Groß-Dietrich" in row and "fehlgeschlagen" in row
-    assert "550 5.1.1 Postfach unbekannt" in row
+    [block] = [b for b in listed.output.split("\n\n") if "FB-00002" in b]
+    assert "Anja Groß-Dietrich" in block and "fehlgeschlagen" in block
+    assert "550 5.1.1 Postfach unbekannt" in block
     invoke(ws, "status", "erinnerung", "--fehler", "--csv", str(ws / "fehler.csv"))
     table = (ws / "fehler.csv").read_text(encoding="utf-8-sig").splitlines()
     assert table[0] == "ID;Name;Organisation;E-Mail;Zustand;Antwort des Servers;versucht am"

@@ -27,7 +27,7 @@ from email.utils import getaddresses
 from pathlib import Path
 
 import pytest
-from helpers import invoke, small_disk
+from helpers import campaign_counts, invoke, small_disk
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mailhelpers import PASSWORD, USER, FaultyMailbox
@@ -100,9 +100,9 @@ def test_status_during_a_run_and_after_a_crash(ws: Path, provider: LocalSmtpServ
     with Store(ws / ".formtool" / "state.db") as store:
         store.execute("UPDATE sends SET state = 'sending' WHERE rowid = 1")
     table = invoke(ws, "status").output
-    assert "erinnerung" in table
-    row = next(line for line in table.splitlines() if line.startswith("erinnerung"))
-    assert row.split()[1:5] == ["1", "0", "0", "1"], table  # sent, failed, pending, unknown
+    counts = campaign_counts(table, "erinnerung")
+    assert [counts[k] for k in ("gesendet", "fehlgeschlagen", "zurückgestellt", "unbekannt")
+            ] == [1, 0, 0, 1], table
     listed = invoke(ws, "status", "erinnerung", "--fehler")
     assert "unbekannt" in listed.output and "Ordner „Gesendet“" in listed.output
     invoke(ws, "status", "erinnerung", "--fehler", "--csv", str(ws / "fehler.csv"))
