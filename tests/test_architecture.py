@@ -1,6 +1,6 @@
 """The shape of the package, guarded: layers point down, and commands start fast.
 
-Front end (cli, clitext) -> use cases (usecases/) -> domain (pdf/, mail/, data/)
+Front end (cli, clitext, screen) -> use cases (usecases/) -> domain (pdf/, mail/, data/)
 -> state (state/) -> shared (errors, addresses, atomic, workspace, the package).
 """
 
@@ -31,7 +31,8 @@ HEAVY = ("pikepdf", "pypdf", "reportlab", "jinja2", "markdown", "aiosmtpd", "key
 
 def _layer(module: str) -> str:
     parts = module.split(".")
-    if parts[:2] in (["formtool", "cli"], ["formtool", "clitext"], ["formtool", "__main__"]):
+    if parts[:2] in (["formtool", "cli"], ["formtool", "clitext"], ["formtool", "screen"],
+                     ["formtool", "__main__"]):
         return "cli"
     if len(parts) > 1 and parts[1] == "usecases":
         return "usecases"
