@@ -310,7 +310,11 @@ def import_(state: _State, inputs: tuple[Path, ...], output: Path | None, form: 
                                       on_file=on_file)
     printer.finish(result)
     for table in result.tables:
-        click.echo(f"Tabelle: {table}")
+        click.echo(f"Tabelle (CSV, für andere Programme): {table}")
+    for book in result.workbooks:
+        click.echo(f"Tabelle für Excel:                  {book}")
+    for note in result.notes:
+        click.echo(f"Hinweis: {note}")
     if result.failed:
         raise Failure(f"{result.failed} von {len(paths)} Datei(en) nicht übernommen "
                       "(siehe oben).")
@@ -617,16 +621,19 @@ def mail_optout(state: _State, addresses: tuple[str, ...]) -> None:
               help="Wen die E-Mail nicht erreicht hat, mit der Antwort des Mailservers.")
 @click.option("--csv", "csv_path", metavar="DATEI", type=click.Path(dir_okay=False, path_type=Path),
               help="Die Liste (mit --offen oder --fehler) bzw. die Tabelle als CSV-Datei.")
+@click.option("--xlsx", "xlsx_path", metavar="DATEI",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Dasselbe als Excel-Arbeitsmappe (PLZ und Telefon bleiben, wie sie sind).")
 @pass_state
 def status_(state: _State, campaign: str | None, offen: bool, fehler: bool,
-            csv_path: Path | None) -> None:
+            csv_path: Path | None, xlsx_path: Path | None) -> None:
     """Je Aktion: gesendet, fehlgeschlagen, unbekannt, beantwortet, offen, abgemeldet.
 
     \b
     Beispiel:
         formtool status
         formtool status einladung-fachberatung --offen
-        formtool status einladung-fachberatung --offen --csv offen.csv
+        formtool status einladung-fachberatung --offen --xlsx offen.xlsx
         formtool status einladung-fachberatung --fehler
     """
     if offen and fehler:
@@ -635,9 +642,13 @@ def status_(state: _State, campaign: str | None, offen: bool, fehler: bool,
 
     view = use.View.OPEN if offen else use.View.ERRORS if fehler else use.View.SUMMARY
     report = use.report(state.workspace(), campaign, view)
-    if csv_path is not None:
-        rows = use.write_csv(report, csv_path)
-        click.echo(f"{rows} Zeile(n) geschrieben: {csv_path}")
+    if csv_path is not None or xlsx_path is not None:
+        if csv_path is not None:
+            rows = use.write_csv(report, csv_path)
+            click.echo(f"{rows} Zeile(n) geschrieben: {csv_path}")
+        if xlsx_path is not None:
+            rows = use.write_workbook(report, xlsx_path)
+            click.echo(f"{rows} Zeile(n) geschrieben: {xlsx_path}")
         return
     if not report.rows:
         click.echo(report.empty_message)

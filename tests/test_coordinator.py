@@ -3,9 +3,10 @@ right, every file answered, messages in German. Real files, real CLI."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
-from helpers import invoke
+from helpers import invoke, pdftk_fill, run
 
 from formtool.state.store import Journal, SendState, Store
 
@@ -42,3 +43,75 @@ def test_status_fits_80_columns(ws: Path) -> None:
     assert "07381 Pößneck" in offen and "Hinterhaus" in offen  # wrapped, not cut
     fehler = invoke(ws, "status", "--fehler").output
     assert "Das Postfach ist unbekannt." in fehler and "fehlgeschlagen" in fehler
+
+
+# -- an Excel workbook beside every table ------------------------------------------------
+
+def _import_one(ws: Path, blank: Path, **values: str) -> Path:
+    source = pdftk_fill(blank, values, ws.parent / "rueck" / "antwort.pdf")
+    result = invoke(ws, "import", str(source.parent))
+    assert result.exit_code == 0, result.output
+    book = ws / "antworten" / "buendnispartner.xlsx"
+    assert f"Tabelle für Excel:                  {book}" in result.output
+    return book
+
+
+def test_the_workbook_keeps_zeros_dates_and_formulas_as_they_are(
+        ws: Path, blank_forms: dict[str, Path], tmp_path: Path) -> None:
+    import openpyxl
+
+    (ws.parent / "rueck").mkdir()
+    book = _import_one(ws, blank_forms["buendnispartner"], organisation="=HYPERLINK(\"x\")",
+                       plz="07381", telefon="+49 3647 0123456", datum="3.2.2026",
+                       email="a@kita.example", thema_sonstiges="Zeile eins\nZeile zwei")
+    sheet = openpyxl.load_workbook(book).active
+    assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref.startswith("A1:")
+    header = [c.value for c in sheet[1]]
+    row = {h: c for h, c in zip(header, sheet[2], strict=True)}
+    assert (row["PLZ"].value, row["PLZ"].data_type) == ("07381", "s")
+    assert (row["Telefon"].value, row["Telefon"].data_type) == ("+49 3647 0123456", "s")
+    assert (row["Name der Organisation"].value, row["Name der Organisation"].data_type) == (
+        "=HYPERLINK(\"x\")", "s")  # text, never a formula
+    assert row["Datum"].value == dt.datetime(2026, 2, 3)
+    assert row["Datum"].number_format == "dd.mm.yyyy"
+    assert isinstance(row["importiert_am"].value, dt.datetime)
+    assert row["Weitere Themen"].value == "Zeile eins\nZeile zwei"
+    assert sheet.column_dimensions["A"].width >= len("=HYPERLINK(\"x\")")
+
+    # LibreOffice opens it as Excel would: the zero, the text, the German date
+    profile = tmp_path / "lo-profile"
+    run("soffice", f"-env:UserInstallation=file://{profile}", "--headless", "--convert-to",
+        "csv:Text - txt - csv (StarCalc):59,34,76", "--outdir", tmp_path / "lo", book)
+    text = (tmp_path / "lo" / "buendnispartner.csv").read_text(encoding="utf-8")
+    assert ";07381;" in text and "+49 3647 0123456" in text and "03.02.2026" in text
+    assert '"=HYPERLINK(""x"")"' in text or "=HYPERLINK" in text
+
+
+def test_a_second_import_rewrites_the_workbook_with_every_row(
+        ws: Path, blank_forms: dict[str, Path]) -> None:
+    import openpyxl
+
+    (ws.parent / "rueck").mkdir()
+    _import_one(ws, blank_forms["buendnispartner"], organisation="Erste", plz="07381")
+    (ws.parent / "rueck" / "antwort.pdf").unlink()
+    book = _import_one(ws, blank_forms["buendnispartner"], organisation="Zweite", plz="04639")
+    sheet = openpyxl.load_workbook(book).active
+    assert [r[0] for r in sheet.iter_rows(min_row=2, values_only=True)] == ["Erste", "Zweite"]
+
+
+def test_status_lists_as_workbooks(ws: Path) -> None:
+    import openpyxl
+
+    _hostile_journal(ws)
+    for args, sheet_name in (([], "Stand"), (["--offen"], "Offen"),
+                             (["--fehler"], "Nicht zugestellt")):
+        book = ws / f"stand{len(args)}{sheet_name[0]}.xlsx"
+        result = invoke(ws, "status", *args, "--xlsx", str(book))
+        assert result.exit_code == 0, result.output
+        sheet = openpyxl.load_workbook(book)[sheet_name]
+        rows = list(sheet.iter_rows(values_only=True))
+        assert sheet.freeze_panes == "A2" and len(rows) >= 2
+        if sheet_name == "Stand":
+            assert rows[1][1:3] == (2, 1)  # gesendet, fehlgeschlagen: numbers
+        if sheet_name == "Offen":
+            assert "07381 Pößneck" in rows[1][3]

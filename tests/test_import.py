@@ -298,6 +298,7 @@ def test_interrupted_import_leaves_csv_and_state_untouched(
     do_import(ws, ws.parent / "in")
     csv_path = ws / "antworten" / "buendnispartner.csv"
     before = csv_path.read_bytes()
+    book = csv_path.with_suffix(".xlsx").read_bytes()
     pdftk_fill(blank_forms["buendnispartner"], {"organisation": "B"}, ws.parent / "in" / "b.pdf")
     pdftk_fill(blank_forms["buendnispartner"], {"organisation": "C"}, ws.parent / "in" / "c.pdf")
     real = importer.extract
@@ -313,7 +314,9 @@ def test_interrupted_import_leaves_csv_and_state_untouched(
     result = CliRunner().invoke(cli, ["--workspace", str(ws), "import", str(ws.parent / "in")])
     assert result.exit_code == 1  # click: "Aborted!"
     assert csv_path.read_bytes() == before
-    assert [p.name for p in csv_path.parent.iterdir()] == ["buendnispartner.csv"]
+    assert csv_path.with_suffix(".xlsx").read_bytes() == book
+    assert sorted(p.name for p in csv_path.parent.iterdir()) == ["buendnispartner.csv",
+                                                                "buendnispartner.xlsx"]
     with Store(ws / ".formtool" / "state.db") as store:
         assert len(list(store.responses())) == 1
 

@@ -8,8 +8,12 @@ status; the reminders to the other 28.
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 import random
+import shlex
 import shutil
+import sys
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -70,17 +74,19 @@ def _answers(rng: random.Random) -> dict[str, str]:
         "thema_sonstiges": rng.choice(["", "Übergang Kita – Grundschule",
                                        "Fachkräftegewinnung im ländlichen Raum\nSprach-Kitas"]),
         "einwilligung": "/Yes",
-        "datum": f"{rng.randint(1, 28)}.{rng.randint(1, 12)}.2026",
     }
+    signed = dt.date.today() - dt.timedelta(days=rng.randint(1, 21))  # before the import
+    answers["datum"] = f"{signed.day}.{signed.month}.{signed.year}"
     for topic in ("finanzierung", "qualitaetsstandards", "fachkraefte", "sprachfoerderung",
                   "regionalgruppe", "inklusion"):
         answers[f"thema_{topic}"] = "/Yes" if rng.random() < 0.4 else "/Off"
     return answers
 
 
-def _fill_return(source: Path, target: Path, answers: dict[str, str], place: str) -> None:
+def _fill_return(source: Path, target: Path, answers: dict[str, str]) -> None:
     """Fill a personal form as a recipient's viewer would: values and their appearances
-    (pikepdf's form filler; names starting with / are a box's or a radio's state)."""
+    (pikepdf's form filler; names starting with / are a box's or a radio's state). The
+    place of signing is the organisation's town, as pre-filled."""
     import pikepdf
     from pikepdf.form import (
         CheckboxField,
@@ -92,6 +98,8 @@ def _fill_return(source: Path, target: Path, answers: dict[str, str], place: str
 
     with pikepdf.open(source) as pdf:
         form = Form(pdf, DefaultAppearanceStreamGenerator)
+        town = form["ort_organisation"]
+        place = str(town.value) if isinstance(town, TextField) and town.value else "Erfurt"
         for name, value in {**answers, "ort": place}.items():
             field = form[name]
             if isinstance(field, CheckboxField):
@@ -102,6 +110,25 @@ def _fill_return(source: Path, target: Path, answers: dict[str, str], place: str
                 field.value = value
         target.parent.mkdir(parents=True, exist_ok=True)
         pdf.save(target)
+
+
+def command() -> str:
+    """How to call formtool from a terminal here: ``formtool`` when it is on the PATH,
+    else the script beside this Python (a venv that is not activated), else
+    ``python -m formtool``."""
+    if shutil.which("formtool"):
+        return "formtool"
+    script = Path(sys.executable).with_name("formtool.exe" if os.name == "nt" else "formtool")
+    if script.exists():
+        return _quoted(script)
+    return f"{_quoted(Path(sys.executable))} -m formtool"
+
+
+def _quoted(path: Path) -> str:
+    text = str(path)
+    if os.name == "nt":
+        return f'"{text}"' if " " in text else text
+    return shlex.quote(text)
 
 
 def _send(ws: workspace.Workspace, template: str, only_unanswered: str | None = None
@@ -132,9 +159,7 @@ def run(root: Path, say: Callable[[str], None] = lambda line: None, seed: int = 
         issued = sorted((root / "formulare" / INVITATION).glob("*.pdf"))
         returned = rng.sample(issued, RETURNS)
         for path in returned:
-            place = path.stem.split("_")[1].split("-")[-1]
-            _fill_return(path, root / "ruecklaeufe" / f"Antwort_{path.name}",
-                         _answers(rng), place)
+            _fill_return(path, root / "ruecklaeufe" / f"Antwort_{path.name}", _answers(rng))
         say(f"3. {RETURNS} Fachberatungen haben ihr Formular ausgefüllt zurückgeschickt")
         options = importing.ImportOptions(output_dir=root / "antworten")
         imported = importing.run_import(
@@ -154,6 +179,7 @@ def run(root: Path, say: Callable[[str], None] = lambda line: None, seed: int = 
     say(f"Formulare:   {root / 'formulare'}")
     say(f"E-Mails:     {root / 'postfach'} ({len(mailbox.received)} .eml-Dateien)")
     say(f"Rückläufe:   {root / 'ruecklaeufe'}")
-    say(f"Tabelle:     {root / 'antworten' / (FORM + '.csv')}")
-    say(f"Stand:       formtool --workspace {root} status")
+    say(f"Tabelle:     {root / 'antworten' / (FORM + '.xlsx')} (für Excel; als CSV: "
+        f"{FORM}.csv)")
+    say(f"Stand:       {command()} --workspace {_quoted(root)} status")
     return DemoResult(root, invited, reminded, imported, invitation, reminder)

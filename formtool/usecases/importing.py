@@ -23,8 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from formtool.addresses import same_address
+from formtool.data import workbook
 from formtool.data.normalise import Row, columns, identify, normalise, normalise_raw
 from formtool.data.tables import Dialect, ResponseTable, RowWriter, fingerprint
+from formtool.errors import FormtoolError
 from formtool.pdf import formdef
 from formtool.pdf.extract import Outcome, extract
 from formtool.pdf.formdef import FormDefinition
@@ -288,6 +290,30 @@ class Importer:
                 table.abort()
         return counts
 
+    def workbooks(self) -> tuple[list[Path], list[str]]:
+        """Each table written also as an Excel workbook beside it (``FORM.xlsx``): the
+        workbooks written, and why any could not be (the CSV is written either way)."""
+        written: list[Path] = []
+        problems: list[str] = []
+        for form_id, table in self.tables.items():
+            path = table.path.with_suffix(".xlsx")
+            form = None if form_id == RAW else self._form(form_id)
+            try:
+                workbook.from_csv(table.path, path, delimiter=self.options.dialect.delimiter,
+                                  encoding=self.options.dialect.encoding,
+                                  kinds=_kinds(form, labels=self.options.labels),
+                                  sheet=form_id)
+            except (FormtoolError, OSError, UnicodeDecodeError) as exc:
+                problems.append(f"{path.name} nicht erneuert ({exc}); ist sie in Excel "
+                                "geöffnet? Die CSV-Tabelle ist vollständig.")
+            else:
+                written.append(path)
+        return written, problems
+
+    def _form(self, form_id: str) -> FormDefinition:
+        forced = self.reader.forced
+        return forced if forced and forced.id == form_id else self.forms[form_id]
+
     def _one(self, read: Read) -> FileReport:
         if read.row is None:
             return FileReport(read.path, Status.FAILED, read.form_id, reason=read.reason)
@@ -302,9 +328,7 @@ class Importer:
     def _table(self, form_id: str) -> ResponseTable:
         table = self.tables.get(form_id)
         if table is None:
-            forced = self.reader.forced
-            form = (None if form_id == RAW else forced if forced and forced.id == form_id
-                    else self.forms[form_id])
+            form = None if form_id == RAW else self._form(form_id)
             path = self.options.output or self.options.output_dir / f"{form_id}.csv"
             path.parent.mkdir(parents=True, exist_ok=True)
             table = ResponseTable(path, columns(form, labels=self.options.labels),
@@ -358,6 +382,20 @@ class Importer:
         return report
 
 
+def _kinds(form: FormDefinition | None, *, labels: bool) -> dict[str, workbook.Kind]:
+    """What each column of a response table holds, by its header."""
+    kinds = {"importiert_am": workbook.Kind.TIMESTAMP}
+    if form is None:
+        return kinds
+    types = {spec.name: spec.type for spec in form.fields()}
+    for name, header in columns(form, labels=labels):
+        kind = {"date": workbook.Kind.DATE, "number": workbook.Kind.NUMBER}.get(
+            types.get(name, ""))
+        if kind is not None:
+            kinds[header] = kind
+    return kinds
+
+
 def _load_forms(forms_dir: Path) -> dict[str, FormDefinition]:
     forms: dict[str, FormDefinition] = {}
     for path in formdef.definitions(forms_dir):
@@ -385,10 +423,12 @@ def report_writer(path: Path, dialect: Dialect) -> Iterator[Callable[[FileReport
 
 @dataclass
 class Imported:
-    """What an import run did: counts per status and the tables written."""
+    """What an import run did: counts per status, the tables and workbooks written."""
 
     counts: Counter[Status]
     tables: list[Path]
+    workbooks: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # e.g. a workbook open in Excel
 
     @property
     def failed(self) -> int:
@@ -411,4 +451,5 @@ def run_import(ws: Workspace, paths: list[Path], options: ImportOptions, *,
                 report(file_report)
 
         counts = run.run(paths, on_file=each)
-    return Imported(counts, [table.path for table in run.tables.values()])
+    written, notes = run.workbooks()
+    return Imported(counts, [table.path for table in run.tables.values()], written, notes)

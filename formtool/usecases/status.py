@@ -78,6 +78,20 @@ def report(ws: Workspace, campaign: str | None = None, view: View = View.SUMMARY
                       [summary_row(journal.status(name, live=live)) for name in names])
 
 
+def write_workbook(table: Report, path: Path) -> int:
+    """The report as an Excel workbook: counts as numbers, dates as dates, the rest
+    (ids, addresses, server replies) as text; returns the rows."""
+    from formtool.data import workbook
+
+    kinds = {"gesendet am": workbook.Kind.DATE, "versucht am": workbook.Kind.DATE}
+    if table.view is View.SUMMARY:
+        kinds.update((h, workbook.Kind.NUMBER) for h in table.header[1:])
+    return workbook.write_workbook(path, table.header, table.rows,
+                                   [kinds.get(h, workbook.Kind.TEXT) for h in table.header],
+                                   sheet={View.SUMMARY: "Stand", View.OPEN: "Offen",
+                                          View.ERRORS: "Nicht zugestellt"}[table.view])
+
+
 def write_csv(table: Report, path: Path) -> int:
     """The report as a CSV file (German Excel: UTF-8 with BOM, ``;``); returns the rows."""
     from formtool.data.tables import write_csv as write
