@@ -274,8 +274,9 @@ def import_(state: _State, inputs: tuple[Path, ...], output: Path | None, form: 
     """Ausgefüllte PDF-Formulare einlesen und an die Antwort-Tabelle anhängen.
 
     Jede Datei bekommt eine Antwort: importiert, bereits importiert, importiert mit
-    Problemen oder fehlgeschlagen (mit Grund). Schon importierte Rückläufe werden
-    erkannt und nicht doppelt übernommen.
+    Problemen oder fehlgeschlagen (mit Grund) – auch ein Foto, ein Scan oder eine
+    Word-Datei im Ordner. Schon importierte Rückläufe werden erkannt und nicht doppelt
+    übernommen.
 
     \b
     Beispiel:
@@ -297,9 +298,9 @@ def import_(state: _State, inputs: tuple[Path, ...], output: Path | None, form: 
     options = importing.ImportOptions(
         output=output, output_dir=ws.root / "antworten", form=form, labels=header == "labels",
         dialect=Dialect(delimiter, encoding), update=update, password=password)
-    paths = importing.pdf_files(inputs)
+    paths = importing.import_files(inputs)
     if not paths:
-        raise Failure("Keine PDF-Dateien gefunden.")
+        raise Failure("Keine Dateien gefunden.")
     printer = _ImportPrinter(verbose=len(paths) <= 50)
     with _progress(len(paths), "Einlesen") as advance:
         def on_file(file_report: FileReport) -> None:

@@ -61,15 +61,22 @@ def xfdf(values: dict[str, str]) -> str:
             f"<fields>{fields}</fields></xfdf>")
 
 
+def _beside(out: Path, suffix: str) -> Path:
+    """A filler's input data: kept out of the folder the tests import from."""
+    folder = out.parent.parent / f".{out.parent.name}-fill-data"
+    folder.mkdir(exist_ok=True)
+    return folder / (out.stem + suffix)
+
+
 def pdftk_fill(source: Path, values: dict[str, str], out: Path) -> Path:
-    data = out.with_suffix(".xfdf")
+    data = _beside(out, ".xfdf")
     data.write_text(xfdf(values), encoding="utf-8")
     run("pdftk", source, "fill_form", data, "output", out)
     return out
 
 
 def pdflib_fill(source: Path, values: dict[str, object], out: Path) -> Path:
-    data = out.with_suffix(".json")
+    data = _beside(out, ".json")
     data.write_text(json.dumps(values, ensure_ascii=False), encoding="utf-8")
     node("pdflib_fill.mjs", source, out, data)
     return out
@@ -82,7 +89,7 @@ def field_values(path: Path) -> dict[str, object]:
 
 
 def pdfjs_fill(source: Path, values: dict[str, object], out: Path) -> Path:
-    data = out.with_suffix(".json")
+    data = _beside(out, ".json")
     data.write_text(json.dumps(values, ensure_ascii=False), encoding="utf-8")
     node("pdfjs_fill.mjs", source, out, data)
     return out

@@ -115,3 +115,30 @@ def test_status_lists_as_workbooks(ws: Path) -> None:
             assert rows[1][1:3] == (2, 1)  # gesendet, fehlgeschlagen: numbers
         if sheet_name == "Offen":
             assert "07381 Pößneck" in rows[1][3]
+
+
+# -- every file in an import folder gets an answer ---------------------------------------
+
+def test_every_file_in_the_folder_gets_an_answer(ws: Path, blank_forms: dict[str, Path]
+                                                 ) -> None:
+    import zipfile
+
+    folder = ws.parent / "rueck"
+    folder.mkdir()
+    pdftk_fill(blank_forms["buendnispartner"], {"organisation": "Kita A"},
+               folder / "antwort.pdf")
+    (folder / "scan.jpg").write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(200))
+    with zipfile.ZipFile(folder / "Beitrittserklärung.docx", "w") as docx:
+        docx.writestr("[Content_Types].xml", "<Types/>")
+        docx.writestr("word/document.xml", "<w:document/>")
+    (folder / "notiz.txt").write_text("bitte anrufen", encoding="utf-8")
+    (folder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (folder / "~$itrittserklärung.docx").write_bytes(b"lock")
+    result = invoke(ws, "import", str(folder))
+    assert result.exit_code == 1  # three files could not be taken
+    out = result.output
+    assert "scan.jpg" in out and "Foto oder Scan (JPEG-Bild)" in out
+    assert "Beitrittserklärung.docx" in out and "Word- oder Office-Dokument" in out
+    assert "notiz.txt" in out and "keine PDF-Datei" in out
+    assert ".DS_Store" not in out and "~$" not in out
+    assert "4 Datei(en)" in out and "1 importiert" in out

@@ -72,6 +72,36 @@ class Extraction:
         return raw.value if raw and isinstance(raw.value, str) else ""
 
 
+_ASK_FOR_THE_PDF = ("bitte um die ausgefüllte PDF-Datei bitten oder die Angaben von Hand "
+                    "übertragen")
+_SIGNATURES = (  # how a file starts -> what it is
+    ((b"\xff\xd8\xff",), "Foto oder Scan (JPEG-Bild), kein ausfüllbares Formular"),
+    ((b"\x89PNG",), "Bild (PNG), kein ausfüllbares Formular"),
+    ((b"II*\x00", b"MM\x00*"), "Scan (TIFF-Bild), kein ausfüllbares Formular"),
+    ((b"GIF8",), "Bild (GIF), kein ausfüllbares Formular"),
+    ((b"\xd0\xcf\x11\xe0",), "Word- oder Excel-Datei (altes Office-Format), kein PDF"),
+)
+
+
+def not_a_pdf(data: bytes) -> str:
+    """What a file that is not a PDF most likely is, and what to do, in plain German."""
+    head = data[:64]
+    for starts, what in _SIGNATURES:
+        if head.startswith(starts):
+            return f"{what} – {_ASK_FOR_THE_PDF}"
+    if head[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1"):
+        return f"Foto (HEIC, vom iPhone), kein ausfüllbares Formular – {_ASK_FOR_THE_PDF}"
+    if head.startswith(b"PK\x03\x04"):  # a zip: Office Open XML or OpenDocument
+        if b"word/" in data[:4096] or b"[Content_Types].xml" in data[:4096]:
+            return f"Word- oder Office-Dokument, kein PDF – {_ASK_FOR_THE_PDF}"
+        if b"opendocument" in data[:4096]:
+            return f"LibreOffice-/OpenOffice-Dokument, kein PDF – {_ASK_FOR_THE_PDF}"
+        return "ZIP-Archiv, kein PDF – bitte entpacken und die PDF-Dateien einlesen"
+    if head.lstrip().startswith((b"From ", b"Return-Path:", b"Received:", b"MIME-Version:")):
+        return "eine E-Mail (.eml), kein PDF – bitte den PDF-Anhang speichern und einlesen"
+    return "keine PDF-Datei"
+
+
 def _failed(path: Path, sha: str, reason: str) -> Extraction:
     return Extraction(path, Outcome.FAILED, sha, reason=reason)
 
@@ -86,7 +116,7 @@ def extract(path: Path, password: str = "") -> Extraction:
     if not data:
         return _failed(path, sha, "leere Datei (0 Byte)")
     if b"%PDF-" not in data[:1024]:
-        return _failed(path, sha, "keine PDF-Datei")
+        return _failed(path, sha, not_a_pdf(data))
     try:
         # By path, not from the bytes above: qpdf then reads the file itself, where a
         # Python stream costs a callback per read (2-3x slower on these files).

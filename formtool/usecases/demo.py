@@ -163,7 +163,7 @@ def run(root: Path, say: Callable[[str], None] = lambda line: None, seed: int = 
         say(f"3. {RETURNS} Fachberatungen haben ihr Formular ausgefüllt zurückgeschickt")
         options = importing.ImportOptions(output_dir=root / "antworten")
         imported = importing.run_import(
-            ws, importing.pdf_files([root / "ruecklaeufe"]), options).counts
+            ws, importing.import_files([root / "ruecklaeufe"]), options).counts
         ok = sum(n for status, n in imported.items() if status.ok)
         say(f"4. {ok} Rückläufe eingelesen und ihren Absendern zugeordnet")
         before = _status(ws, INVITATION)

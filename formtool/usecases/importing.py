@@ -75,13 +75,25 @@ class ImportOptions:
     processes: int = 0  # 0: one per core
 
 
-def pdf_files(inputs: Iterable[Path]) -> list[Path]:
-    """The files named, and the PDFs in folders named (recursively), in a stable order."""
+# The operating systems' and office programs' own bookkeeping, never a return.
+_NOT_RETURNS = {".ds_store", "thumbs.db", "desktop.ini"}
+
+
+def _bookkeeping(path: Path) -> bool:
+    name = path.name.lower()
+    return name in _NOT_RETURNS or name.startswith(("~$", "._", ".~lock"))
+
+
+def import_files(inputs: Iterable[Path]) -> list[Path]:
+    """The files named, and every file in folders named (recursively), in a stable
+    order: PDFs or not, each gets an answer (a photographed form, a Word file sent
+    back). Only the system's bookkeeping files (``.DS_Store``, ``Thumbs.db``, Office
+    lock files) are left out."""
     found: list[Path] = []
     for item in inputs:
         if item.is_dir():
             found.extend(sorted(p for p in item.rglob("*")
-                                if p.is_file() and p.suffix.lower() == ".pdf"))
+                                if p.is_file() and not _bookkeeping(p)))
         else:
             found.append(item)
     return found
