@@ -244,6 +244,15 @@ def forms_generate(state: _State, form: str, output: Path | None, contacts_file:
     _show_skipped(issued.skipped, contacts_file.name)
     click.echo(f"{issued.count} persönliche Formulare „{issued.title}“ in {issued.target} "
                f"(Aktion „{issued.campaign}“).")
+    if issued.cut:
+        click.echo(f"Hinweis: {len(issued.cut)} vorausgefüllte Angabe(n) passen auch in kleiner "
+                   "Schrift nicht ganz ins Feld (gespeichert ist der ganze Wert; sichtbar ist "
+                   "nur der Anfang). Abhilfe: das Feld in forms/ breiter (width) oder mehrzeilig "
+                   "(lines) machen.")
+        for line in issued.cut[:20]:
+            click.echo(f"  {line}")
+        if len(issued.cut) > 20:
+            click.echo(f"  … und {len(issued.cut) - 20} weitere")
 
 
 @cli.command("import")

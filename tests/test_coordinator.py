@@ -142,3 +142,44 @@ def test_every_file_in_the_folder_gets_an_answer(ws: Path, blank_forms: dict[str
     assert "notiz.txt" in out and "keine PDF-Datei" in out
     assert ".DS_Store" not in out and "~$" not in out
     assert "4 Datei(en)" in out and "1 importiert" in out
+
+
+# -- pre-filled values fit their fields ---------------------------------------------------
+
+def _appearance_size(field: object) -> tuple[float, float]:
+    """The font size an appearance stream draws with, and the field's width."""
+    import re
+
+    stream = field.AP.N.read_bytes()  # type: ignore[attr-defined]
+    size = float(re.search(rb"/FtHelv ([\d.]+) Tf", stream)[1])  # type: ignore[index]
+    rect = [float(v) for v in field.Rect]  # type: ignore[attr-defined]
+    return size, rect[2] - rect[0]
+
+
+def test_the_longest_sample_address_is_drawn_whole(ws: Path) -> None:
+    import pikepdf
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    contacts = ws / "contacts" / "fachberatungen.csv"
+    lines = contacts.read_text(encoding="utf-8").splitlines()
+    lines.append("FB-09999,Frau,,Ewa,Lang,Verein " + "mit sehr langem Namen " * 12
+                 + ",,Weg 1,07381,Pößneck,Saale-Orla-Kreis,ewa.lang@verein.example,")
+    contacts.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = invoke(ws, "forms", "generate", "buendnispartner", "--contacts", str(contacts))
+    assert result.exit_code == 0, result.output
+    # the one value that cannot fit even small is named, with the remedy
+    assert "1 vorausgefüllte Angabe(n) passen auch in kleiner Schrift nicht" in result.output
+    assert "FB-09999: Name der Organisation" in result.output
+    longest = max((line.split(",")[11] for line in lines[1:-1]), key=len)
+    assert len(longest) >= 50
+    found = None
+    for pdf_path in (ws / "formulare" / "buendnispartner").glob("*.pdf"):
+        with pikepdf.open(pdf_path) as pdf:
+            for field in pdf.Root.AcroForm.Fields:
+                if str(field.get("/T")) == "email" and str(field.get("/V")) == longest:
+                    found = _appearance_size(field), str(field.DA)
+    assert found is not None
+    (size, width), da = found
+    assert 6 <= size < 10
+    assert stringWidth(longest, "Helvetica", size) <= width - 4  # drawn whole
+    assert f"/Helv {size:g} Tf" in da  # a viewer redrawing it keeps the size

@@ -8,6 +8,10 @@ parsed or laid out per copy: thousands of forms a second, memory flat.
 
 Values outside Windows-1252 (Ł, ş, ğ) are stored exactly in /V (UTF-16BE);
 their appearance shows the closest Latin letters (L, s, g).
+
+A value wider than its field is drawn smaller, down to MIN_FONT_SIZE, and the
+field's /DA says that size too, so a viewer that redraws it keeps it whole; what
+does not fit even then is reported (``Filled.cut``) and drawn clipped.
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ from formtool.pdf.layout import FIELD_FONT_SIZE, LINE_H
 RESPONSE_ID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # base32 without 0/O, 1/I
 RESPONSE_ID_LENGTH = 12  # 60 random bits
 FONT_KEY = "FtHelv"  # our own WinAnsi Helvetica in each update
+MIN_FONT_SIZE = 6.0  # points: smaller is not readable on paper
+PAD = 2.0  # points between the field's border and its text
+_DA_SIZE = re.compile(rb"(/DA \(/\w+ )(\d+(?:\.\d+)?)( Tf)")
 
 
 def new_response_id() -> str:
@@ -44,7 +51,12 @@ def pdf_string(text: str) -> bytes:
 
 
 def _winansi(text: str) -> bytes:
-    """Text for a WinAnsi-encoded Helvetica: what cp1252 lacks becomes its Latin base letter."""
+    """Text for a WinAnsi-encoded Helvetica, escaped for a PDF string."""
+    return _latin(text).replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)")
+
+
+def _latin(text: str) -> bytes:
+    """What cp1252 lacks becomes its Latin base letter."""
     out = bytearray()
     for char in text:
         try:
@@ -52,7 +64,7 @@ def _winansi(text: str) -> bytes:
         except UnicodeEncodeError:
             base = unicodedata.normalize("NFKD", char).encode("ascii", "ignore")
             out += base or {"Ł": b"L", "ł": b"l", "Đ": b"D", "đ": b"d", "ı": b"i"}.get(char, b"?")
-    return bytes(out).replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)")
+    return bytes(out)
 
 
 @dataclass
@@ -67,21 +79,59 @@ class _Slot:
     background: bytes  # the blank's own fill and border, so the copy looks the same
     multiline: bool
     choice_labels: dict[str, tuple[int, str]]  # export value -> (index, label)
+    hidden: bool  # the response id: no room, nothing to fit
 
 
-def _wrap(text: str, width: float) -> list[str]:
+def _wrap(text: str, width: float, size: float) -> list[str]:
     lines: list[str] = []
     for paragraph in text.replace("\r\n", "\n").split("\n"):
         line = ""
         for word in paragraph.split(" "):
             candidate = f"{line} {word}" if line else word
-            if line and stringWidth(candidate, "Helvetica", FIELD_FONT_SIZE) > width:
+            if line and stringWidth(candidate, "Helvetica", size) > width:
                 lines.append(line)
                 line = word
             else:
                 line = candidate
         lines.append(line)
     return lines
+
+
+def _shown(text: str) -> str:
+    """The text as the WinAnsi font draws it (for measuring)."""
+    return _latin(text).decode("cp1252")
+
+
+def fit_line(text: str, width: float) -> tuple[float, bool]:
+    """The font size at which ``text`` fits one line ``width`` points wide (at most the
+    form's size, at least MIN_FONT_SIZE), and whether it fits at that size."""
+    natural = stringWidth(_shown(text), "Helvetica", FIELD_FONT_SIZE)
+    room = width - 2 * PAD
+    if natural <= room:
+        return float(FIELD_FONT_SIZE), True
+    size = int(FIELD_FONT_SIZE * room / natural * 10) / 10  # round down to 0.1 pt
+    return (size, True) if size >= MIN_FONT_SIZE else (MIN_FONT_SIZE, False)
+
+
+def fit_lines(text: str, width: float, height: float) -> tuple[float, list[str], bool]:
+    """Font size, wrapped lines and whether they fit a multi-line field's box."""
+    size = float(FIELD_FONT_SIZE)
+    while True:
+        lines = _wrap(_shown(text), width - 2 * PAD, size)
+        lead = LINE_H * size / FIELD_FONT_SIZE
+        fits = len(lines) * lead <= height - 2 * PAD + (lead - size)
+        if fits or size <= MIN_FONT_SIZE:
+            return size, lines, fits
+        size = max(MIN_FONT_SIZE, size - 0.5)
+
+
+@dataclass
+class Filled:
+    """One personal copy: its bytes, and the fields whose value did not fit even at
+    MIN_FONT_SIZE (drawn clipped; the value itself is stored whole)."""
+
+    data: bytes
+    cut: list[str]
 
 
 class Personaliser:
@@ -129,26 +179,36 @@ class Personaliser:
         if appearance is not None and isinstance(appearance.get("/N"), pikepdf.Stream):
             stream = appearance.N.read_bytes()
             background = stream.split(b"/Tx BMC")[0]
+        flags = field.get("/F", 0)
+        hidden = bool(int(flags) & 2) or rect[2] - rect[0] <= 2 * PAD
         return _Slot(field.objgen[0], field.objgen[1], head[:-2], rect[2] - rect[0],
-                     rect[3] - rect[1], background, multiline, labels)
+                     rect[3] - rect[1], background, multiline, labels, hidden)
 
-    def _appearance(self, slot: _Slot, text: str) -> bytes:
+    def _appearance(self, slot: _Slot, text: str) -> tuple[bytes, float, bool]:
+        """The appearance stream, its font size and whether the text fits."""
         w, h = slot.width, slot.height
-        size = FIELD_FONT_SIZE
         if slot.multiline:
-            lines = _wrap(text, w - 4)
-            top = h - 2 - size
+            size, lines, fits = fit_lines(text, w, h)
+            lead = LINE_H * size / FIELD_FONT_SIZE
+            top = h - PAD - size
             shown = b"".join(
-                b"1 0 0 1 2 %.2f Tm (%s) Tj\n" % (top - i * LINE_H, _winansi(line))
+                b"1 0 0 1 2 %.2f Tm (%s) Tj\n" % (top - i * lead, _winansi(line))
                 for i, line in enumerate(lines))
         else:
-            shown = b"1 0 0 1 2 %.2f Tm (%s) Tj\n" % ((h - size) / 2 + 2.2, _winansi(text))
-        clip = b"/Tx BMC\nq\n2 2 %.2f %.2f re W n\nBT\n/%s %d Tf 0.1 0.1 0.1 rg\n" % (
-            w - 4, h - 4, FONT_KEY.encode(), size)
-        return slot.background + clip + shown + b"ET\nQ\nEMC\n"
+            size, fits = (float(FIELD_FONT_SIZE), True) if slot.hidden else fit_line(text, w)
+            shown = b"1 0 0 1 2 %.2f Tm (%s) Tj\n" % ((h - size) / 2 + 0.22 * size,
+                                                      _winansi(text))
+        clip = b"/Tx BMC\nq\n2 2 %.2f %.2f re W n\nBT\n/%s %s Tf 0.1 0.1 0.1 rg\n" % (
+            w - 4, h - 4, FONT_KEY.encode(), _size(size))
+        return slot.background + clip + shown + b"ET\nQ\nEMC\n", size, fits
 
     def fill(self, values: dict[str, str], response_id: str) -> bytes:
         """The blank with ``values`` (by field name) and ``response_id`` filled in."""
+        return self.fill_reporting(values, response_id).data
+
+    def fill_reporting(self, values: dict[str, str], response_id: str) -> Filled:
+        """As :meth:`fill`, and which values did not fit their field."""
+        cut: list[str] = []
         out = io.BytesIO()
         out.write(self.blank)
         if not self.blank.endswith(b"\n"):
@@ -167,10 +227,15 @@ class Personaliser:
                 index, shown = slot.choice_labels.get(value, (-1, value))
                 if index >= 0:
                     extra = b" /I [ %d ]" % index
-            stream = self._appearance(slot, shown)
+            stream, size, fits = self._appearance(slot, shown)
+            if not fits:
+                cut.append(name)
+            head = slot.head
+            if size != FIELD_FONT_SIZE:  # a viewer that redraws the field keeps the size
+                head = _DA_SIZE.sub(rb"\g<1>" + _size(size) + rb"\g<3>", head, count=1)
             offsets.append((slot.number, slot.generation, out.tell()))
             out.write(b"%d %d obj\n%s/V %s%s /AP << /N %d 0 R >> >>\nendobj\n" % (
-                slot.number, slot.generation, slot.head, pdf_string(value), extra, number))
+                slot.number, slot.generation, head, pdf_string(value), extra, number))
             offsets.append((number, 0, out.tell()))
             out.write(b"%d 0 obj\n<< /Type /XObject /Subtype /Form /BBox [ 0 0 %.2f %.2f ] "
                       b"/Resources << /Font << /%s %d 0 R >> >> /Length %d >>\nstream\n"
@@ -188,4 +253,8 @@ class Personaliser:
                   b"startxref\n%d\n%%%%EOF\n" % (
                       number, *self.root, info, self.prev, self.first_id.hex().encode(),
                       secrets.token_hex(16).encode(), xref))
-        return out.getvalue()
+        return Filled(out.getvalue(), cut)
+
+
+def _size(size: float) -> bytes:
+    return (b"%d" % size) if size == int(size) else (b"%.1f" % size)

@@ -60,6 +60,8 @@ class PersonalForms:
         self.store = store
         self.out_dir = out_dir
         self.campaign = campaign
+        self.cut: list[str] = []  # "FB-00003: E-Mail", values too long even when drawn small
+        self._labels = {f.name: f.label for f in form.fields()}
 
     def path_for(self, contact: Contact) -> Path:
         """The contact's form for this campaign: reused when issued before, else made."""
@@ -72,8 +74,9 @@ class PersonalForms:
         return path
 
     def write(self, contact: Contact, response_id: str, path: Path) -> None:
-        data = self.filler.fill(prefill_values(self.form, contact), response_id)
-        atomic.write_bytes(path, data, fsync=False)  # regenerable: no fsync per file
+        filled = self.filler.fill_reporting(prefill_values(self.form, contact), response_id)
+        self.cut.extend(f"{contact.key}: {self._labels.get(name, name)}" for name in filled.cut)
+        atomic.write_bytes(path, filled.data, fsync=False)  # regenerable: no fsync per file
         self.store.remember_contact(key=contact.key, email=contact.email,
                                     name=contact.display_name,
                                     organisation=contact.get("organisation"),
@@ -106,6 +109,7 @@ class Issued:
     target: Path
     count: int = 0
     skipped: list[Skipped] = dataclasses.field(default_factory=list)
+    cut: list[str] = dataclasses.field(default_factory=list)  # values too long for their field
 
 
 def issue_forms(ws: Workspace, form: str, contacts_file: Path, *, out_dir: Path | None = None,
@@ -121,5 +125,6 @@ def issue_forms(ws: Workspace, form: str, contacts_file: Path, *, out_dir: Path 
         personal = PersonalForms(definition, blank, store, target, name)
         for _ in personal.issue_all(contact_list):
             result.count += 1
+        result.cut = personal.cut
     result.skipped = list(contact_list.skipped)
     return result
