@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from formtool.errors import OutputError
+from formtool.errors import OutputError, os_reason
 
 DEFAULT_MODE = 0o644  # a new file as other programs would make it (less the umask)
 
@@ -25,7 +25,7 @@ def failed(path: Path, exc: OSError) -> OutputError:
     if exc.errno == 28:
         return OutputError(f"{path}: der Datenträger ist voll; bitte Platz schaffen. Die Datei "
                            "bleibt, wie sie war.")
-    return OutputError(f"{path}: kann nicht geschrieben werden ({exc.strerror or exc}).")
+    return OutputError(f"{path}: kann nicht geschrieben werden ({os_reason(exc)}).")
 
 
 class AtomicFile:

@@ -8,7 +8,6 @@ Python starts (``bench/bench_startup.py``; ``tests/test_cli.py`` guards it).
 from __future__ import annotations
 
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +17,7 @@ import click
 
 from formtool import __version__, clitext, workspace
 from formtool.clitext import Failure
-from formtool.errors import FormtoolError
+from formtool.errors import FormtoolError, os_reason
 from formtool.workspace import Workspace
 
 if TYPE_CHECKING:  # the use cases are imported by the commands that need them (fast start)
@@ -35,12 +34,27 @@ class _Group(clitext.Group):
         try:
             return super().invoke(ctx)
         except FormtoolError as exc:
-            raise Failure(str(exc)) from None
+            detail = f"\nTechnische Meldung: {exc.detail}" if exc.detail and _debug(ctx) else ""
+            raise Failure(str(exc) + detail) from None
         except OSError as exc:  # the last net: a file the library did not name itself
             raise Failure(_os_problem(exc)) from None
         except KeyboardInterrupt:
             # Everything done before was recorded; a new call carries on from there.
             raise Failure("Abgebrochen (Strg+C).") from None
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            if _debug(ctx):
+                raise  # the traceback, for whoever looks into it
+            raise Failure(f"Interner Fehler in formtool ({type(exc).__name__}). Was schon "
+                          "erledigt war, ist gespeichert. Bitte den Befehl mit --debug "
+                          "wiederholen (formtool --debug …) und die Ausgabe an die "
+                          "Betreuer von formtool schicken.") from None
+
+
+def _debug(ctx: click.Context) -> bool:
+    root = ctx.find_root()
+    return bool(root.params.get("debug"))
 
 
 def _os_problem(exc: OSError) -> str:
@@ -49,7 +63,7 @@ def _os_problem(exc: OSError) -> str:
         return f"{where}der Datenträger ist voll; bitte Platz schaffen und erneut versuchen."
     if exc.errno in (13, 30):
         return f"{where}keine Schreibrechte (schreibgeschützt)."
-    return f"{where}Ein- oder Ausgabefehler ({exc.strerror or exc})."
+    return f"{where}{os_reason(exc)}."
 
 
 class _State:
@@ -98,10 +112,12 @@ def _progress(total: int, label: str) -> Iterator[Callable[[], None]]:
               type=click.Path(file_okay=False, path_type=Path),
               help="Arbeitsordner (sonst: der aktuelle Ordner oder der nächste darüber mit "
                    "formtool.toml).")
+@click.option("--debug", is_flag=True,
+              help="Bei Fehlern auch die technische Meldung zeigen (oft englisch).")
 @click.version_option(__version__, prog_name="formtool", message="%(prog)s %(version)s",
                       help="Die Version zeigen.")
 @click.pass_context
-def cli(ctx: click.Context, workspace_dir: Path | None) -> None:
+def cli(ctx: click.Context, workspace_dir: Path | None, debug: bool) -> None:
     """formtool: ausfüllbare PDF-Formulare erzeugen, Rückläufe einlesen, Rundmails senden.
 
     \b
@@ -486,8 +502,11 @@ def mail_send(state: _State, template: str, contacts_file: Path | None, campaign
         _show_message(plan.first)
         password = credentials.password_for(plan.mailing.settings)
         total = min(plan.count, limit) if limit else plan.count
-        if not yes and not _confirm(f"{total} E-Mail(s) jetzt senden?"):
-            raise Failure("Abgebrochen; gesendet wurde nichts.")
+        if not yes:
+            plan.check_login(password)  # settings, port, password: before the question
+            if not _confirm(f"{total} E-Mail(s) jetzt senden?"):
+                click.echo("Abgebrochen – gesendet wurde nichts.")
+                raise click.exceptions.Exit(1)
         result = _send_with_progress(plan, password, total, limit)
     _show_summary(result)
     if result.summary.wall:
@@ -546,19 +565,18 @@ def _exit_for(before: Before, skipped: list[Skipped]) -> None:
 
 def _send_with_progress(plan: SendPlan, password: str | None, total: int, limit: int | None
                         ) -> Result:
-    lock = threading.Lock()
-    with _progress(total, "Senden") as advance:
-        def on_event(event: Event) -> None:
-            with lock:
-                if event.kind in ("sent", "failed", "pending", "unknown"):
-                    advance()
-                if event.kind == "wait":
-                    click.echo(f"\nVersandgrenze erreicht ({event.detail}): warte "
-                               f"{event.seconds:.0f} s …", err=True)
-                elif event.kind in ("failed", "retry", "reconnect", "unknown") and event.contact:
-                    click.echo(f"\n{event.contact.key}: {event.detail}", err=True)
+    from formtool.screen import SendProgress
 
+    progress = SendProgress(total, stream=sys.stderr)
+
+    def on_event(event: Event) -> None:
+        key = event.contact.key if event.contact else ""
+        progress.event(event.kind, key=key, detail=event.detail, seconds=event.seconds)
+
+    try:
         return plan.send(password, limit=limit, on_event=on_event)
+    finally:
+        progress.close()
 
 
 def _show_summary(result: Result) -> None:
@@ -595,8 +613,14 @@ def mail_login(state: _State) -> None:
     smtp.check_settings(settings)
     if not settings.user:
         raise Failure("In formtool.toml ist unter [smtp] kein user eingetragen.")
-    password = click.prompt(f"Passwort für {settings.user} bei {settings.host}",
-                            hide_input=True)
+    question = f"Passwort für {settings.user} bei {settings.host}"
+    if sys.stdin.isatty():
+        password = click.prompt(question, hide_input=True)
+    else:  # piped in (a script): read the line; getpass would warn in English
+        click.echo(f"{question}: (aus der Eingabe gelesen)")
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise Failure("Kein Passwort eingegeben.")
     credentials.login(settings, password)
     click.echo(f"Anmeldung bei {settings.host} erfolgreich; Passwort im Schlüsselbund "
                "gespeichert.")

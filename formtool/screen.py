@@ -1,4 +1,5 @@
-"""What the terminal shows of a status report: at most 80 columns, whatever the values.
+"""What the terminal shows: status reports in 80 columns, whatever the values; the live
+line of a send run.
 
 Front end only (the CLI prints these lines). A table of eight counts or six contact
 details does not fit a console window, so each campaign is a small block of labelled
@@ -8,8 +9,12 @@ counts and each person a block of their details; the full width goes to ``--csv`
 
 from __future__ import annotations
 
+import sys
 import textwrap
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import TextIO
 
 from formtool.usecases.status import Report, View
 
@@ -72,3 +77,119 @@ def report_lines(report: Report) -> list[str]:
             lines.append("")
         lines.extend(block)
     return lines
+
+
+class SendProgress:
+    """The live state of a send run, on one line: sent / failed / left, and while a rate
+    limit holds the run, a countdown. On a terminal the line is redrawn in place (a
+    ticker redraws the countdown each second); elsewhere (a pipe, CI, a log file) plain
+    lines at most every ``interval`` seconds or each tenth of the run, and a pause only
+    when it is long enough to notice. Notes (a refusal, a reconnect) go on lines of
+    their own above it. Thread-safe: the sending threads report here."""
+
+    def __init__(self, total: int, *, stream: TextIO | None = None, tty: bool | None = None,
+                 clock: Callable[[], float] = time.monotonic, interval: float = 10.0) -> None:
+        self.total = total
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = self.stream.isatty() if tty is None else tty
+        self.clock = clock
+        self.interval = interval
+        self.counts = {"sent": 0, "failed": 0, "pending": 0, "unknown": 0}
+        self.wait_until = 0.0
+        self.wait_why = ""
+        self.lock = threading.Lock()
+        self._shown = 0  # characters of the line on screen (terminal)
+        self._last_line = clock()
+        self._last_step = 0
+        self._last_pause = -1e9
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+
+    @property
+    def done(self) -> int:
+        return sum(self.counts.values())
+
+    def line(self) -> str:
+        c = self.counts
+        left = max(self.total - self.done, 0)
+        text = f"Senden: {c['sent']} gesendet · {c['failed']} fehlgeschlagen · {left} offen"
+        if c["pending"] or c["unknown"]:
+            text += f" · {c['pending'] + c['unknown']} zurückgestellt/unbekannt"
+        wait = self.wait_until - self.clock()
+        if wait > 0.5:
+            why = self.wait_why.removeprefix("Grenze ").replace(" pro ", "/")
+            text += f" · Pause ({why}): {wait:.0f} s"
+        return _fit(text, WIDTH - 1)
+
+    def event(self, kind: str, *, key: str = "", detail: str = "", seconds: float = 0.0) -> None:
+        with self.lock:
+            if kind in self.counts:
+                self.counts[kind] += 1
+                self.wait_until = 0.0
+            if kind == "wait":
+                self.wait_until = self.clock() + seconds
+                self.wait_why = detail
+                if self.tty:
+                    self._start_ticker()
+                elif seconds >= 5 and self.clock() - self._last_pause >= 30:
+                    self._last_pause = self.clock()
+                    self._write_line(f"Pause: {detail}, weiter in {seconds:.0f} s")
+            if kind in ("failed", "retry", "reconnect", "unknown", "wall") and detail:
+                self._note(f"{key}: {detail}" if key else detail)
+            self._update()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join(timeout=2)
+        with self.lock:
+            self.wait_until = 0.0  # the run is over: no pause left to show
+            if self.tty:
+                if self._shown:
+                    self.stream.write("\r" + " " * self._shown + "\r")
+                    self._shown = 0
+            elif self.done:
+                self._write_line(self.line())
+            self.stream.flush()
+
+    # -- drawing -------------------------------------------------------------------
+
+    def _update(self) -> None:
+        if self.tty:
+            self._draw()
+            return
+        now = self.clock()
+        step = self.done * 10 // max(self.total, 1)
+        if step > self._last_step or now - self._last_line >= self.interval:
+            self._last_step = step
+            self._write_line(self.line())
+
+    def _draw(self) -> None:
+        text = self.line()
+        self.stream.write("\r" + text + " " * max(self._shown - len(text), 0))
+        self.stream.flush()
+        self._shown = len(text)
+
+    def _note(self, text: str) -> None:
+        if self.tty and self._shown:
+            self.stream.write("\r" + " " * self._shown + "\r")
+            self._shown = 0
+        self._write_line(_fit(text, WIDTH * 2))
+
+    def _write_line(self, text: str) -> None:
+        self.stream.write(text + "\n")
+        self.stream.flush()
+        self._last_line = self.clock()
+
+    def _start_ticker(self) -> None:
+        if self._ticker is not None:
+            return
+
+        def tick() -> None:
+            while not self._stop.wait(1.0):
+                with self.lock:
+                    if self.wait_until > self.clock():
+                        self._draw()
+
+        self._ticker = threading.Thread(target=tick, name="formtool-progress", daemon=True)
+        self._ticker.start()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import warnings
@@ -228,7 +229,21 @@ def invoke(ws: Path, *args: str, input: str | None = None) -> Result:
     assert "Traceback" not in result.output, result.output
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
+    english = ENGLISH.search(result.output)
+    assert english is None, f"English in the output: {english[0]!r}\n{result.output}"
     return result
+
+
+# What libraries say in English when their messages are passed through unwrapped
+# (Python's OS errors, ssl, smtplib, qpdf, Jinja, keyring, getpass, click, tomllib).
+# A mail server's own reply ("535 5.7.8 …") is quoted as the server's words.
+ENGLISH = re.compile(
+    r"Errno|Error:|No such file|Permission denied|Connection refused|Connection reset|"
+    r"timed out|WRONG_VERSION|\[SSL|certificate verify failed|is undefined|Aborted!|"
+    r"Warning:|Password input|Illegal character|unexpected end|expected token|"
+    r"No recommended backend|keyrings\.alt|object at 0x|qpdf|xref table|xref stream|"
+    r"trailer dict|file is damaged|reconstructing|"
+    r"Invalid value|Missing argument|No such option|Try '")
 
 
 def campaign_counts(output: str, campaign: str) -> dict[str, int]:

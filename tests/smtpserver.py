@@ -66,7 +66,10 @@ class LocalSmtpServer:
 
     def __init__(self, handler: Any | None = None, *, security: str = "none",
                  certfile: Path | None = None, keyfile: Path | None = None,
-                 auth: tuple[str, str] | None = None, delay: float = 0.0) -> None:
+                 auth: tuple[str, str] | None = None, delay: float = 0.0,
+                 offer_auth: bool = True) -> None:
+        """``offer_auth=False``: a plain server that does not offer AUTH at all (as a
+        relay of a provider's network does)."""
         self.handler = handler if handler is not None else Mailbox()
         self.security = security
         self.port = free_port()
@@ -83,6 +86,8 @@ class LocalSmtpServer:
             # STARTTLS can be required before AUTH.
             kwargs.update(authenticator=_Authenticator(*auth), auth_required=True,
                           auth_require_tls=security == "starttls")
+        if not offer_auth:  # aiosmtpd hides AUTH only before TLS, when TLS is required for it
+            kwargs.update(auth_require_tls=True)
         self.controller = _Controller(self.handler, delay, **kwargs)
 
     def __enter__(self) -> LocalSmtpServer:

@@ -3,11 +3,23 @@ right, every file answered, messages in German. Real files, real CLI."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import email.policy
+import io
+from email import message_from_bytes
 from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
 from helpers import invoke, pdftk_fill, run
+from mailhelpers import PASSWORD, USER, MemoryKeyring
+from smtpserver import LocalSmtpServer
+from test_mail import configure
 
+from formtool.cli import cli
+from formtool.mail.localsmtp import Mailbox, free_port
+from formtool.screen import SendProgress
 from formtool.state.store import Journal, SendState, Store
 
 WIDTH = 80
@@ -183,3 +195,132 @@ def test_the_longest_sample_address_is_drawn_whole(ws: Path) -> None:
     assert 6 <= size < 10
     assert stringWidth(longest, "Helvetica", size) <= width - 4  # drawn whole
     assert f"/Helv {size:g} Tf" in da  # a viewer redrawing it keeps the size
+
+
+# -- set-up mistakes named, checked before the question ---------------------------------
+
+@pytest.mark.parametrize(("server_security", "auth", "security", "stored", "message"), [
+    ("none", False, "ssl", PASSWORD,  # a plain server on what is set as the TLS port
+     "spricht am Anfang kein TLS: security = \"ssl\" passt nicht zu diesem Port"),
+    ("ssl", True, "starttls", PASSWORD,  # a TLS server on what is set as a plain port
+     "Vielleicht erwartet der Server sofort TLS: dann security = \"ssl\""),
+    ("closed", False, "starttls", PASSWORD, "nimmt kein Mailserver Verbindungen an"),
+    ("no-auth", False, "none", PASSWORD, "bietet keine Anmeldung (AUTH) an"),
+    ("starttls", True, "starttls", "falsch", "als koordination@buendnis.example abgelehnt"),
+    ("starttls-untrusted", True, "starttls", PASSWORD,
+     "Zertifikat nicht vertrauenswürdig (selbst ausgestellt)"),
+], ids=["plain-on-tls-port", "tls-on-plain-port", "closed-port", "no-auth", "refused-login",
+        "untrusted-certificate"])
+def test_setup_mistakes_are_named_in_german(
+        ws: Path, certificate: tuple[Path, Path], memory_keyring: MemoryKeyring,
+        server_security: str, auth: bool, security: str, stored: str, message: str) -> None:
+    certfile, keyfile = certificate
+    trusted = server_security != "starttls-untrusted"
+    kind = server_security.removesuffix("-untrusted")
+    with contextlib.ExitStack() as stack:
+        if kind == "closed":
+            port = free_port()
+        else:
+            server = stack.enter_context(LocalSmtpServer(
+                Mailbox(), security="none" if kind == "no-auth" else kind, certfile=certfile,
+                keyfile=keyfile, auth=(USER, PASSWORD) if auth else None,
+                offer_auth=kind != "no-auth"))
+            port = server.port
+        configure(ws, port, security=security, ca_file=certfile if trusted else None,
+                  timeout=2)
+        memory_keyring.set_password("formtool", f"{USER}@127.0.0.1", stored)
+        login = invoke(ws, "mail", "login", input=f"{stored}\n")  # piped: no getpass
+        send = invoke(ws, "mail", "send", "erinnerung", input="j\n")
+    for result in (login, send):
+        assert result.exit_code == 1, result.output
+        assert message in result.output, result.output
+    assert "(aus der Eingabe gelesen)" in login.output
+    assert "jetzt senden?" not in send.output  # the check comes before the question
+    assert "Anmeldung bei" not in login.output or "erfolgreich" not in login.output
+
+
+def test_no_keyring_backend_says_what_to_do(ws: Path, memory_keyring: MemoryKeyring) -> None:
+    import keyring
+    from keyring.backends import fail
+
+    configure(ws, free_port())
+    keyring.set_keyring(fail.Keyring())
+    result = invoke(ws, "mail", "send", "erinnerung", "--yes")
+    assert result.exit_code == 1
+    assert "kein Schlüsselbund für Passwörter eingerichtet" in result.output
+    assert "FORMTOOL_SMTP_PASSWORD" in result.output
+    debug = CliRunner().invoke(cli, ["--debug", "--workspace", str(ws), "mail", "send",
+                                     "erinnerung", "--yes"])
+    assert "Technische Meldung: No recommended backend" in debug.output
+
+
+# -- the live progress line ----------------------------------------------------------------
+
+def test_progress_on_a_non_terminal_is_a_few_plain_lines(
+        ws: Path, certificate: tuple[Path, Path], memory_keyring: MemoryKeyring) -> None:
+    certfile, keyfile = certificate
+    with LocalSmtpServer(Mailbox(), security="starttls", certfile=certfile, keyfile=keyfile,
+                         auth=(USER, PASSWORD)) as server:
+        configure(ws, server.port, ca_file=certfile)
+        memory_keyring.set_password("formtool", f"{USER}@127.0.0.1", PASSWORD)
+        result = invoke(ws, "mail", "send", "erinnerung", "--yes")
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("Senden:")]
+    assert "\r" not in result.output
+    assert 2 <= len(lines) <= 12, lines
+    assert lines[-1] == "Senden: 40 gesendet · 0 fehlgeschlagen · 0 offen"
+
+
+def test_progress_counts_down_a_pause_on_one_line() -> None:
+    now = [100.0]
+    screen = io.StringIO()
+    progress = SendProgress(40, stream=screen, tty=True, clock=lambda: now[0])
+    for _ in range(20):
+        progress.event("sent")
+    progress.event("wait", detail="Grenze 20 pro Minute", seconds=37)
+    assert progress.line() == ("Senden: 20 gesendet · 0 fehlgeschlagen · 20 offen · Pause "
+                               "(20/Minute): 37 s")
+    now[0] += 10
+    assert progress.line().endswith("Pause (20/Minute): 27 s")
+    progress.event("failed", key="FB-00003", detail="550 5.1.1 Postfach unbekannt")
+    progress.close()
+    out = screen.getvalue()
+    assert "\n" not in out.replace("FB-00003: 550 5.1.1 Postfach unbekannt\n", "")
+    assert all(len(part) < 80 for part in out.split("\r"))
+
+
+def test_progress_in_a_log_shows_a_long_pause_once() -> None:
+    now = [0.0]
+    log = io.StringIO()
+    progress = SendProgress(100, stream=log, tty=False, clock=lambda: now[0])
+    for _ in range(21):  # short waits between sends: not worth a line each
+        progress.event("wait", detail="Grenze 20 pro Minute", seconds=0.4)
+        progress.event("sent")
+    progress.event("wait", detail="Grenze 300 pro Stunde", seconds=1800)
+    progress.event("wait", detail="Grenze 300 pro Stunde", seconds=1799)
+    progress.close()
+    lines = log.getvalue().splitlines()
+    assert lines.count("Pause: Grenze 300 pro Stunde, weiter in 1800 s") == 1
+    assert not any("0 s" in line and "Pause" in line for line in lines[:-1] if "1800" not in line)
+    assert lines[-1] == "Senden: 21 gesendet · 0 fehlgeschlagen · 79 offen"
+
+
+# -- the plain-text part reads as text -----------------------------------------------------
+
+def test_plain_text_part_has_no_markdown_but_keeps_the_contacts_stars(ws: Path) -> None:
+    contacts = ws / "contacts" / "sterne.csv"
+    contacts.write_text("id,anrede,vorname,nachname,organisation,email\n"
+                        "S-1,Frau,Eva,Stern,Verein der Kolleg*innen **e. V.**,eva@kita.example\n",
+                        encoding="utf-8")
+    result = invoke(ws, "mail", "preview", "einladung-fachberatung", "--contacts",
+                    str(contacts))
+    assert result.exit_code == 0, result.output
+    [eml] = (ws / "vorschau" / "einladung-fachberatung").glob("*.eml")
+    assert eml.name == "00001_S-1.eml"  # numbered in list order, named by the id
+    mail = message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    plain = mail.get_body(("plain",)).get_content()
+    assert "gute Qualität in der Kindertagesbetreuung" in plain
+    assert "**gute" not in plain and "Beitrittserklärung** " not in plain
+    assert "Verein der Kolleg*innen **e. V.**" in plain  # the contact's value, as given
+    html = mail.get_body(("html",)).get_content()
+    assert "<strong>gute Qualität" in html

@@ -9,7 +9,7 @@ from pathlib import Path
 import pikepdf
 import pytest
 from click.testing import CliRunner
-from helpers import pdftk_fill, read_csv, run
+from helpers import ENGLISH, pdftk_fill, read_csv, run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reportlab.pdfgen.canvas import Canvas
@@ -107,7 +107,9 @@ def test_every_bad_file_gets_a_plain_answer(filled: Path, tmp_path: Path) -> Non
                                       "--report", str(tmp_path / "bericht.csv")])
     assert result.exit_code == 1
     assert "Traceback" not in result.output
+    assert ENGLISH.search(result.output) is None, result.output  # qpdf's words stay out
     report = {r["datei"]: r for r in read_csv(tmp_path / "bericht.csv")}
+    assert all(ENGLISH.search(r["grund"]) is None for r in report.values()), report
     assert set(report) == set(expected)
     for name, words in expected.items():
         assert words in report[name]["grund"], (name, report[name])

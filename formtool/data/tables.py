@@ -19,7 +19,7 @@ from typing import IO, Any
 from formtool import atomic
 from formtool.data import csvtext  # noqa: F401 (sets the csv field limit for reading)
 from formtool.data.normalise import META_COLUMNS, Row
-from formtool.errors import OutputError
+from formtool.errors import OutputError, os_reason
 
 # OWASP "CSV injection": a spreadsheet treats these first characters as a formula.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -122,7 +122,8 @@ class ResponseTable:
             return
         except OSError as exc:
             self.abort()
-            raise OutputError(f"{self.path}: kann nicht gelesen werden ({exc.strerror}).") from None
+            raise OutputError(f"{self.path}: kann nicht gelesen werden "
+                              f"({os_reason(exc)}).") from None
         with old:
             try:
                 self._copy_old(old)

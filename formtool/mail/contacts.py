@@ -16,7 +16,7 @@ from typing import Any
 
 from formtool.addresses import ascii_email
 from formtool.data import csvtext
-from formtool.errors import FormtoolError
+from formtool.errors import FormtoolError, os_reason
 
 EMAIL_COLUMNS = ("email", "e-mail", "mail", "e_mail", "emailadresse", "e-mail-adresse")
 OPTOUT_COLUMNS = ("optout", "opt-out", "abgemeldet")
@@ -146,7 +146,7 @@ def read(path: Path) -> ContactList:
     except FileNotFoundError:
         raise ContactsError(f"Kontaktliste {path} gibt es nicht.") from None
     except OSError as exc:
-        raise ContactsError(f"{path}: kann nicht gelesen werden ({exc.strerror}).") from None
+        raise ContactsError(f"{path}: kann nicht gelesen werden ({os_reason(exc)}).") from None
     try:
         text, encoding = csvtext.decode(data, str(path))
     except csvtext.NotCsvError as exc:

@@ -29,7 +29,7 @@ from typing import Any
 
 from formtool.errors import FormtoolError
 from formtool.mail.contacts import Contact
-from formtool.mail.smtp import Built, Permanent, Session, Transient
+from formtool.mail.smtp import Built, Permanent, Session, Transient, dropped
 from formtool.state.store import Journal, SendState
 from formtool.workspace import MailSettings
 
@@ -323,7 +323,7 @@ class Outbox:
                 session.close()
                 if data_started:
                     # The server may have taken it: never send it twice.
-                    detail = f"Verbindung abgebrochen: {exc}"
+                    detail = f"Verbindung abgebrochen: {dropped(exc)}"
                     self._record(contact, SendState.UNKNOWN, message_id=message_id,
                                  reply=detail)
                     self._count("unknown", contact, detail)
@@ -333,8 +333,9 @@ class Outbox:
                 reconnects += 1
                 if reconnects > WALL_CONNECTION:
                     raise OutboxError(f"Verbindung zu {self.settings.host} bricht immer wieder "
-                                      f"ab ({exc}); bitte später erneut senden.") from None
-                self.on_event(Event("reconnect", contact, str(exc)))
+                                      f"ab ({dropped(exc)}); bitte später erneut senden.",
+                                      detail=f"{type(exc).__name__}: {exc}") from None
+                self.on_event(Event("reconnect", contact, dropped(exc)))
                 self._pause(min(2.0 ** reconnects, 10.0))
                 continue
             self._record(contact, SendState.SENT, message_id=message_id, reply=reply,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
 
-from formtool.errors import FormtoolError
+from formtool.errors import FormtoolError, os_reason
 from formtool.workspace import MailSettings
 
 LOOPBACK = {"localhost", "127.0.0.1", "::1"}
@@ -83,7 +83,7 @@ def connect_problem(s: MailSettings, exc: BaseException) -> str:
     where = f"{s.host}:{s.port}"
     pairing = "Üblich sind Port 587 mit security = \"starttls\" oder 465 mit \"ssl\"."
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return (f"{where}: Zertifikat nicht vertrauenswürdig ({exc.verify_message}). Stimmt "
+        return (f"{where}: Zertifikat nicht vertrauenswürdig ({_certificate(exc)}). Stimmt "
                 "der Servername? Bei einem eigenen Server: [smtp] ca_file setzen.")
     if isinstance(exc, ssl.SSLError) and "WRONG_VERSION_NUMBER" in str(exc):
         return (f"{where} spricht am Anfang kein TLS: security = \"ssl\" passt nicht zu "
@@ -100,16 +100,50 @@ def connect_problem(s: MailSettings, exc: BaseException) -> str:
         return (f"{where} antwortet nicht rechtzeitig (Grenze {s.timeout:g} s): Firewall, "
                 f"falscher Port oder Störung beim Anbieter?{hint}")
     if isinstance(exc, smtplib.SMTPServerDisconnected):
-        hint = (" Bei Port 465 security = \"ssl\" verwenden." if s.port == 465
-                and s.security != "ssl" else f" {pairing}")
+        hint = (" Vielleicht erwartet der Server sofort TLS: dann security = \"ssl\" (üblich "
+                "auf Port 465)." if s.security != "ssl" else f" {pairing}")
         return f"{where} hat die Verbindung ohne Antwort beendet.{hint}"
     if isinstance(exc, ssl.SSLError):
-        return f"{where}: die verschlüsselte Verbindung kam nicht zustande ({exc.reason}). " \
-               + pairing
+        return f"{where}: die verschlüsselte Verbindung kam nicht zustande. {pairing}"
     if isinstance(exc, smtplib.SMTPResponseException):
         return f"{where} hat die Verbindung abgelehnt ({_reply(exc.smtp_code, exc.smtp_error)})."
-    detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    return f"Mailserver {where} nicht erreichbar ({detail})."
+    if isinstance(exc, ConnectionResetError):
+        return f"{where} hat die Verbindung zurückgesetzt. {pairing}"
+    if isinstance(exc, OSError) and exc.errno in (101, 113, 10051, 10065):
+        return (f"Mailserver {where} nicht erreichbar (kein Weg dorthin): Internetverbindung "
+                "oder Firewall prüfen.")
+    return (f"Mailserver {where} nicht erreichbar ({type(exc).__name__}). Bitte host, port "
+            f"und die Internetverbindung prüfen. {pairing}")
+
+
+def dropped(exc: BaseException) -> str:
+    """Why a connection broke off while sending, in German."""
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return "der Server hat die Verbindung beendet"
+    if isinstance(exc, (TimeoutError, socket.timeout)) or "innerhalb von" in str(exc):
+        return "keine Antwort in der vorgesehenen Zeit"
+    if isinstance(exc, ssl.SSLError):
+        return "Fehler der verschlüsselten Verbindung"
+    if isinstance(exc, OSError):
+        return os_reason(exc)
+    return "Verbindung unterbrochen"
+
+
+_CERTIFICATE = (  # OpenSSL's verify messages -> German
+    ("self-signed", "selbst ausgestellt"),
+    ("expired", "abgelaufen"),
+    ("not yet valid", "noch nicht gültig"),
+    ("hostname mismatch", "für einen anderen Servernamen ausgestellt"),
+    ("ip address mismatch", "für eine andere Adresse ausgestellt"),
+    ("unable to get local issuer", "Aussteller unbekannt"),
+    ("revoked", "widerrufen"),
+)
+
+
+def _certificate(exc: ssl.SSLCertVerificationError) -> str:
+    message = (exc.verify_message or "").lower()
+    return next((german for english, german in _CERTIFICATE if english in message),
+                "nicht überprüfbar")
 
 
 @dataclass(frozen=True)
@@ -288,7 +322,8 @@ class Session:
                             ) from None
         except (ssl.SSLError, smtplib.SMTPException, OSError) as exc:
             self.close()
-            raise SmtpError(connect_problem(s, exc)) from None
+            raise SmtpError(connect_problem(s, exc), detail=f"{type(exc).__name__}: {exc}"
+                            ) from None
         self.sent_on_connection = 0
 
     def abort(self) -> None:

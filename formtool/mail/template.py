@@ -17,7 +17,7 @@ from typing import Any
 import jinja2
 import markupsafe
 
-from formtool.errors import FormtoolError
+from formtool.errors import FormtoolError, os_reason
 from formtool.mail.contacts import Contact
 
 HEADERS = {"subject": "Subject", "reply-to": "Reply-To", "cc": "Cc", "attach": "Attach"}
@@ -66,6 +66,26 @@ _HTML = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newli
                            autoescape=True, finalize=markdown_literal)
 
 
+_JINJA = re.compile(r"(\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\})", re.DOTALL)
+_STRONG = re.compile(r"\*\*|__")
+_LINK = re.compile(r"\[([^\]\n]+)\]\(([^)\s]+)\)")
+_HEADING = re.compile(r"^#{1,6}[ \t]+", re.MULTILINE)
+_ESCAPED = re.compile(r"\\([\\`*_{}\[\]()#+\-.!])")
+
+
+def plain_source(body: str) -> str:
+    """The template's own Markdown as a plain-text reader wants it: no ``**``, links
+    as "text (address)", headings without ``#``. Only the template's text is changed,
+    never a contact's value (a star in "Kolleg*innen" from the list stays), and no
+    line moves, so Jinja's line numbers stay the file's."""
+    parts = _JINJA.split(body)
+    for i in range(0, len(parts), 2):  # the literal text between Jinja's tags
+        text = _STRONG.sub("", parts[i])
+        text = _LINK.sub(lambda m: m[1] if m[1] == m[2] else f"{m[1]} ({m[2]})", text)
+        parts[i] = _ESCAPED.sub(r"\1", _HEADING.sub("", text))
+    return "".join(parts)
+
+
 def template_path(templates_dir: Path, name: str) -> Path:
     """TEMPLATE is a name in templates/ (with or without .md.j2) or a path."""
     candidate = Path(name)
@@ -82,8 +102,12 @@ def template_path(templates_dir: Path, name: str) -> Path:
 def load_template(path: Path) -> Template:
     try:
         source = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ComposeError(f"{path}: Vorlage kann nicht gelesen werden ({exc}).") from None
+    except UnicodeDecodeError:
+        raise ComposeError(f"{path}: Vorlage ist nicht als UTF-8 gespeichert (im Editor "
+                           "„Speichern unter“ → Codierung UTF-8 wählen).") from None
+    except OSError as exc:
+        raise ComposeError(f"{path}: Vorlage kann nicht gelesen werden "
+                           f"({os_reason(exc)}).") from None
     lines = source.splitlines()
     headers: list[tuple[str, int, jinja2.Template]] = []
     number = 0
@@ -104,9 +128,10 @@ def load_template(path: Path) -> Template:
             raise ComposeError(f"{path}: die Kopfzeile „Subject:“ (Betreff) fehlt.")
         # Pad with newlines so that Jinja's line numbers are the file's.
         body = "\n" * number + "\n".join(lines[number:]) + "\n"
-        text_body, html_body = _TEXT.from_string(body), _HTML.from_string(body)
+        text_body, html_body = _TEXT.from_string(plain_source(body)), _HTML.from_string(body)
     except jinja2.TemplateSyntaxError as exc:
-        raise ComposeError(f"{path}:{exc.lineno}: Fehler in der Vorlage: {exc.message}") from None
+        raise ComposeError(f"{path}:{exc.lineno}: Fehler in der Vorlage: {_syntax(exc)}",
+                           detail=str(exc.message)) from None
     name = path.name.removesuffix(".md.j2")
     return Template(name, path, headers, text_body, html_body)
 
@@ -180,12 +205,25 @@ def render(template: Template, contact: Contact, variables: dict[str, Any],
         at = f"{template.path.name}:{line}" if line else template.path.name
         raise ComposeError(f"{where}: Vorlage {at}: {_german_undefined(exc)}") from None
     except jinja2.TemplateError as exc:
-        raise ComposeError(f"{where}: Vorlage {template.path.name}: {exc}") from None
+        raise ComposeError(f"{where}: Vorlage {template.path.name}: lässt sich nicht ausfüllen "
+                           f"({type(exc).__name__})", detail=str(exc)) from None
     return out
+
+
+def _syntax(exc: jinja2.TemplateSyntaxError) -> str:
+    """Jinja's (English) syntax message as a German hint."""
+    message = (exc.message or "").lower()
+    if "unexpected end of template" in message or "expected token" in message:
+        return "ein {{ … }} oder {% … %} ist nicht richtig geschlossen"
+    if "unexpected '}'" in message or "unexpected char" in message:
+        return "ein Zeichen an dieser Stelle passt nicht (geschweifte Klammern doppelt: {{ }})"
+    if "unknown tag" in message or "encountered unknown tag" in message:
+        return "unbekannter Befehl in {% … %}"
+    return "die Platzhalter {{ … }} oder Befehle {% … %} sind nicht richtig geschrieben"
 
 
 def _german_undefined(exc: jinja2.UndefinedError) -> str:
     match = re.search(r"'([^']+)' is undefined", str(exc))
     if match:
         return f"unbekannte Variable „{match.group(1)}“ (keine solche Spalte in der Kontaktliste)"
-    return str(exc)
+    return "ein Platzhalter hat keinen Wert"

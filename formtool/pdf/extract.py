@@ -15,12 +15,13 @@ Runs in worker processes: everything here is plain data and picklable.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
 import pikepdf
+
+from formtool.errors import os_reason
 
 TOO_BIG = ("zu groß zum Einlesen (ein Wert oder Datenstrom bräuchte mehr Speicher, als "
            "formtool einer Datei gibt) – beschädigt oder präpariert?")
@@ -111,7 +112,7 @@ def extract(path: Path, password: str = "") -> Extraction:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        return _failed(path, "", f"Datei kann nicht gelesen werden ({exc.strerror})")
+        return _failed(path, "", f"Datei kann nicht gelesen werden ({os_reason(exc)})")
     sha = hashlib.sha256(data).hexdigest()
     if not data:
         return _failed(path, sha, "leere Datei (0 Byte)")
@@ -151,11 +152,21 @@ def _repaired(warnings: list[str]) -> bool:
     return any(word in w.lower() for w in warnings for word in _DAMAGE)
 
 
+_DAMAGE_KINDS = (  # words in qpdf's (English) message -> what it means, in German
+    (("loop",), "eine Schleife im Aufbau der Datei"),
+    (("trailer", "startxref", "xref", "eof", "unexpected end", "premature"),
+     "das Ende der Datei oder ihr Inhaltsverzeichnis fehlt (unvollständig übertragen?)"),
+    (("header", "not a pdf"), "der Anfang der Datei ist kein gültiges PDF"),
+    (("password", "encrypt", "decrypt"), "die Verschlüsselung ist beschädigt"),
+    (("stream", "decode", "inflate", "filter"), "ein Datenstrom ist beschädigt"),
+)
+
+
 def _short(exc: Exception, path: Path) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    # qpdf names the file it read ("/…/antwort.pdf: …", or a stream "<_io… at 0x…>: …")
-    text = text.removeprefix(f"{path}:").removeprefix(f"{path.name}:")
-    return re.sub(r"^.*?object at 0x[0-9a-f]+>:?\s*", "", text).strip()[:120]
+    """What qpdf's message says is broken, in German (its own words are English)."""
+    text = str(exc).lower()
+    return next((german for words, german in _DAMAGE_KINDS if any(w in text for w in words)),
+                "der Aufbau der Datei ist zerstört")
 
 
 def _read(pdf: pikepdf.Pdf, path: Path, sha: str) -> Extraction:

@@ -35,8 +35,7 @@ def password_for(settings: MailSettings) -> str | None:
     try:
         stored = keyring.get_password(KEYRING_SERVICE, keyring_account(settings))
     except keyring.errors.KeyringError as exc:
-        raise CredentialsError(f"Schlüsselbund nicht erreichbar ({exc}). Auf Servern ohne "
-                               f"Schlüsselbund: Passwort in {PASSWORD_ENV} setzen.") from None
+        raise CredentialsError(_no_keyring(exc), detail=str(exc)) from None
     if stored is None:
         raise CredentialsError(f"Kein Passwort für {settings.user} gespeichert: bitte zuerst "
                                f"„formtool mail login“ (oder {PASSWORD_ENV} setzen).")
@@ -50,8 +49,30 @@ def store_password(settings: MailSettings, password: str) -> None:
     try:
         keyring.set_password(KEYRING_SERVICE, keyring_account(settings), password)
     except keyring.errors.KeyringError as exc:
-        raise CredentialsError(f"Passwort konnte nicht im Schlüsselbund gespeichert werden "
-                               f"({exc}); auf Servern {PASSWORD_ENV} setzen.") from None
+        raise CredentialsError(_no_keyring(exc, storing=True), detail=str(exc)) from None
+
+
+def _no_keyring(exc: Exception, *, storing: bool = False) -> str:
+    """Why the keyring failed and what to do, for this operating system, in German
+    (keyring's own text, English, goes to --debug)."""
+    import sys
+
+    import keyring.errors
+
+    what = ("Das Passwort kann nicht im Schlüsselbund gespeichert werden"
+            if storing else "Der Schlüsselbund des Betriebssystems ist nicht erreichbar")
+    if isinstance(exc, keyring.errors.NoKeyringError):
+        what = "Auf diesem Rechner ist kein Schlüsselbund für Passwörter eingerichtet"
+    if sys.platform == "win32":
+        how = ("Unter Windows ist das die Anmeldeinformationsverwaltung; ist sie gesperrt "
+               "(Firmenrechner), bitte die IT fragen")
+    elif sys.platform == "darwin":
+        how = "Unter macOS ist das der Schlüsselbund; bitte einmal am Mac anmelden und entsperren"
+    else:
+        how = ("Unter Linux braucht es einen laufenden Schlüsselbund-Dienst (GNOME-Schlüsselbund "
+               "oder KWallet), wie ihn eine Desktop-Sitzung startet")
+    return (f"{what}. {how}. Ohne Schlüsselbund (Server, Terminal): das Passwort in der "
+            f"Umgebungsvariablen {PASSWORD_ENV} setzen.")
 
 
 def login(settings: MailSettings, password: str) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from formtool import atomic
 from formtool.data.filenames import safe_filename
+from formtool.errors import os_reason
 from formtool.mail import contacts
 from formtool.mail.contacts import Contact, ContactList
 from formtool.mail.message import Attachment, build, to_bytes
@@ -93,7 +94,7 @@ class Mailing:
         try:
             data = path.read_bytes()
         except OSError as exc:
-            raise ComposeError(f"{path}: kann nicht gelesen werden ({exc.strerror}).") from None
+            raise ComposeError(f"{path}: kann nicht gelesen werden ({os_reason(exc)}).") from None
         return Attachment(safe_filename(self.personal.form.file_name, suffix=".pdf"), data)
 
     def _attachments(self, rendered: Rendered, contact: Contact | None
@@ -129,7 +130,7 @@ class Mailing:
                                    f"{ATTACH_DIR}/ des Arbeitsordners.") from None
             except OSError as exc:
                 raise ComposeError(f"Anhang „{value}“: kann nicht gelesen werden "
-                                   f"({exc.strerror}).") from None
+                                   f"({os_reason(exc)}).") from None
         self._files[value] = attachment
         return attachment
 
@@ -173,11 +174,12 @@ class Mailing:
             yield Job(contact, functools.partial(self.built, contact))
 
     def preview(self, out_dir: Path, selected: Iterable[Contact]) -> Iterator[Path]:
-        """Write one .eml per contact (they open in Thunderbird and Outlook)."""
-        for contact in selected:
+        """Write one .eml per contact (they open in Thunderbird and Outlook), numbered in
+        the order of the list (1, 2, …) and named by the contact's id."""
+        for number, contact in enumerate(selected, start=1):
             message = self.message(contact)
             data = to_bytes(message, contact, self.max_bytes)
-            path = out_dir / safe_filename(f"{contact.row:05d}_{contact.key}", suffix=".eml")
+            path = out_dir / safe_filename(f"{number:05d}_{contact.key}", suffix=".eml")
             atomic.write_bytes(path, data)
             yield path
 

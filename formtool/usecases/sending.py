@@ -140,6 +140,18 @@ class SendPlan:
                                        c.address) for c in contacts])
         contacts.clear()
 
+    def check_login(self, password: str | None) -> None:
+        """Connect, log in and leave: a wrong setting, port or password is named (a
+        German SmtpError) before anybody is asked to confirm the run."""
+        from formtool.mail import smtp
+
+        smtp.check_settings(self.mailing.settings)
+        session = smtp.Session(self.mailing.settings, password)
+        try:
+            session.connect()
+        finally:
+            session.close()
+
     def send(self, password: str | None, *, limit: int | None = None,
              on_event: Callable[[Event], None] = lambda event: None,
              **outbox_options: object) -> Result:
