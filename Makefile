@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= demo-workspace
 
-.PHONY: test demo bench readers
+.PHONY: test demo bench readers wheel-check
 
 $(BIN)/formtool: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,3 +41,14 @@ bench: $(BIN)/formtool
 	$(BIN)/python bench/bench_import.py
 	$(BIN)/python bench/bench_personalise.py
 	$(BIN)/python bench/bench_send.py
+
+# The way a coordinator installs formtool (docs/anleitung.md): the project's wheel in a
+# fresh venv, then the demo from it. CI runs this after the tests.
+wheel-check: $(BIN)/formtool
+	rm -rf dist build/wheel-venv build/wheel-demo
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir dist .
+	$(PYTHON) -m venv build/wheel-venv
+	build/wheel-venv/bin/python -m pip install --quiet dist/formtool-*.whl
+	cd build && wheel-venv/bin/formtool demo --dir wheel-demo
+	test -s build/wheel-demo/antworten/buendnispartner.xlsx
+	build/wheel-venv/bin/formtool --workspace build/wheel-demo status
