@@ -205,12 +205,13 @@ def test_the_longest_sample_address_is_drawn_whole(ws: Path) -> None:
     ("ssl", True, "starttls", PASSWORD,  # a TLS server on what is set as a plain port
      "Vielleicht erwartet der Server sofort TLS: dann security = \"ssl\""),
     ("closed", False, "starttls", PASSWORD, "nimmt kein Mailserver Verbindungen an"),
+    ("unknown-host", False, "starttls", PASSWORD, "nicht gefunden (der Name ist unbekannt)"),
     ("no-auth", False, "none", PASSWORD, "bietet keine Anmeldung (AUTH) an"),
     ("starttls", True, "starttls", "falsch", "als koordination@buendnis.example abgelehnt"),
     ("starttls-untrusted", True, "starttls", PASSWORD,
      "Zertifikat nicht vertrauenswürdig (selbst ausgestellt)"),
-], ids=["plain-on-tls-port", "tls-on-plain-port", "closed-port", "no-auth", "refused-login",
-        "untrusted-certificate"])
+], ids=["plain-on-tls-port", "tls-on-plain-port", "closed-port", "unknown-host", "no-auth",
+        "refused-login", "untrusted-certificate"])
 def test_setup_mistakes_are_named_in_german(
         ws: Path, certificate: tuple[Path, Path], memory_keyring: MemoryKeyring,
         server_security: str, auth: bool, security: str, stored: str, message: str) -> None:
@@ -218,7 +219,7 @@ def test_setup_mistakes_are_named_in_german(
     trusted = server_security != "starttls-untrusted"
     kind = server_security.removesuffix("-untrusted")
     with contextlib.ExitStack() as stack:
-        if kind == "closed":
+        if kind in ("closed", "unknown-host"):
             port = free_port()
         else:
             server = stack.enter_context(LocalSmtpServer(
@@ -228,7 +229,12 @@ def test_setup_mistakes_are_named_in_german(
             port = server.port
         configure(ws, port, security=security, ca_file=certfile if trusted else None,
                   timeout=2)
+        if kind == "unknown-host":  # .invalid never resolves (RFC 2606)
+            config = ws / "formtool.toml"
+            config.write_text(config.read_text(encoding="utf-8").replace(
+                'host = "127.0.0.1"', 'host = "smtp.gibt-es-nicht.invalid"'), encoding="utf-8")
         memory_keyring.set_password("formtool", f"{USER}@127.0.0.1", stored)
+        memory_keyring.set_password("formtool", f"{USER}@smtp.gibt-es-nicht.invalid", stored)
         login = invoke(ws, "mail", "login", input=f"{stored}\n")  # piped: no getpass
         send = invoke(ws, "mail", "send", "erinnerung", input="j\n")
     for result in (login, send):
