@@ -693,6 +693,52 @@ def status_(state: _State, campaign: str | None, offen: bool, fehler: bool,
         click.echo(line)
 
 
+@cli.command("website")
+@click.option("--gruppieren", "group_by", type=click.Choice(["kreis", "landkreis"]),
+              default="kreis", show_default=True,
+              help="Die Partnerliste nach Kreis der Mitwirkung oder nach Landkreis ordnen.")
+@click.option("--diff", "show_diff", is_flag=True,
+              help="Zeigen, wer neu ist, wer nicht mehr dabei ist und was sich geändert hat "
+                   "(gegenüber der zuletzt geschriebenen Liste).")
+@click.option("--ordner", "out_dir", metavar="ORDNER",
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Wohin die Listen geschrieben werden (Standard: website/ im Arbeitsordner).")
+@pass_state
+def website_(state: _State, group_by: str, show_diff: bool, out_dir: Path | None) -> None:
+    """Partnerliste für die Website: aus den eingelesenen Rückläufen.
+
+    Nur Organisationen, die der Nennung zugestimmt und eingewilligt haben; der
+    jüngste Rücklauf zählt, eine Abmeldung oder „forget“ nimmt sie heraus. Keine
+    Personendaten. Dazu die gegründeten Regionalgruppen. Als HTML (WordPress-Block
+    „Individuelles HTML“), Markdown, CSV und JSON (TablePress).
+
+    \b
+    Beispiel:
+        formtool website
+        formtool website --gruppieren landkreis --diff
+    """
+    from formtool.usecases import website
+
+    ws = state.workspace()
+    result = website.publish(ws, group_by=group_by, out_dir=out_dir, diff=show_diff)
+    counts = ", ".join(f"{len(entries)} {group}" for group, entries in result.partners.groups)
+    click.echo(f"Partnerliste: {len(result.partners.entries)} Organisation(en)"
+               + (f" ({counts})" if counts else "") + ".")
+    click.echo(f"Regionalgruppen: {len(result.groups.entries)}.")
+    if result.changes is not None:
+        c = result.changes
+        if not (c.new or c.withdrawn or c.changed):
+            click.echo("Gegenüber der letzten Liste: keine Änderung.")
+        for label, names in (("Neu", c.new), ("Nicht mehr dabei", c.withdrawn),
+                             ("Geändert", c.changed)):
+            for name in names:
+                click.echo(f"  {label}: {name}")
+    folder = result.files[0].parent
+    click.echo(f"Geschrieben in {folder}: partnerliste.html (für einen WordPress-Block "
+               "„Individuelles HTML“), .md, .csv und .json (für TablePress); dasselbe für "
+               "regionalgruppen.")
+
+
 @cli.command("demo")
 @click.option("--dir", "directory", metavar="ORDNER",
               type=click.Path(file_okay=False, path_type=Path),

@@ -24,7 +24,7 @@ from formtool.errors import FormtoolError
 from formtool.mail import outbox
 from formtool.mail.localsmtp import DemoSmtpServer, Mailbox
 from formtool.state.store import CampaignStatus, Journal, Store
-from formtool.usecases import importing, sending
+from formtool.usecases import importing, sending, website
 
 MARKER = ".formtool-demo"
 INVITATION, REMINDER, FORM = "einladung-fachberatung", "erinnerung", "buendnispartner"
@@ -176,10 +176,14 @@ def run(root: Path, say: Callable[[str], None] = lambda line: None, seed: int = 
         say(f"7. Erinnerung noch einmal aufgerufen: {again.summary.sent} neue E-Mails "
             f"({again.before.already_sent} schon erinnert) – niemand bekommt etwas doppelt")
         invitation, reminder = _status(ws, INVITATION), _status(ws, REMINDER)
+        listed = website.publish(ws)
+        say(f"8. Partnerliste für die Website: {len(listed.partners.entries)} Organisationen, "
+            "die der Nennung zugestimmt haben (ohne Personendaten)")
     say(f"Formulare:   {root / 'formulare'}")
     say(f"E-Mails:     {root / 'postfach'} ({len(mailbox.received)} .eml-Dateien)")
     say(f"Rückläufe:   {root / 'ruecklaeufe'}")
     say(f"Tabelle:     {root / 'antworten' / (FORM + '.xlsx')} (für Excel; als CSV: "
         f"{FORM}.csv)")
+    say(f"Website:     {root / 'website' / 'partnerliste.html'} (und .md, .csv, .json)")
     say(f"Stand:       {command()} --workspace {_quoted(root)} status")
     return DemoResult(root, invited, reminded, imported, invitation, reminder)
