@@ -163,14 +163,15 @@ def _appearance_size(field: object) -> tuple[float, float]:
     import re
 
     stream = field.AP.N.read_bytes()  # type: ignore[attr-defined]
-    size = float(re.search(rb"/FtHelv ([\d.]+) Tf", stream)[1])  # type: ignore[index]
+    size = float(re.search(rb"/FtSans ([\d.]+) Tf", stream)[1])  # type: ignore[index]
     rect = [float(v) for v in field.Rect]  # type: ignore[attr-defined]
     return size, rect[2] - rect[0]
 
 
 def test_the_longest_sample_address_is_drawn_whole(ws: Path) -> None:
     import pikepdf
-    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    from formtool.pdf import fonts
 
     contacts = ws / "contacts" / "fachberatungen.csv"
     lines = contacts.read_text(encoding="utf-8").splitlines()
@@ -193,8 +194,8 @@ def test_the_longest_sample_address_is_drawn_whole(ws: Path) -> None:
     assert found is not None
     (size, width), da = found
     assert 6 <= size < 10
-    assert stringWidth(longest, "Helvetica", size) <= width - 4  # drawn whole
-    assert f"/Helv {size:g} Tf" in da  # a viewer redrawing it keeps the size
+    assert fonts.metrics().width(longest, size) <= width - 4  # drawn whole
+    assert f"/FtSans {size:g} Tf" in da  # a viewer redrawing it keeps the size
 
 
 # -- set-up mistakes named, checked before the question ---------------------------------

@@ -6,8 +6,9 @@ objects (with their new /V) and an appearance stream for each, made from a
 small template, so every viewer shows the values without clicking. Nothing is
 parsed or laid out per copy: thousands of forms a second, memory flat.
 
-Values outside Windows-1252 (Ł, ş, ğ) are stored exactly in /V (UTF-16BE);
-their appearance shows the closest Latin letters (L, s, g).
+Values are stored exactly in /V, and drawn with the form's own embedded font
+(fonts.py, the fields' /DR font, shared by every copy): "Łukasz Şahin-Nguyễn"
+appears as written, and text extraction returns it.
 
 A value wider than its field is drawn smaller, down to MIN_FONT_SIZE, and the
 field's /DA says that size too, so a viewer that redraws it keeps it whole; what
@@ -19,18 +20,17 @@ from __future__ import annotations
 import io
 import re
 import secrets
-import unicodedata
 from dataclasses import dataclass
 
 import pikepdf
-from reportlab.pdfbase.pdfmetrics import stringWidth
 
+from formtool.pdf import fonts
 from formtool.pdf.formdef import TEXT_TYPES, FormDefinition
 from formtool.pdf.layout import FIELD_FONT_SIZE, LINE_H
 
 RESPONSE_ID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # base32 without 0/O, 1/I
 RESPONSE_ID_LENGTH = 12  # 60 random bits
-FONT_KEY = "FtHelv"  # our own WinAnsi Helvetica in each update
+FONT_KEY = fonts.FIELD_FONT_KEY  # the blank's field font, in its /AcroForm /DR
 MIN_FONT_SIZE = 6.0  # points: smaller is not readable on paper
 PAD = 2.0  # points between the field's border and its text
 _DA_SIZE = re.compile(rb"(/DA \(/\w+ )(\d+(?:\.\d+)?)( Tf)")
@@ -48,23 +48,6 @@ def pdf_string(text: str) -> bytes:
         escaped = escaped.replace("\r", "\\r").replace("\n", "\\n")
         return b"(" + escaped.encode("ascii") + b")"
     return b"<FEFF" + text.encode("utf-16-be").hex().upper().encode("ascii") + b">"
-
-
-def _winansi(text: str) -> bytes:
-    """Text for a WinAnsi-encoded Helvetica, escaped for a PDF string."""
-    return _latin(text).replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)")
-
-
-def _latin(text: str) -> bytes:
-    """What cp1252 lacks becomes its Latin base letter."""
-    out = bytearray()
-    for char in text:
-        try:
-            out += char.encode("cp1252")
-        except UnicodeEncodeError:
-            base = unicodedata.normalize("NFKD", char).encode("ascii", "ignore")
-            out += base or {"Ł": b"L", "ł": b"l", "Đ": b"D", "đ": b"d", "ı": b"i"}.get(char, b"?")
-    return bytes(out)
 
 
 @dataclass
@@ -88,7 +71,7 @@ def _wrap(text: str, width: float, size: float) -> list[str]:
         line = ""
         for word in paragraph.split(" "):
             candidate = f"{line} {word}" if line else word
-            if line and stringWidth(candidate, "Helvetica", size) > width:
+            if line and fonts.metrics().width(candidate, size) > width:
                 lines.append(line)
                 line = word
             else:
@@ -97,15 +80,10 @@ def _wrap(text: str, width: float, size: float) -> list[str]:
     return lines
 
 
-def _shown(text: str) -> str:
-    """The text as the WinAnsi font draws it (for measuring)."""
-    return _latin(text).decode("cp1252")
-
-
 def fit_line(text: str, width: float) -> tuple[float, bool]:
     """The font size at which ``text`` fits one line ``width`` points wide (at most the
     form's size, at least MIN_FONT_SIZE), and whether it fits at that size."""
-    natural = stringWidth(_shown(text), "Helvetica", FIELD_FONT_SIZE)
+    natural = fonts.metrics().width(text, FIELD_FONT_SIZE)
     room = width - 2 * PAD
     if natural <= room:
         return float(FIELD_FONT_SIZE), True
@@ -117,7 +95,7 @@ def fit_lines(text: str, width: float, height: float) -> tuple[float, list[str],
     """Font size, wrapped lines and whether they fit a multi-line field's box."""
     size = float(FIELD_FONT_SIZE)
     while True:
-        lines = _wrap(_shown(text), width - 2 * PAD, size)
+        lines = _wrap(text, width - 2 * PAD, size)
         lead = LINE_H * size / FIELD_FONT_SIZE
         fits = len(lines) * lead <= height - 2 * PAD + (lead - size)
         if fits or size <= MIN_FONT_SIZE:
@@ -148,6 +126,8 @@ class Personaliser:
             self.info = trailer.Info.objgen if "/Info" in trailer else None
             ids = trailer.get("/ID")
             self.first_id = bytes(ids[0]) if ids is not None else secrets.token_bytes(16)
+            font = pdf.Root.AcroForm.DR.Font[f"/{FONT_KEY}"]  # the blank's, shared
+            self.font_ref = b"%d %d R" % font.objgen
             wanted = {f.name: f for f in form.fields() if f.type in TEXT_TYPES | {"choice"}}
             wanted["response_id"] = None  # type: ignore[assignment]
             for field in pdf.Root.AcroForm.Fields:
@@ -159,9 +139,6 @@ class Personaliser:
         if match is None:
             raise ValueError("blank form has no classic startxref")  # our own layout made it
         self.prev = int(match.group(1))
-        self.font_number = self.size
-        self.font = (b"%d 0 obj\n<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica "
-                     b"/Encoding /WinAnsiEncoding >>\nendobj\n" % self.font_number)
 
     @staticmethod
     def _slot(field: pikepdf.Object, multiline: bool) -> _Slot:
@@ -192,12 +169,12 @@ class Personaliser:
             lead = LINE_H * size / FIELD_FONT_SIZE
             top = h - PAD - size
             shown = b"".join(
-                b"1 0 0 1 2 %.2f Tm (%s) Tj\n" % (top - i * lead, _winansi(line))
+                b"1 0 0 1 2 %.2f Tm %s Tj\n" % (top - i * lead, fonts.metrics().encode(line))
                 for i, line in enumerate(lines))
         else:
             size, fits = (float(FIELD_FONT_SIZE), True) if slot.hidden else fit_line(text, w)
-            shown = b"1 0 0 1 2 %.2f Tm (%s) Tj\n" % ((h - size) / 2 + 0.22 * size,
-                                                      _winansi(text))
+            shown = b"1 0 0 1 2 %.2f Tm %s Tj\n" % ((h - size) / 2 + 0.22 * size,
+                                                    fonts.metrics().encode(text))
         clip = b"/Tx BMC\nq\n2 2 %.2f %.2f re W n\nBT\n/%s %s Tf 0.1 0.1 0.1 rg\n" % (
             w - 4, h - 4, FONT_KEY.encode(), _size(size))
         return slot.background + clip + shown + b"ET\nQ\nEMC\n", size, fits
@@ -214,9 +191,7 @@ class Personaliser:
         if not self.blank.endswith(b"\n"):
             out.write(b"\n")
         offsets: list[tuple[int, int, int]] = []  # (number, generation, offset)
-        offsets.append((self.font_number, 0, out.tell()))
-        out.write(self.font)
-        number = self.font_number + 1
+        number = self.size
         for name, value in {**values, "response_id": response_id}.items():
             slot = self.slots.get(name)
             if slot is None or not value:
@@ -238,8 +213,8 @@ class Personaliser:
                 slot.number, slot.generation, head, pdf_string(value), extra, number))
             offsets.append((number, 0, out.tell()))
             out.write(b"%d 0 obj\n<< /Type /XObject /Subtype /Form /BBox [ 0 0 %.2f %.2f ] "
-                      b"/Resources << /Font << /%s %d 0 R >> >> /Length %d >>\nstream\n"
-                      % (number, slot.width, slot.height, FONT_KEY.encode(), self.font_number,
+                      b"/Resources << /Font << /%s %s >> >> /Length %d >>\nstream\n"
+                      % (number, slot.width, slot.height, FONT_KEY.encode(), self.font_ref,
                          len(stream)))
             out.write(stream)
             out.write(b"\nendstream\nendobj\n")

@@ -8,6 +8,7 @@ appearance stream, a /TU tooltip and a print flag; every page gets /Tabs /S.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
 from formtool import atomic
+from formtool.pdf import fonts
 from formtool.pdf.formdef import Field, FormDefinition
 
 PAGE_W, PAGE_H = A4
@@ -30,8 +32,11 @@ CONTENT_BOTTOM = 58.0
 COLUMN_GAP = 12.0
 ROW_GAP = 9.0
 
+# Laid out with Helvetica's metrics; _finish puts the embedded Formtool Sans in its
+# place (fonts.py: the same widths), so reportlab embeds nothing and stays fast.
 FONT = "Helvetica"
 FONT_BOLD = "Helvetica-Bold"
+FIELD_RL_FONT = FONT  # what reportlab's form fields accept
 LABEL_SIZE = 9.0
 LABEL_LEAD = 11.0
 HELP_SIZE = 7.5
@@ -194,12 +199,14 @@ class _Cell:
             form.choice(name=f.name, tooltip=f.tooltip, value=[""], x=x, y=bottom,
                         width=self.width, height=FIELD_H, fieldFlags=f"combo {flags}".strip(),
                         options=[("", "")] + [(o.label, o.value) for o in f.options],
-                        fontName=FONT, fontSize=FIELD_FONT_SIZE, forceBorder=True, **_STYLE)
+                        fontName=FIELD_RL_FONT, fontSize=FIELD_FONT_SIZE, forceBorder=True,
+                        **_STYLE)
         else:
             field_flags = f"multiline {flags}".strip() if f.type == "multiline" else flags
             form.textfield(name=f.name, tooltip=f.tooltip, value="", x=x, y=bottom,
                            width=self.width, height=wtop - bottom, fieldFlags=field_flags,
-                           maxlen=f.max_length, fontName=FONT, fontSize=FIELD_FONT_SIZE,
+                           maxlen=f.max_length, fontName=FIELD_RL_FONT,
+                           fontSize=FIELD_FONT_SIZE,
                            forceBorder=True, **_STYLE)
 
 
@@ -364,14 +371,66 @@ def _finish(data: bytes, form: FormDefinition) -> bytes:
     personalisation in fill.py appends to.
     """
     with pikepdf.open(io.BytesIO(data)) as pdf:
+        regular = fonts.font_file(pdf, fonts.REGULAR)
+        font = fonts.field_font(pdf, regular)
+        labels = fonts.label_fonts(pdf, regular)
+        acroform = pdf.Root.AcroForm
+        acroform.DR = pikepdf.Dictionary(Font=pikepdf.Dictionary({
+            f"/{fonts.FIELD_FONT_KEY}": font}))
+        acroform.DA = pikepdf.String(_field_da(str(acroform.get("/DA", "/Helv 0 Tf 0 g"))))
         for page in pdf.pages:
             page.obj.Tabs = pikepdf.Name.S  # tab order follows the structure
+            _embed_label_fonts(page.obj, labels)
             for widget in page.obj.get("/Annots", []):
                 _name_radio_button(widget, form)
+                _use_field_font(widget, font)
         pdf.Root.Lang = pikepdf.String("de")
         out = io.BytesIO()
         pdf.save(out, object_stream_mode=pikepdf.ObjectStreamMode.disable)
         return out.getvalue()
+
+
+_DA_FONT = re.compile(r"/[^\s/]+\s+(\d+(?:\.\d+)?)\s+Tf")
+
+
+def _field_da(da: str) -> str:
+    """A default appearance with the form font in place of reportlab's Helvetica."""
+    return _DA_FONT.sub(lambda m: f"/{fonts.FIELD_FONT_KEY} {m[1]} Tf", da, count=1)
+
+
+def _use_field_font(widget: pikepdf.Object, font: pikepdf.Object) -> None:
+    """Text and choice fields write with the form font: their /DA names it, and the
+    fonts of their (empty) appearance streams are it, so no unembedded font is left."""
+    field = widget.get("/Parent", widget) if "/FT" not in widget else widget
+    if field.get("/FT") not in ("/Tx", "/Ch"):
+        return
+    if "/DA" in field:
+        field.DA = pikepdf.String(_field_da(str(field.DA)))
+    if "/DA" in widget:
+        widget.DA = pikepdf.String(_field_da(str(widget.DA)))
+    appearance = widget.get("/AP")
+    if not isinstance(appearance, pikepdf.Dictionary):
+        return
+    for state in appearance.values():
+        streams = state.values() if not isinstance(state, pikepdf.Stream) else [state]
+        for stream in streams:
+            resources = stream.get("/Resources") if isinstance(stream, pikepdf.Stream) else None
+            if isinstance(resources, pikepdf.Dictionary) and "/Font" in resources:
+                resources.Font = pikepdf.Dictionary({
+                    str(key): font for key in resources.Font.keys()})  # noqa: SIM118
+
+
+def _embed_label_fonts(page: pikepdf.Object, labels: dict[str, pikepdf.Object]) -> None:
+    """The page's Helvetica and Helvetica-Bold (reportlab's) become the embedded form
+    font: same widths, so every label stays where it was laid out."""
+    resources = page.get("/Resources")
+    table = resources.get("/Font") if isinstance(resources, pikepdf.Dictionary) else None
+    if not isinstance(table, pikepdf.Dictionary):
+        return
+    for key, value in list(table.items()):
+        base = str(value.get("/BaseFont", "")) if isinstance(value, pikepdf.Dictionary) else ""
+        if base in labels:
+            table[key] = labels[base]
 
 
 def _name_radio_button(widget: pikepdf.Object, form: FormDefinition) -> None:
