@@ -120,6 +120,12 @@ def test_a_rerun_writes_the_same_bytes(published: Path) -> None:
 
 
 def test_diff_after_a_withdrawal(published: Path, blank_forms: dict[str, Path]) -> None:
+    _return(published, blank_forms["buendnispartner"], "a1",
+            partner("Kita Sonnenschein", website="www.sonnenschein.example",
+                    kreis="kerngruppe", ort_organisation="Jena", datum="22.11.2026"))
+    _import(published)
+    moved = invoke(published, "website", "--diff")
+    assert "Geändert: Kita Sonnenschein: Ort „Gera“ → „Jena“" in moved.output, moved.output
     _return(published, blank_forms["buendnispartner"], "a2",
             partner("Kita Sonnenschein", named="nein", datum="24.11.2026"))
     _import(published)
