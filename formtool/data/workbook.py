@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from formtool import atomic
+from formtool.errors import OutputError
 
 
 class Kind(enum.Enum):
@@ -30,6 +31,7 @@ class Kind(enum.Enum):
 
 
 MAX_WIDTH = 50  # characters: wider columns wrap
+MAX_ROWS = 1_048_575  # Excel's rows under the header
 _GERMAN_NUMBER = re.compile(r"^-?\d{1,3}(\.\d{3})*(,\d+)?$|^-?\d+(,\d+)?$")
 
 
@@ -80,6 +82,9 @@ def write_workbook(path: Path, header: Sequence[str], rows: Iterable[Sequence[ob
         for col, name in enumerate(header):
             sheet_.write_string(0, col, str(name), bold)
         for count, row in enumerate(rows, start=1):
+            if count > MAX_ROWS:
+                raise OutputError(f"{path.name}: mehr als {MAX_ROWS:,} Zeilen passen nicht in "
+                                  "eine Excel-Tabelle".replace(",", "."))
             for col, value in enumerate(row):
                 cell = "" if value is None else str(value)
                 if not cell:

@@ -9,6 +9,7 @@ interrupted run leaves them as they were.
 from __future__ import annotations
 
 import contextlib
+import csv
 import datetime as dt
 import multiprocessing
 import os
@@ -28,7 +29,7 @@ from formtool.data.normalise import Row, columns, identify, normalise, normalise
 from formtool.data.tables import Dialect, ResponseTable, RowWriter, fingerprint
 from formtool.errors import FormtoolError
 from formtool.pdf import formdef
-from formtool.pdf.extract import Outcome, extract
+from formtool.pdf.extract import TOO_BIG, Outcome, extract
 from formtool.pdf.formdef import FormDefinition
 from formtool.state.store import Response, Store
 from formtool.workspace import Workspace
@@ -134,6 +135,8 @@ class FileReader:
     def read(self, path: Path) -> Read:
         try:
             return self._read(path)
+        except MemoryError:  # over the worker's cap while normalising a huge answer
+            return Read(path, TOO_BIG)
         except Exception as exc:  # this file's answer, never the end of the run
             return Read(path, f"nicht lesbar – unerwarteter Aufbau ({type(exc).__name__}); "
                               "bitte die Datei prüfen")
@@ -315,7 +318,7 @@ class Importer:
                                   encoding=self.options.dialect.encoding,
                                   kinds=_kinds(form, labels=self.options.labels),
                                   sheet=form_id)
-            except (FormtoolError, OSError, UnicodeDecodeError) as exc:
+            except (FormtoolError, OSError, UnicodeDecodeError, csv.Error) as exc:
                 problems.append(f"{path.name} nicht erneuert ({exc}); ist sie in Excel "
                                 "geöffnet? Die CSV-Tabelle ist vollständig.")
             else:
