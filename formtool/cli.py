@@ -626,6 +626,60 @@ def mail_login(state: _State) -> None:
                "gespeichert.")
 
 
+@mail.command("fetch")
+@click.option("--from", "source", metavar="PFAD", required=True,
+              type=click.Path(exists=True, path_type=Path),
+              help="Eine mbox-Datei (Thunderbird), ein Maildir oder ein Ordner mit "
+                   ".eml-Dateien.")
+@click.option("--dry-run", is_flag=True, help="Nur zeigen, was geschähe; nichts ändern.")
+@pass_state
+def mail_fetch(state: _State, source: Path, dry_run: bool) -> None:
+    """Postfach abrufen: Rückläufe, Abmeldungen, Unzustellbares aus exportierten E-Mails.
+
+    Jede Nachricht wird einmal verarbeitet: ein zurückgeschicktes Formular wird unter
+    ruecklaeufe/ gespeichert und eingelesen, „Abmelden“ meldet die Adresse ab, eine
+    Unzustellbarkeits-Meldung markiert die Sendung, automatische Antworten zählen nicht,
+    Antworten ohne Formular werden zum Lesen aufgelistet. (Abruf per IMAP folgt.)
+
+    \b
+    Beispiel:
+        formtool mail fetch --from ~/Thunderbird/Posteingang
+        formtool mail fetch --from exportierte-mails/ --dry-run
+    """
+    from formtool.usecases import fetching
+
+    def show(handled: fetching.Handled) -> None:
+        if dry_run or handled.look or handled.kind.value != "anderes":
+            click.echo(f"{handled.kind.value:<22} {handled.where}: {handled.note}")
+
+    result = fetching.fetch_from(state.workspace(), source, dry_run=dry_run, on_message=show)
+    counts = result.counts
+    from formtool.mail.inbound import Kind
+
+    parts = [f"{counts[Kind.FORM]} mit Formular/Anhang", f"{counts[Kind.REPLY]} Antworten",
+             f"{counts[Kind.OPTOUT]} Abmeldungen", f"{counts[Kind.BOUNCE]} unzustellbar",
+             f"{counts[Kind.AUTOREPLY]} automatische Antworten",
+             f"{counts[Kind.OTHER]} andere (nicht angefasst)"]
+    if counts[Kind.TOO_BIG]:
+        parts.append(f"{counts[Kind.TOO_BIG]} zu groß")
+    click.echo(("Probelauf, nichts geändert: " if dry_run else "") + ", ".join(parts)
+               + (f"; {result.earlier} schon früher verarbeitet" if result.earlier else "") + ".")
+    if result.imported is not None:
+        summary = ", ".join(f"{n} {s.value}" for s, n in result.imported.counts.items())
+        click.echo(f"Eingelesen: {summary}.")
+        for book in result.imported.workbooks:
+            click.echo(f"Tabelle für Excel: {book}")
+    for report in result.not_imported:
+        click.echo(f"  nicht eingelesen: {report.path.name}: {report.reason}")
+    if result.to_read:
+        click.echo(f"Bitte lesen ({len(result.to_read)}):")
+        for handled in result.to_read[:50]:
+            click.echo(f"  {handled.sender or '?'} – {handled.subject[:60]}")
+    if result.not_imported:
+        raise Failure(f"{len(result.not_imported)} Anhang/Anhänge nicht eingelesen (siehe "
+                      "oben); sie liegen in ruecklaeufe/.")
+
+
 @mail.command("optout")
 @click.argument("addresses", metavar="ADRESSE...", nargs=-1, required=True)
 @pass_state

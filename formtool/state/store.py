@@ -121,6 +121,15 @@ MIGRATIONS: tuple[str, ...] = (
         value TEXT NOT NULL
     );
     """,
+    # 5: messages read from the mailbox (mail fetch): each handled once
+    """
+    CREATE TABLE inbound (
+        key         TEXT PRIMARY KEY,    -- Message-ID, else sha256 of the message
+        kind        TEXT NOT NULL,       -- what it was (inbound.Kind's value)
+        handled_at  TEXT NOT NULL
+    );
+    CREATE INDEX sends_message_id ON sends (message_id);
+    """,
 )
 
 
@@ -632,6 +641,39 @@ class Journal:
         rows = self.store.execute("SELECT sent_at FROM sends WHERE sent_at >= ? "
                                   "ORDER BY sent_at", (since,)).fetchall()
         return [r[0] for r in rows]
+
+    def by_message_id(self, message_id: str) -> Send | None:
+        """The send that carried ``message_id`` (a reply's In-Reply-To, a bounce's)."""
+        if not message_id:
+            return None
+        row = self.store.execute(f"SELECT {_columns(SEND_COLUMNS)} FROM sends "
+                                 "WHERE message_id = ? LIMIT 1", (message_id,)).fetchone()
+        return _send(row) if row else None
+
+    def sends_to(self, email: str) -> list[Send]:
+        """Every send to ``email``, newest first."""
+        rows = self.store.execute(f"SELECT {_columns(SEND_COLUMNS)} FROM sends WHERE email = ? "
+                                  "ORDER BY COALESCE(sent_at, 0) DESC, rowid DESC",
+                                  (normalise(email),)).fetchall()
+        return [_send(r) for r in rows]
+
+    def mark_undeliverable(self, campaign: str, email: str, reply: str) -> bool:
+        """A delivery report says the message never arrived: failed, with its words
+        (``status --fehler`` lists it, reminders skip it, ``--retry-failed`` tries again)."""
+        cursor = self.store.execute("UPDATE sends SET state = 'failed', reply = ?, "
+                                    "updated_at = ? WHERE campaign = ? AND email = ? "
+                                    "AND state IN ('sent', 'unknown')",
+                                    (reply, _now(), campaign, normalise(email)))
+        return cursor.rowcount == 1
+
+    def handled(self, key: str) -> bool:
+        """Whether a mailbox message was handled before."""
+        return self.store.execute("SELECT 1 FROM inbound WHERE key = ?",
+                                  (key,)).fetchone() is not None
+
+    def record_handled(self, key: str, kind: str) -> None:
+        self.store.execute("INSERT OR IGNORE INTO inbound (key, kind, handled_at) "
+                           "VALUES (?, ?, ?)", (key, kind, _now()))
 
     def add_optout(self, address: str, source: str) -> bool:
         cursor = self.store.execute("INSERT OR IGNORE INTO optouts (email_hash, source, "

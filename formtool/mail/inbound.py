@@ -1,0 +1,248 @@
+"""A message from the mailbox -> what it is: a returned form, an opt-out, a bounce, an
+auto-reply, a reply, or something else. Every message is untrusted input: sizes are
+capped, parsing never raises, attachment names are only ever used after
+``safe_filename`` (the caller decides the folder).
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import enum
+import hashlib
+import re
+from dataclasses import dataclass, field
+from email.message import EmailMessage, Message
+from email.utils import getaddresses, parseaddr
+
+MAX_MESSAGE = 40 * 1024 * 1024  # bytes: bigger messages are reported, not read
+MAX_ATTACHMENT = 30 * 1024 * 1024
+SIGNATURE_IMAGE = 40 * 1024  # inline images smaller than this are logos, not scans
+
+
+class Kind(enum.Enum):
+    FORM = "Rücklauf"  # has attachments: imported (PDFs) or answered (anything else)
+    OPTOUT = "Abmeldung"
+    BOUNCE = "unzustellbar"
+    AUTOREPLY = "automatische Antwort"
+    REPLY = "Antwort"
+    OTHER = "anderes"
+    TOO_BIG = "zu groß"
+
+
+@dataclass(frozen=True)
+class Bounced:
+    """One recipient a delivery report says did not get a message."""
+
+    recipient: str  # may be "" for a provider's free-text report
+    status: str  # "5.1.1", or ""
+    diagnostic: str
+    original_id: str  # Message-ID of the message that bounced, when the report has it
+
+
+@dataclass
+class Inbound:
+    kind: Kind
+    key: str  # Message-ID, else a hash of the bytes: what a second run recognises
+    sender: str = ""
+    subject: str = ""
+    refs: list[str] = field(default_factory=list)  # In-Reply-To and References ids
+    attachments: list[tuple[str, bytes]] = field(default_factory=list)  # (name as sent, data)
+    bounces: list[Bounced] = field(default_factory=list)
+    candidates: list[str] = field(default_factory=list)  # addresses named in a free-text bounce
+    snippet: str = ""  # the first lines of the text, for the coordinator
+
+
+_ID = re.compile(r"<[^<>\s]+>")
+_ADDRESS = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
+_OPTOUT = ("abmelden", "abmeldung", "bitte abmelden", "unsubscribe", "austragen",
+           "bitte austragen", "abbestellen", "keine e-mails mehr", "keine mails mehr")
+_AUTO_SUBJECTS = ("abwesenheitsnotiz", "automatische antwort", "out of office", "auto-reply",
+                  "autoreply", "automatic reply", "abwesend", "urlaubsbenachrichtigung",
+                  "autoresponder")
+_BOUNCE_SENDERS = ("mailer-daemon", "postmaster", "mail delivery", "maildelivery")
+_BOUNCE_SUBJECTS = ("unzustellbar", "nicht zustellbar", "undeliverable", "undelivered",
+                    "delivery status notification", "mail delivery failed",
+                    "returned mail", "delivery failure", "zustellung fehlgeschlagen",
+                    "fehler bei der zustellung", "failure notice")
+_REPLY_PREFIX = re.compile(r"^\s*((re|aw|wg|fw|fwd|antw)\s*:\s*)+", re.IGNORECASE)
+
+
+def classify(data: bytes) -> Inbound:
+    """What the message in ``data`` is (never raises for a malformed message)."""
+    if len(data) > MAX_MESSAGE:
+        return Inbound(Kind.TOO_BIG, "sha256:" + hashlib.sha256(data).hexdigest())
+    msg = email.message_from_bytes(data, policy=email.policy.default)
+    assert isinstance(msg, EmailMessage)
+    message_id = _first_id(_header(msg, "Message-ID"))
+    key = message_id or "sha256:" + hashlib.sha256(data).hexdigest()
+    sender = parseaddr(_header(msg, "From"))[1].strip().lower()
+    subject = " ".join(_header(msg, "Subject").split())
+    refs = _ID.findall(_header(msg, "In-Reply-To") + " " + _header(msg, "References"))
+    found = Inbound(Kind.OTHER, key, sender, subject, refs)
+    found.snippet = _snippet(msg)
+    if _is_bounce(msg, sender, subject):
+        found.kind = Kind.BOUNCE
+        found.bounces = _delivery_status(msg)
+        if not found.bounces:  # a provider's own wording: the original may still be inside
+            original = _original_id(msg)
+            text = _all_text(msg)
+            found.candidates = [a.lower() for a in _ADDRESS.findall(text)
+                                if a.lower() != sender]
+            found.bounces = [Bounced("", "", _first_line(text), original)]
+        return found
+    if _is_auto_reply(msg, subject):
+        found.kind = Kind.AUTOREPLY
+        return found
+    if _is_optout(subject, found.snippet):
+        found.kind = Kind.OPTOUT
+        return found
+    found.attachments = _attachments(msg)
+    found.kind = Kind.FORM if found.attachments else Kind.REPLY if refs else Kind.OTHER
+    return found
+
+
+def _header(msg: Message, name: str) -> str:
+    try:
+        value = msg.get(name)
+    except Exception:  # a malformed header is no header
+        return ""
+    return str(value) if value is not None else ""
+
+
+def _first_id(text: str) -> str:
+    match = _ID.search(text)
+    return match.group(0) if match else ""
+
+
+def _is_bounce(msg: Message, sender: str, subject: str) -> bool:
+    if msg.get_content_type() == "multipart/report":
+        return True
+    lowered = subject.lower()
+    return (any(s in sender for s in _BOUNCE_SENDERS)
+            and any(s in lowered for s in _BOUNCE_SUBJECTS)) or (
+        sender.startswith(("mailer-daemon@", "postmaster@")))
+
+
+def _is_auto_reply(msg: Message, subject: str) -> bool:
+    auto = _header(msg, "Auto-Submitted").strip().lower()
+    if auto and auto != "no":
+        return True
+    if _header(msg, "X-Autoreply") or _header(msg, "X-Autorespond"):
+        return True
+    if _header(msg, "Precedence").strip().lower() in ("auto_reply", "auto-reply"):
+        return True
+    plain = _REPLY_PREFIX.sub("", subject).lower()
+    return plain.startswith(_AUTO_SUBJECTS)
+
+
+def _is_optout(subject: str, snippet: str) -> bool:
+    first = next((line for line in snippet.splitlines() if line.strip()), "")
+    for text in (_REPLY_PREFIX.sub("", subject), first):
+        words = re.sub(r"[^\wäöüß\- ]", " ", text.lower()).split()
+        phrase = " ".join(words)
+        if phrase in _OPTOUT or (words and words[0] in ("abmelden", "unsubscribe")
+                                 and len(words) <= 4):
+            return True
+    return False
+
+
+def _delivery_status(msg: Message) -> list[Bounced]:
+    """RFC 3464: the failed recipients of a delivery-status report."""
+    original = _original_id(msg)
+    out: list[Bounced] = []
+    for part in msg.walk():
+        if part.get_content_type() != "message/delivery-status":
+            continue
+        payload = part.get_payload()
+        blocks = [b for b in payload if isinstance(b, Message)] if isinstance(payload,
+                                                                                list) else []
+        for block in blocks[1:]:  # the first block is about the message, the rest per recipient
+            action = str(block.get("Action", "")).strip().lower()
+            status = str(block.get("Status", "")).strip()
+            if action not in ("failed", "") or (status and not status.startswith("5")):
+                continue  # delayed, relayed, delivered: not a bounce
+            recipient = str(block.get("Final-Recipient", "") or block.get("Original-Recipient",
+                                                                               ""))
+            address = recipient.split(";", 1)[-1].strip().strip("<>").lower()
+            diagnostic = " ".join(str(block.get("Diagnostic-Code", "")).split())
+            diagnostic = diagnostic.split(";", 1)[-1].strip() if ";" in diagnostic else diagnostic
+            out.append(Bounced(address, status, diagnostic[:300], original))
+    return out
+
+
+def _original_id(msg: Message) -> str:
+    """The Message-ID of the message a report returns (its headers or the whole)."""
+    for part in msg.walk():
+        kind = part.get_content_type()
+        if kind == "message/rfc822":
+            payload = part.get_payload()
+            inner = payload[0] if isinstance(payload, list) and payload else None
+            if isinstance(inner, Message):
+                found = _first_id(_header(inner, "Message-ID"))
+                if found:
+                    return found
+        elif kind in ("text/rfc822-headers", "text/plain"):
+            text = _text(part)
+            match = re.search(r"^Message-ID:\s*(<[^<>\s]+>)", text, re.IGNORECASE | re.MULTILINE)
+            if match:
+                return match.group(1)
+    return ""
+
+
+def _text(part: Message) -> str:
+    try:
+        content = part.get_content() if isinstance(part, EmailMessage) else part.get_payload()
+    except Exception:  # an undecodable part has no text
+        return ""
+    return content if isinstance(content, str) else ""
+
+
+def _all_text(msg: Message) -> str:
+    return "\n".join(_text(p) for p in msg.walk() if p.get_content_maintype() == "text")[:20000]
+
+
+def _snippet(msg: Message) -> str:
+    for part in msg.walk():
+        if part.get_content_type() == "text/plain" and not _is_attachment(part):
+            text = _text(part)
+            lines = [line.strip() for line in text.splitlines()
+                     if line.strip() and not line.startswith(">")]
+            return "\n".join(lines[:6])[:500]
+    return ""
+
+
+def _first_line(text: str) -> str:
+    return next((" ".join(line.split()) for line in text.splitlines() if line.strip()), "")[:300]
+
+
+def _is_attachment(part: Message) -> bool:
+    return part.get_content_disposition() == "attachment" or bool(part.get_filename())
+
+
+def _attachments(msg: Message) -> list[tuple[str, bytes]]:
+    """Files sent along (PDFs, scans, documents), without signature logos, each capped."""
+    out: list[tuple[str, bytes]] = []
+    for part in msg.walk():
+        if part.is_multipart() or part.get_content_type() == "message/rfc822":
+            continue
+        name = part.get_filename() or ""
+        kind = part.get_content_type()
+        if not (_is_attachment(part) or kind == "application/pdf"):
+            continue
+        try:
+            data = part.get_payload(decode=True)
+        except Exception:  # a broken transfer encoding: nothing to save
+            continue
+        if not isinstance(data, bytes) or not data or len(data) > MAX_ATTACHMENT:
+            continue
+        if (kind.startswith("image/") and part.get_content_disposition() != "attachment"
+                and len(data) < SIGNATURE_IMAGE):
+            continue  # a logo in a signature
+        out.append((name or ("anhang.pdf" if kind == "application/pdf" else "anhang"), data))
+    return out
+
+
+def addresses(text: str) -> list[str]:
+    """The addresses of a header value (for tests and callers)."""
+    return [a.lower() for _, a in getaddresses([text]) if a]

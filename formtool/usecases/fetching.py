@@ -1,0 +1,218 @@
+"""``formtool mail fetch --from``: the mailbox, as exported files, back into formtool.
+
+Reads an mbox file (Thunderbird's local folders), a Maildir or a folder of .eml files
+with the standard library's ``mailbox``/``email`` and does with each message what the
+coordinator would: a returned form is saved under ``ruecklaeufe/`` and imported; an
+"Abmelden" becomes an opt-out; a delivery report marks the send undeliverable; an
+auto-reply is noted; a reply and anything unclear is listed to be read. Each message
+is handled once (``inbound`` in state.db); a message whose forms were saved but not yet
+imported is handled again (the import's dedupe keeps the rows single).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mailbox
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from formtool.addresses import is_valid_email, normalise
+from formtool.data.filenames import safe_filename
+from formtool.errors import FormtoolError
+from formtool.mail.inbound import MAX_MESSAGE, Inbound, Kind, classify
+from formtool.state.runlock import RunLock
+from formtool.state.store import Journal, Store
+from formtool.usecases import importing
+from formtool.workspace import Workspace
+
+RETURNS_DIR = "ruecklaeufe"
+
+
+class FetchError(FormtoolError):
+    """The source cannot be read."""
+
+
+@dataclass
+class Handled:
+    """One message and what became of it, in German."""
+
+    where: str  # "posteingang.mbox, Nachricht 12" or a file name
+    kind: Kind
+    sender: str
+    subject: str
+    note: str = ""
+    look: bool = False  # the coordinator should read it
+
+
+@dataclass
+class Fetched:
+    counts: Counter[Kind] = field(default_factory=Counter)
+    earlier: int = 0  # handled by an earlier run
+    saved: list[Path] = field(default_factory=list)
+    imported: importing.Imported | None = None
+    not_imported: list[importing.FileReport] = field(default_factory=list)  # scans, Word …
+    to_read: list[Handled] = field(default_factory=list)
+
+
+def messages(source: Path) -> Iterator[tuple[str, bytes | None]]:
+    """(where, bytes) of every message in an mbox file, a Maildir, a folder of .eml
+    files or one .eml file, in a stable order; None for a file too big to read."""
+    if source.is_file() and source.suffix.lower() == ".eml":
+        yield source.name, _read(source)
+        return
+    if source.is_file():
+        box = mailbox.mbox(source, create=False)
+        try:
+            for number, key in enumerate(box.iterkeys(), 1):
+                yield f"{source.name}, Nachricht {number}", box.get_bytes(key)
+        finally:
+            box.close()
+        return
+    if (source / "cur").is_dir() and (source / "new").is_dir():
+        maildir = mailbox.Maildir(source, factory=None, create=False)
+        for key in sorted(maildir.iterkeys()):
+            yield f"{source.name}/{key}", maildir.get_bytes(key)
+        return
+    if source.is_dir():
+        for path in sorted(p for p in source.rglob("*.eml") if p.is_file()):
+            yield str(path.relative_to(source)), _read(path)
+        return
+    raise FetchError(f"{source}: nicht gefunden (erwartet: eine mbox-Datei, ein Maildir-Ordner "
+                     "oder ein Ordner mit .eml-Dateien).")
+
+
+def _read(path: Path) -> bytes | None:
+    return None if path.stat().st_size > MAX_MESSAGE else path.read_bytes()
+
+
+def _saved(folder: Path, name: str, data: bytes) -> Path:
+    """The attachment under ``folder`` with a safe, readable, unique name; the same
+    bytes saved before keep their file (a second run saves nothing twice)."""
+    stem, dot, suffix = name.rpartition(".")
+    if not dot or len(suffix) > 5:
+        stem, suffix = name, "bin"
+    base = safe_filename(stem or "Anhang", max_length=80) or "Anhang"
+    suffix = safe_filename(suffix.lower(), max_length=5) or "bin"
+    digest = hashlib.sha256(data).digest()
+    for number in range(1, 10_000):
+        path = folder / (f"{base}.{suffix}" if number == 1 else f"{base} ({number}).{suffix}")
+        if not path.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            return path
+        if path.stat().st_size == len(data) and hashlib.sha256(path.read_bytes()).digest() \
+                == digest:
+            return path
+    raise FetchError(f"{folder}: zu viele Dateien namens {base}.{suffix}.")
+
+
+def fetch_from(ws: Workspace, source: Path, *, dry_run: bool = False,
+               on_message: Callable[[Handled], None] = lambda h: None) -> Fetched:
+    """Handle every message of ``source`` once; ``dry_run`` only says what would happen."""
+    result = Fetched()
+    lock = RunLock(ws.state_dir, "mail fetch")
+    if not dry_run:
+        lock.acquire()
+    try:
+        with Store(ws.state_db) as store:
+            journal = Journal(store)
+            forms: list[tuple[str, str]] = []  # (key, kind) recorded after the import
+            for where, data in messages(source):
+                found = (classify(data) if data is not None
+                         else Inbound(Kind.TOO_BIG, f"zu-gross:{where}"))
+                if journal.handled(found.key):
+                    result.earlier += 1
+                    continue
+                handled = _handle(ws, journal, found, where, dry_run, result)
+                result.counts[found.kind] += 1
+                if handled.look:
+                    result.to_read.append(handled)
+                on_message(handled)
+                if dry_run or found.kind is Kind.OTHER:
+                    continue  # left where it is: a later run looks again
+                if found.kind is Kind.FORM:
+                    forms.append((found.key, found.kind.value))
+                else:
+                    journal.record_handled(found.key, found.kind.value)
+            if result.saved and not dry_run:
+                def answer(report: importing.FileReport) -> None:
+                    if not report.status.ok:
+                        result.not_imported.append(report)
+
+                result.imported = importing.run_import(
+                    ws, sorted(set(result.saved)),
+                    importing.ImportOptions(output_dir=ws.root / "antworten"), on_file=answer)
+            if not dry_run:
+                for key, kind in forms:
+                    journal.record_handled(key, kind)
+                store.checkpoint()
+    finally:
+        if not dry_run:
+            lock.release()
+    return result
+
+
+def _handle(ws: Workspace, journal: Journal, found: Inbound, where: str, dry_run: bool,
+            result: Fetched) -> Handled:
+    handled = Handled(where, found.kind, found.sender, found.subject)
+    if found.kind is Kind.FORM:
+        names = []
+        for name, data in found.attachments:
+            if dry_run:
+                names.append(name)
+                continue
+            path = _saved(ws.root / RETURNS_DIR, name, data)
+            result.saved.append(path)
+            names.append(path.name)
+        handled.note = "gespeichert und eingelesen: " + ", ".join(names)
+    elif found.kind is Kind.OPTOUT:
+        if is_valid_email(found.sender):
+            if not dry_run:
+                journal.add_optout(found.sender, "postfach")
+            handled.note = f"{found.sender} abgemeldet: bekommt keine E-Mail mehr"
+        else:
+            handled.note, handled.look = "Abmeldung ohne gültige Absenderadresse", True
+    elif found.kind is Kind.BOUNCE:
+        marked = _bounce(journal, found, dry_run)
+        handled.note = ("unzustellbar: " + ", ".join(marked) if marked else
+                        "Rückmeldung über eine Zustellung, keiner Sendung zuzuordnen")
+        handled.look = not marked
+    elif found.kind is Kind.AUTOREPLY:
+        handled.note = "automatische Antwort (Abwesenheit o. Ä.), zählt nicht als Antwort"
+    elif found.kind is Kind.REPLY:
+        send = next((s for s in map(journal.by_message_id, found.refs) if s), None)
+        handled.note = (f"Antwort auf „{send.campaign}“ ohne Formular – bitte lesen" if send
+                        else "Antwort ohne Formular – bitte lesen")
+        handled.look = True
+    elif found.kind is Kind.TOO_BIG:
+        handled.note, handled.look = "zu groß zum Einlesen – bitte im Postfach ansehen", True
+    else:
+        handled.note = "nicht angefasst"
+    if found.snippet and handled.look:
+        handled.note += f" („{found.snippet.splitlines()[0][:80]}“)"
+    return handled
+
+
+def _bounce(journal: Journal, found: Inbound, dry_run: bool) -> list[str]:
+    """Mark the sends a delivery report names as undeliverable; who they were."""
+    marked: list[str] = []
+    for bounce in found.bounces:
+        reply = "unzustellbar (Rückmeldung): " + " ".join(
+            p for p in (bounce.status, bounce.diagnostic) if p)
+        send = journal.by_message_id(bounce.original_id)
+        if send is not None and bounce.recipient and normalise(bounce.recipient) != send.email:
+            send = None  # a report about another recipient of the same message
+        if send is None:
+            for address in ([bounce.recipient] if bounce.recipient else found.candidates):
+                sends = journal.sends_to(address) if address else []
+                if sends:
+                    send = sends[0]
+                    break
+        if send is None:
+            continue
+        if not dry_run:
+            journal.mark_undeliverable(send.campaign, send.email, reply[:300])
+        marked.append(send.email)
+    return marked

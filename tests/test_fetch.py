@@ -1,0 +1,195 @@
+"""`formtool mail fetch --from` (issue 12, the file sources): real-shaped messages in an
+mbox, a Maildir and a folder of .eml files, handled once each, the real import."""
+
+from __future__ import annotations
+
+import mailbox
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+
+import pytest
+from helpers import invoke, pdftk_fill, read_csv
+
+from formtool.state.store import Journal, SendState, Store
+
+SENT = {  # address -> the Message-ID our invitation went out with
+    "kita.a@traeger.example": "<inv-a@buendnis.example>",
+    "b.bounce@kita.example": "<inv-b@buendnis.example>",
+    "c.weg@kita.example": "<inv-c@buendnis.example>",
+    "d.frage@kita.example": "<inv-d@buendnis.example>",
+}
+
+
+def _journal(ws: Path) -> None:
+    with Store(ws / ".formtool" / "state.db") as store:
+        journal = Journal(store)
+        journal.campaign("einladung", "einladung-fachberatung")
+        for i, (address, message_id) in enumerate(SENT.items()):
+            journal.mark("einladung", email=address, key=f"K-{i}", state=SendState.SENT,
+                         message_id=message_id, sent_at=1000.0 + i)
+
+
+def _message(sender: str, subject: str, body: str = "Guten Tag", **headers: str
+             ) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = sender, "koordination@buendnis.example", subject
+    msg["Message-ID"] = make_msgid(domain="absender.example")
+    for name, value in headers.items():
+        msg[name.replace("_", "-")] = value
+    msg.set_content(body)
+    return msg
+
+
+def _dsn() -> bytes:
+    """A standard delivery status notification (RFC 3464) for the mail to b, as an MTA
+    (Postfix) writes it."""
+    return (b"From: Mail Delivery System <MAILER-DAEMON@mx.provider.example>\r\n"
+            b"To: koordination@buendnis.example\r\n"
+            b"Subject: Undelivered Mail Returned to Sender\r\n"
+            b"Message-ID: <dsn-1@mx.provider.example>\r\n"
+            b"Auto-Submitted: auto-replied\r\n"
+            b"MIME-Version: 1.0\r\n"
+            b"Content-Type: multipart/report; report-type=delivery-status;\r\n"
+            b"\tboundary=\"BOUND\"\r\n\r\n"
+            b"--BOUND\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"
+            b"This is the mail system. Your message could not be delivered.\r\n\r\n"
+            b"--BOUND\r\nContent-Type: message/delivery-status\r\n\r\n"
+            b"Reporting-MTA: dns; mx.provider.example\r\n\r\n"
+            b"Final-Recipient: rfc822; b.bounce@kita.example\r\nAction: failed\r\n"
+            b"Status: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 User unknown\r\n\r\n"
+            b"--BOUND\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+            b"From: koordination@buendnis.example\r\n"
+            b"Message-ID: " + SENT["b.bounce@kita.example"].encode() + b"\r\n"
+            b"Subject: Einladung\r\n\r\n--BOUND--\r\n")
+
+
+def _provider_bounce() -> EmailMessage:
+    """A German provider's own wording, the original attached (as web.de/GMX send)."""
+    msg = _message("MAILER-DAEMON@web.example", "Mail delivery failed: returning message",
+                   "Die Nachricht konnte nicht zugestellt werden.\n\n"
+                   "c.weg@kita.example: 550 Requested action not taken: mailbox unavailable\n")
+    original = _message("koordination@buendnis.example", "Einladung")
+    original.replace_header("Message-ID", SENT["c.weg@kita.example"])
+    msg.add_attachment(original)
+    return msg
+
+
+@pytest.fixture
+def box(ws: Path, blank_forms: dict[str, Path], tmp_path: Path) -> list[EmailMessage]:
+    _journal(ws)
+    fill = tmp_path / "filled"
+    fill.mkdir()
+    first = pdftk_fill(blank_forms["buendnispartner"], {
+        "organisation": "Kita A", "email": "kita.a@traeger.example"}, fill / "a.pdf")
+    second = pdftk_fill(blank_forms["buendnispartner"], {
+        "organisation": "Kita Zwei", "email": "zwei@traeger.example"}, fill / "b.pdf")
+    returns = []
+    for pdf, sender in ((first, "kita.a@traeger.example"), (second, "zwei@traeger.example")):
+        msg = _message(sender, "AW: Einladung", "Anbei unser Formular.",
+                       In_Reply_To=SENT["kita.a@traeger.example"])
+        # every return carries the same name; one also tries to climb out of the folder
+        msg.add_attachment(pdf.read_bytes(), maintype="application", subtype="pdf",
+                           filename="../../Beitrittserklärung Bündnispartner.pdf")
+        returns.append(msg)
+    scan = _message("e.scan@kita.example", "Formular als Foto")
+    scan.add_attachment(b"\xff\xd8\xff\xe0" + bytes(60_000), maintype="image", subtype="jpeg",
+                        filename="IMG_0001.jpg")
+    broken = b"From: x@y.example\nContent-Type: multipart/mixed; boundary=\"zz\"\n\n--zz\n" \
+             b"Content-Type: application/pdf\nContent-Transfer-Encoding: base64\n\n%%%%\n"
+    return [*returns, scan,
+            _message("d.frage@kita.example", "AW: Einladung", "Wer ist im Bündnis?",
+                     In_Reply_To=SENT["d.frage@kita.example"]),
+            _message("f.tschuess@kita.example", "Abmelden"),
+            _message("g.urlaub@kita.example", "Abwesenheitsnotiz: Einladung",
+                     Auto_Submitted="auto-replied"),
+            _dsn(), _provider_bounce(),
+            _message("werbung@spam.example", "Günstige Kredite"),
+            broken]  # type: ignore[list-item]
+
+
+def _as_mbox(messages: list[EmailMessage | bytes], path: Path) -> Path:
+    out = mailbox.mbox(path)
+    for msg in messages:
+        out.add(msg if isinstance(msg, bytes) else msg.as_bytes())
+    out.close()
+    return path
+
+
+def _as_maildir(messages: list[EmailMessage | bytes], path: Path) -> Path:
+    out = mailbox.Maildir(path)
+    for msg in messages:
+        out.add(msg if isinstance(msg, bytes) else msg.as_bytes())
+    return path
+
+
+def _outcome(ws: Path) -> dict[str, object]:
+    with Store(ws / ".formtool" / "state.db") as store:
+        journal = Journal(store)
+        sends = {s.email: (s.state, s.reply) for s in journal.sends("einladung")}
+        optout = journal.is_opted_out("f.tschuess@kita.example")
+    rows = read_csv(ws / "antworten" / "buendnispartner.csv")
+    return {"files": sorted(p.name for p in (ws / "ruecklaeufe").iterdir()),
+            "rows": sorted(r["Name der Organisation"] for r in rows), "optout": optout,
+            "b": sends["b.bounce@kita.example"][0], "c": sends["c.weg@kita.example"][0],
+            "a": sends["kita.a@traeger.example"][0]}
+
+
+def test_mbox_is_handled_once(ws: Path, box: list[EmailMessage], tmp_path: Path) -> None:
+    source = _as_mbox(box, tmp_path / "Posteingang")
+    result = invoke(ws, "mail", "fetch", "--from", str(source))
+    assert result.exit_code == 1, result.output  # the photo is not a form: to look at
+    out = result.output
+    assert ("3 mit Formular/Anhang, 1 Antworten, 1 Abmeldungen, 2 unzustellbar, "
+            "1 automatische Antworten") in out
+    assert "nicht eingelesen: IMG_0001.jpg: Foto oder Scan" in out
+    assert "d.frage@kita.example – AW: Einladung" in out  # a reply to read
+    outcome = _outcome(ws)
+    files = outcome["files"]
+    assert isinstance(files, list) and len(files) == 3, files  # none overwritten
+    assert all(".." not in f and "/" not in f for f in files), files
+    assert sum("Beitrittserkl" in f for f in files) == 2
+    assert outcome["rows"] == ["Kita A", "Kita Zwei"]
+    assert outcome["optout"] is True
+    assert (outcome["b"], outcome["c"], outcome["a"]) == (SendState.FAILED, SendState.FAILED,
+                                                          SendState.SENT)
+    fehler = invoke(ws, "status", "einladung", "--fehler").output
+    assert "5.1.1" in fehler and "c.weg@kita.example" in fehler
+
+    again = invoke(ws, "mail", "fetch", "--from", str(source))
+    # handled messages are not handled again; spam and the broken one stay untouched
+    assert "2 andere (nicht angefasst); 8 schon früher verarbeitet" in again.output, again.output
+    assert again.exit_code == 0
+    assert _outcome(ws) == outcome
+
+
+def test_maildir_and_eml_folder_give_the_same_result(
+        ws: Path, box: list[EmailMessage], tmp_path: Path) -> None:
+    from formtool import workspace
+
+    invoke(ws, "mail", "fetch", "--from", str(_as_mbox(box, tmp_path / "mbox")))
+    expected = _outcome(ws)
+    for kind in ("maildir", "eml"):
+        other = tmp_path / f"ws-{kind}"
+        workspace.init(other)
+        _journal(other)
+        if kind == "maildir":
+            source = _as_maildir(box, tmp_path / "Maildir")
+        else:
+            source = tmp_path / "eml"
+            source.mkdir()
+            for i, msg in enumerate(box):
+                data = msg if isinstance(msg, bytes) else msg.as_bytes()
+                (source / f"{i:02d}.eml").write_bytes(data)
+        invoke(other, "mail", "fetch", "--from", str(source))
+        assert _outcome(other) == expected, kind
+
+
+def test_dry_run_changes_nothing(ws: Path, box: list[EmailMessage], tmp_path: Path) -> None:
+    source = _as_mbox(box, tmp_path / "Posteingang")
+    before = (ws / ".formtool" / "state.db").read_bytes()
+    result = invoke(ws, "mail", "fetch", "--from", str(source), "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "Probelauf, nichts geändert" in result.output
+    assert not (ws / "ruecklaeufe").exists() and not (ws / "antworten").exists()
+    assert (ws / ".formtool" / "state.db").read_bytes() == before
