@@ -193,3 +193,32 @@ def test_dry_run_changes_nothing(ws: Path, box: list[EmailMessage], tmp_path: Pa
     assert "Probelauf, nichts geändert" in result.output
     assert not (ws / "ruecklaeufe").exists() and not (ws / "antworten").exists()
     assert (ws / ".formtool" / "state.db").read_bytes() == before
+
+
+@pytest.mark.parametrize("name", [
+    "../../etc/passwd.pdf", "..\\..\\Windows\\x.pdf", "C:\\Users\\a.pdf",
+    "Antwort\r\nBcc: x@y.pdf", "A" * 300 + ".pdf", "\x00\x07.pdf", "CON.pdf", ".pdf", "",
+])
+def test_attachment_names_from_the_internet_stay_in_the_folder(name: str,
+                                                                tmp_path: Path) -> None:
+    from formtool.usecases.fetching import _saved
+
+    folder = tmp_path / "ruecklaeufe"
+    path = _saved(folder, name, b"%PDF-1.4 data")
+    assert path.parent == folder and path.is_file()
+    assert len(path.name) <= 100 and not any(c in path.name for c in "/\\\r\n\x00")
+    again = _saved(folder, name, b"%PDF-1.4 data")  # the same bytes: the same file
+    other = _saved(folder, name, b"%PDF-1.4 other")  # other bytes: never overwritten
+    assert again == path and other != path and path.read_bytes() == b"%PDF-1.4 data"
+
+
+def test_a_message_over_the_cap_is_reported_not_read(ws: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from formtool.mail import inbound
+
+    monkeypatch.setattr(inbound, "MAX_MESSAGE", 2000)
+    big = _message("gross@kita.example", "Riesig")
+    big.add_attachment(bytes(5000), maintype="application", subtype="pdf", filename="x.pdf")
+    result = invoke(ws, "mail", "fetch", "--from", str(_as_mbox([big], tmp_path / "m")))
+    assert "1 zu groß" in result.output and "zu groß zum Einlesen" in result.output
+    assert not (ws / "ruecklaeufe").exists()
