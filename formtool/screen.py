@@ -36,11 +36,12 @@ def _wrapped(text: str, indent: int) -> list[str]:
 
 def campaign_lines(row: Sequence[str | int]) -> list[str]:
     """One campaign: its name, then what happened, as labelled counts."""
-    name, sent, failed, pending, unknown, answered, unanswered, opted_out = row
+    name, sent, failed, pending, unknown, answered, unanswered, opted_out, by_mail = row
     pad = " " * INDENT
+    mail = f" · davon per E-Mail {by_mail}" if by_mail else ""
     return [
         _fit(str(name)),
-        f"{pad}gesendet {sent} · beantwortet {answered} · offen {unanswered} · "
+        f"{pad}gesendet {sent} · beantwortet {answered}{mail} · offen {unanswered} · "
         f"abgemeldet {opted_out}",
         f"{pad}nicht zugestellt: fehlgeschlagen {failed} · zurückgestellt {pending} · "
         f"unbekannt {unknown}",

@@ -253,6 +253,6 @@ def campaign_counts(output: str, campaign: str) -> dict[str, int]:
     counts: dict[str, int] = {}
     for line in lines[start + 1:start + 3]:
         for part in line.split(":")[-1].split("·"):
-            label, number = part.split()
+            label, number = part.strip().rsplit(maxsplit=1)
             counts[label] = int(number)
     return counts

@@ -9,7 +9,7 @@ from email.utils import make_msgid
 from pathlib import Path
 
 import pytest
-from helpers import invoke, pdftk_fill, read_csv
+from helpers import campaign_counts, invoke, pdftk_fill, read_csv
 
 from formtool.state.store import Journal, SendState, Store
 
@@ -155,12 +155,24 @@ def test_mbox_is_handled_once(ws: Path, box: list[EmailMessage], tmp_path: Path)
                                                           SendState.SENT)
     fehler = invoke(ws, "status", "einladung", "--fehler").output
     assert "5.1.1" in fehler and "c.weg@kita.example" in fehler
+    # the reply without a form counts as an answer: no reminder for d, none for the bounced
+    counts = campaign_counts(invoke(ws, "status").output, "einladung")
+    assert (counts["beantwortet"], counts["davon per E-Mail"], counts["offen"],
+            counts["fehlgeschlagen"]) == (2, 1, 0, 2), counts
+    offen = invoke(ws, "status", "einladung", "--offen").output
+    assert "d.frage@kita.example" not in offen and "b.bounce" not in offen
 
     again = invoke(ws, "mail", "fetch", "--from", str(source))
     # handled messages are not handled again; spam and the broken one stay untouched
     assert "2 andere (nicht angefasst); 8 schon früher verarbeitet" in again.output, again.output
     assert again.exit_code == 0
     assert _outcome(ws) == outcome
+
+    # forget leaves no trace of the reply either
+    assert invoke(ws, "forget", "d.frage@kita.example").exit_code == 0
+    with Store(ws / ".formtool" / "state.db") as store:
+        assert store.execute("SELECT COUNT(*) FROM answers WHERE email = ?",
+                             ("d.frage@kita.example",)).fetchone()[0] == 0
 
 
 def test_maildir_and_eml_folder_give_the_same_result(

@@ -130,6 +130,18 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX sends_message_id ON sends (message_id);
     """,
+    # 6: replies without a form (mail fetch): the address answered, by mail
+    """
+    CREATE TABLE answers (
+        email        TEXT NOT NULL,      -- normalise_address()
+        campaign     TEXT NOT NULL,      -- the campaign the reply answered
+        message_id   TEXT NOT NULL DEFAULT '',
+        subject      TEXT NOT NULL DEFAULT '',
+        received_at  TEXT NOT NULL,
+        kind         TEXT NOT NULL DEFAULT 'reply',  -- 'reply', or 'form' (no response id)
+        PRIMARY KEY (campaign, email)
+    );
+    """,
 )
 
 
@@ -512,6 +524,7 @@ class Store:
                 out.contacts = self.execute(
                     "DELETE FROM contacts WHERE email = ? COLLATE NOCASE", (email,)).rowcount
             out.sends = self.execute("DELETE FROM sends WHERE email = ?", (email,)).rowcount
+            self.execute("DELETE FROM answers WHERE email = ?", (email,))
             self.execute("INSERT OR IGNORE INTO optouts (email_hash, source, created_at) "
                           "VALUES (?, ?, ?)", (email_hash(address), "vergessen", _now()))
             if dry_run:
@@ -557,6 +570,7 @@ class CampaignStatus:
     answered: int = 0
     unanswered: int = 0
     opted_out: int = 0
+    by_mail: int = 0  # of the answered: by a reply without a form
 
 
 class Recipient(NamedTuple):
@@ -571,6 +585,7 @@ class Recipient(NamedTuple):
     organisation: str
     address: str
     reply: str  # the server's last reply (why it failed, for example)
+    by_mail: bool = False  # answered by a reply without a form (mail fetch)
 
 
 class Journal:
@@ -666,6 +681,15 @@ class Journal:
                                     (reply, _now(), campaign, normalise(email)))
         return cursor.rowcount == 1
 
+    def record_answer(self, *, email: str, campaign: str, message_id: str,
+                      subject: str, kind: str = "reply") -> None:
+        """The address answered ``campaign``: by a reply without a form (``reply``), or
+        with a form that has no response id, known by the sender (``form``)."""
+        self.store.execute("INSERT OR REPLACE INTO answers (email, campaign, message_id, "
+                           "subject, received_at, kind) VALUES (?, ?, ?, ?, ?, ?)",
+                           (normalise(email), campaign, message_id, subject[:200], _now(),
+                            kind))
+
     def handled(self, key: str) -> bool:
         """Whether a mailbox message was handled before."""
         return self.store.execute("SELECT 1 FROM inbound WHERE key = ?",
@@ -704,7 +728,10 @@ class Journal:
                                (SELECT key FROM contacts WHERE email = s.email
                                 COLLATE NOCASE))),
                       COALESCE(c.name, ''), COALESCE(c.organisation, ''),
-                      COALESCE(c.address, ''), s.reply
+                      COALESCE(c.address, ''), s.reply,
+                      EXISTS (SELECT 1 FROM answers a WHERE a.email = s.email),
+                      EXISTS (SELECT 1 FROM answers a WHERE a.email = s.email
+                              AND a.kind = 'reply')
                FROM sends s LEFT JOIN contacts c ON c.rowid = (
                    SELECT rowid FROM contacts WHERE email = s.email COLLATE NOCASE
                    ORDER BY updated_at DESC, rowid DESC LIMIT 1)
@@ -713,7 +740,10 @@ class Journal:
             state = SendState(row[2])
             if state is SendState.SENDING and not live:
                 state = SendState.UNKNOWN
-            yield Recipient(row[0], row[1], state, row[3], bool(row[4]), *row[5:])
+            form = bool(row[4]) or (bool(row[9]) and not row[10])  # a form, by id or sender
+            by_mail = bool(row[10]) and not form
+            yield Recipient(row[0], row[1], state, row[3], form or by_mail, row[5], row[6],
+                            row[7], row[8], by_mail=by_mail)
 
     def status(self, campaign: str, *, live: bool = False) -> CampaignStatus:
         """The counts of one campaign."""
@@ -727,6 +757,7 @@ class Journal:
             status.sent += 1
             if r.answered:
                 status.answered += 1
+                status.by_mail += r.by_mail
             elif self.is_opted_out(r.email):
                 status.opted_out += 1
             else:

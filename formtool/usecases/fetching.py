@@ -23,7 +23,7 @@ from formtool.data.filenames import safe_filename
 from formtool.errors import FormtoolError
 from formtool.mail.inbound import MAX_MESSAGE, Inbound, Kind, classify
 from formtool.state.runlock import RunLock
-from formtool.state.store import Journal, Store
+from formtool.state.store import Journal, Send, Store
 from formtool.usecases import importing
 from formtool.workspace import Workspace
 
@@ -118,13 +118,14 @@ def fetch_from(ws: Workspace, source: Path, *, dry_run: bool = False,
     try:
         with Store(ws.state_db) as store:
             journal = Journal(store)
-            forms: list[tuple[str, str]] = []  # (key, kind) recorded after the import
+            forms: list[tuple[Inbound, list[Path]]] = []  # recorded after the import
             for where, data in messages(source):
                 found = (classify(data) if data is not None
                          else Inbound(Kind.TOO_BIG, f"zu-gross:{where}"))
                 if journal.handled(found.key):
                     result.earlier += 1
                     continue
+                saved_before = len(result.saved)
                 handled = _handle(ws, journal, found, where, dry_run, result)
                 result.counts[found.kind] += 1
                 if handled.look:
@@ -133,20 +134,26 @@ def fetch_from(ws: Workspace, source: Path, *, dry_run: bool = False,
                 if dry_run or found.kind is Kind.OTHER:
                     continue  # left where it is: a later run looks again
                 if found.kind is Kind.FORM:
-                    forms.append((found.key, found.kind.value))
+                    forms.append((found, result.saved[saved_before:]))
                 else:
                     journal.record_handled(found.key, found.kind.value)
             if result.saved and not dry_run:
+                reports: dict[Path, importing.FileReport] = {}
+
                 def answer(report: importing.FileReport) -> None:
+                    reports[report.path] = report
                     if not report.status.ok:
                         result.not_imported.append(report)
 
                 result.imported = importing.run_import(
                     ws, sorted(set(result.saved)),
                     importing.ImportOptions(output_dir=ws.root / "antworten"), on_file=answer)
+                for found, paths in forms:
+                    _answered_by_sender(journal, found, [reports[p] for p in paths
+                                                         if p in reports])
             if not dry_run:
-                for key, kind in forms:
-                    journal.record_handled(key, kind)
+                for found, _ in forms:
+                    journal.record_handled(found.key, found.kind.value)
                 store.checkpoint()
     finally:
         if not dry_run:
@@ -182,9 +189,15 @@ def _handle(ws: Workspace, journal: Journal, found: Inbound, where: str, dry_run
     elif found.kind is Kind.AUTOREPLY:
         handled.note = "automatische Antwort (Abwesenheit o. Ä.), zählt nicht als Antwort"
     elif found.kind is Kind.REPLY:
-        send = next((s for s in map(journal.by_message_id, found.refs) if s), None)
-        handled.note = (f"Antwort auf „{send.campaign}“ ohne Formular – bitte lesen" if send
-                        else "Antwort ohne Formular – bitte lesen")
+        send = _sent_to(journal, found)
+        if send is not None:
+            if not dry_run:
+                journal.record_answer(email=send.email, campaign=send.campaign,
+                                      message_id=found.key, subject=found.subject)
+            handled.note = (f"Antwort auf „{send.campaign}“ ohne Formular: als beantwortet "
+                            "vermerkt (keine Erinnerung) – bitte lesen")
+        else:
+            handled.note = "Antwort ohne Formular, keiner Sendung zuzuordnen – bitte lesen"
         handled.look = True
     elif found.kind is Kind.TOO_BIG:
         handled.note, handled.look = "zu groß zum Einlesen – bitte im Postfach ansehen", True
@@ -193,6 +206,27 @@ def _handle(ws: Workspace, journal: Journal, found: Inbound, where: str, dry_run
     if found.snippet and handled.look:
         handled.note += f" („{found.snippet.splitlines()[0][:80]}“)"
     return handled
+
+
+def _sent_to(journal: Journal, found: Inbound) -> Send | None:
+    """The send a message answers: by its In-Reply-To/References, else the latest send
+    to its sender's address."""
+    send = next((s for s in map(journal.by_message_id, found.refs) if s), None)
+    if send is None and is_valid_email(found.sender):
+        send = next(iter(journal.sends_to(found.sender)), None)
+    return send
+
+
+def _answered_by_sender(journal: Journal, found: Inbound,
+                        reports: list[importing.FileReport]) -> None:
+    """A form imported without a response id (a blank form, filled and sent back) is
+    still an answer: the sender's, to the send the message replies to."""
+    if not any(r.status.ok and not r.response_id for r in reports):
+        return
+    send = _sent_to(journal, found)
+    if send is not None:
+        journal.record_answer(email=send.email, campaign=send.campaign, message_id=found.key,
+                              subject=found.subject, kind="form")
 
 
 def _bounce(journal: Journal, found: Inbound, dry_run: bool) -> list[str]:
