@@ -14,14 +14,16 @@ $(BIN)/formtool: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-# Independent readers for the tests: qpdf, pdftk, poppler, LibreOffice Calc (Debian) and
+# Independent readers and peers for the tests: qpdf, pdftk, poppler, LibreOffice Calc,
+# Dovecot (Debian) and
 # pdf.js / pdf-lib (npm, into tests/js/node_modules).
 readers:
 	@missing=""; for t in qpdf pdftk pdftotext soffice; do command -v $$t >/dev/null || missing=1; done; \
+	test -x /usr/sbin/dovecot || missing=1; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qpdf pdftk-java poppler-utils libreoffice-calc-nogui >/dev/null; \
-	  else echo "Bitte installieren: sudo apt-get install qpdf pdftk-java poppler-utils libreoffice-calc-nogui"; exit 1; fi; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qpdf pdftk-java poppler-utils libreoffice-calc-nogui dovecot-imapd >/dev/null; \
+	  else echo "Bitte installieren: sudo apt-get install qpdf pdftk-java poppler-utils libreoffice-calc-nogui dovecot-imapd"; exit 1; fi; \
 	fi
 	@test -d tests/js/node_modules/pdfjs-dist || (cd tests/js && npm ci --no-audit --no-fund --silent)
 

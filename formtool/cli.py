@@ -598,39 +598,53 @@ def _show_summary(result: Result) -> None:
 
 
 @mail.command("login")
+@click.option("--imap", "for_imap", is_flag=True,
+              help="Das Passwort des Postfachs ([imap]) statt des Versands ([smtp]).")
 @pass_state
-def mail_login(state: _State) -> None:
+def mail_login(state: _State, for_imap: bool) -> None:
     """SMTP-Passwort im Schlüsselbund des Betriebssystems speichern und testen.
 
     \b
     Beispiel:
         formtool mail login
+        formtool mail login --imap
     """
     from formtool.mail import smtp
     from formtool.usecases import credentials
 
+    if for_imap:
+        imap = state.workspace().imap_settings()
+        password = _read_password(f"Postfach-Passwort für {imap.user} bei {imap.host}")
+        credentials.imap_login(imap, password)
+        click.echo(f"Anmeldung am Postfach {imap.host} erfolgreich; Passwort im "
+                   "Schlüsselbund gespeichert.")
+        return
     settings = state.workspace().mail_settings()
     smtp.check_settings(settings)
     if not settings.user:
         raise Failure("In formtool.toml ist unter [smtp] kein user eingetragen.")
-    question = f"Passwort für {settings.user} bei {settings.host}"
-    if sys.stdin.isatty():
-        password = click.prompt(question, hide_input=True)
-    else:  # piped in (a script): read the line; getpass would warn in English
-        click.echo(f"{question}: (aus der Eingabe gelesen)")
-        password = sys.stdin.readline().rstrip("\r\n")
-        if not password:
-            raise Failure("Kein Passwort eingegeben.")
+    password = _read_password(f"Passwort für {settings.user} bei {settings.host}")
     credentials.login(settings, password)
     click.echo(f"Anmeldung bei {settings.host} erfolgreich; Passwort im Schlüsselbund "
                "gespeichert.")
 
 
+def _read_password(question: str) -> str:
+    if sys.stdin.isatty():
+        return str(click.prompt(question, hide_input=True))
+    # piped in (a script): read the line; getpass would warn in English
+    click.echo(f"{question}: (aus der Eingabe gelesen)")
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise Failure("Kein Passwort eingegeben.")
+    return password
+
+
 @mail.command("fetch")
-@click.option("--from", "source", metavar="PFAD", required=True,
+@click.option("--from", "source", metavar="PFAD",
               type=click.Path(exists=True, path_type=Path),
-              help="Eine mbox-Datei (Thunderbird), ein Maildir oder ein Ordner mit "
-                   ".eml-Dateien.")
+              help="Statt des Postfachs ([imap] in formtool.toml): eine mbox-Datei "
+                   "(Thunderbird), ein Maildir oder ein Ordner mit .eml-Dateien.")
 @click.option("--dry-run", is_flag=True, help="Nur zeigen, was geschähe; nichts ändern.")
 @pass_state
 def mail_fetch(state: _State, source: Path, dry_run: bool) -> None:
@@ -639,20 +653,27 @@ def mail_fetch(state: _State, source: Path, dry_run: bool) -> None:
     Jede Nachricht wird einmal verarbeitet: ein zurückgeschicktes Formular wird unter
     ruecklaeufe/ gespeichert und eingelesen, „Abmelden“ meldet die Adresse ab, eine
     Unzustellbarkeits-Meldung markiert die Sendung, automatische Antworten zählen nicht,
-    Antworten ohne Formular werden zum Lesen aufgelistet. (Abruf per IMAP folgt.)
+    Antworten ohne Formular gelten als Antwort und werden zum Lesen aufgelistet.
+    Verarbeitete E-Mails kommen im Postfach in den Ordner formtool/erledigt.
 
     \b
     Beispiel:
+        formtool mail fetch
         formtool mail fetch --from ~/Thunderbird/Posteingang
         formtool mail fetch --from exportierte-mails/ --dry-run
     """
-    from formtool.usecases import fetching
+    from formtool.usecases import credentials, fetching
 
     def show(handled: fetching.Handled) -> None:
         if dry_run or handled.look or handled.kind.value != "anderes":
             click.echo(f"{handled.kind.value:<22} {handled.where}: {handled.note}")
 
-    result = fetching.fetch_from(state.workspace(), source, dry_run=dry_run, on_message=show)
+    ws = state.workspace()
+    if source is not None:
+        result = fetching.fetch_from(ws, source, dry_run=dry_run, on_message=show)
+    else:
+        password = credentials.imap_password(ws.imap_settings())
+        result = fetching.fetch_imap(ws, password, dry_run=dry_run, on_message=show)
     counts = result.counts
     from formtool.mail.inbound import Kind
 

@@ -85,6 +85,9 @@ class Workspace:
     def mail_settings(self) -> MailSettings:
         return mail_settings(self.config)
 
+    def imap_settings(self) -> ImapSettings:
+        return imap_settings(self.config)
+
     @property
     def alliance_name(self) -> str:
         section = self.config.get("buendnis", {})
@@ -158,6 +161,7 @@ SCHEMA: dict[str, set[str]] = {
     "smtp": {"host", "port", "security", "user", "ca_file", "connections",
              "max_per_connection", "timeout"},
     "limits": {"preset", "per_minute", "per_hour", "per_day", "max_size_mb"},
+    "imap": {"host", "port", "security", "user", "ca_file", "folder", "done_folder", "timeout"},
 }
 
 
@@ -229,6 +233,43 @@ def mail_settings(config: dict[str, Any]) -> MailSettings:
         max_size_mb=_typed(limits, "limits", "max_size_mb", float, d.max_size_mb,
                            positive=True),
     )
+
+
+@dataclass(frozen=True)
+class ImapSettings:
+    """[imap] of formtool.toml, checked: the mailbox that replies come back to."""
+
+    host: str = ""
+    port: int = 993
+    security: str = "ssl"
+    user: str = ""  # default: the SMTP user
+    ca_file: str = ""
+    folder: str = "INBOX"
+    done_folder: str = "formtool/erledigt"
+    timeout: float = 60.0
+
+
+def imap_settings(config: dict[str, Any]) -> ImapSettings:
+    """The IMAP settings; WorkspaceError names a bad key."""
+    imap, smtp = _section(config, "imap"), _section(config, "smtp")
+    d = ImapSettings()
+    security = _typed(imap, "imap", "security", str, d.security)
+    if security not in SECURITY:
+        raise WorkspaceError(f"{CONFIG_NAME}: [imap] security = {security!r} – erlaubt: "
+                             f"{', '.join(SECURITY)}.")
+    port = _typed(imap, "imap", "port", int, 993 if security == "ssl" else 143)
+    if not 1 <= port <= 65535:
+        raise WorkspaceError(f"{CONFIG_NAME}: [imap] port = {port} – erlaubt sind 1 bis 65535 "
+                             "(üblich: 993 mit ssl, 143 mit starttls).")
+    return ImapSettings(
+        host=_typed(imap, "imap", "host", str, "").strip(), port=port, security=security,
+        user=(_typed(imap, "imap", "user", str, "").strip()
+              or _typed(smtp, "smtp", "user", str, "").strip()),
+        ca_file=_typed(imap, "imap", "ca_file", str, "").strip(),
+        folder=_typed(imap, "imap", "folder", str, d.folder).strip() or d.folder,
+        done_folder=_typed(imap, "imap", "done_folder", str, d.done_folder).strip()
+        or d.done_folder,
+        timeout=_typed(imap, "imap", "timeout", float, d.timeout, positive=True))
 
 
 def _port(port: int) -> int:

@@ -142,6 +142,16 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (campaign, email)
     );
     """,
+    # 7: where mail fetch stopped in an IMAP folder
+    """
+    CREATE TABLE imap_position (
+        account      TEXT NOT NULL,      -- user@host
+        folder       TEXT NOT NULL,
+        uidvalidity  INTEGER NOT NULL,
+        last_uid     INTEGER NOT NULL,
+        PRIMARY KEY (account, folder)
+    );
+    """,
 )
 
 
@@ -689,6 +699,18 @@ class Journal:
                            "subject, received_at, kind) VALUES (?, ?, ?, ?, ?, ?)",
                            (normalise(email), campaign, message_id, subject[:200], _now(),
                             kind))
+
+    def imap_position(self, account: str, folder: str) -> tuple[int, int]:
+        """(UIDVALIDITY, last UID handled) of a folder; (0, 0) before the first run."""
+        row = self.store.execute("SELECT uidvalidity, last_uid FROM imap_position "
+                                 "WHERE account = ? AND folder = ?", (account, folder)).fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
+    def set_imap_position(self, account: str, folder: str, uidvalidity: int,
+                          last_uid: int) -> None:
+        self.store.execute("INSERT OR REPLACE INTO imap_position (account, folder, "
+                           "uidvalidity, last_uid) VALUES (?, ?, ?, ?)",
+                           (account, folder, uidvalidity, last_uid))
 
     def handled(self, key: str) -> bool:
         """Whether a mailbox message was handled before."""

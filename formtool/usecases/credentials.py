@@ -8,9 +8,10 @@ from __future__ import annotations
 import os
 
 from formtool.errors import FormtoolError
-from formtool.workspace import MailSettings
+from formtool.workspace import ImapSettings, MailSettings
 
 PASSWORD_ENV = "FORMTOOL_SMTP_PASSWORD"
+IMAP_PASSWORD_ENV = "FORMTOOL_IMAP_PASSWORD"
 KEYRING_SERVICE = "formtool"
 
 
@@ -88,3 +89,43 @@ def login(settings: MailSettings, password: str) -> None:
     finally:
         session.close()
     store_password(settings, password)
+
+
+def _imap_account(settings: ImapSettings) -> str:
+    return f"imap:{settings.user}@{settings.host}"
+
+
+def imap_password(settings: ImapSettings) -> str:
+    """The mailbox password: FORMTOOL_IMAP_PASSWORD, else the OS keyring."""
+    env = os.environ.get(IMAP_PASSWORD_ENV)
+    if env:
+        return env
+    import keyring
+    import keyring.errors
+
+    try:
+        stored = keyring.get_password(KEYRING_SERVICE, _imap_account(settings))
+    except keyring.errors.KeyringError as exc:
+        raise CredentialsError(_no_keyring(exc).replace(PASSWORD_ENV, IMAP_PASSWORD_ENV),
+                               detail=str(exc)) from None
+    if stored is None:
+        raise CredentialsError(f"Kein Postfach-Passwort für {settings.user} gespeichert: bitte "
+                               f"zuerst „formtool mail login --imap“ (oder {IMAP_PASSWORD_ENV} "
+                               "setzen).")
+    return str(stored)
+
+
+def imap_login(settings: ImapSettings, password: str) -> None:
+    """`formtool mail login --imap`: test the mailbox login, then keep the password."""
+    import keyring
+    import keyring.errors
+
+    from formtool.mail import imap
+
+    with imap.Connection(settings, password) as box:
+        box.select(settings.folder)
+    try:
+        keyring.set_password(KEYRING_SERVICE, _imap_account(settings), password)
+    except keyring.errors.KeyringError as exc:
+        raise CredentialsError(_no_keyring(exc, storing=True).replace(
+            PASSWORD_ENV, IMAP_PASSWORD_ENV), detail=str(exc)) from None

@@ -108,52 +108,114 @@ def _saved(folder: Path, name: str, data: bytes) -> Path:
     raise FetchError(f"{folder}: zu viele Dateien namens {base}.{suffix}.")
 
 
+class _Run:
+    """One pass over messages: each handled once, forms imported at the end."""
+
+    def __init__(self, ws: Workspace, journal: Journal, dry_run: bool,
+                 on_message: Callable[[Handled], None]) -> None:
+        self.ws, self.journal, self.dry_run, self.on_message = ws, journal, dry_run, on_message
+        self.result = Fetched()
+        self.forms: list[tuple[Inbound, list[Path]]] = []  # recorded after the import
+
+    def one(self, where: str, data: bytes | None) -> bool:
+        """Handle one message; whether it is done with (handled now or before), so that
+        a mailbox may file it away. Something else stays where it is."""
+        found = (classify(data) if data is not None
+                 else Inbound(Kind.TOO_BIG, f"zu-gross:{where}"))
+        result = self.result
+        if self.journal.handled(found.key):
+            result.earlier += 1
+            return True
+        saved_before = len(result.saved)
+        handled = _handle(self.ws, self.journal, found, where, self.dry_run, result)
+        result.counts[found.kind] += 1
+        if handled.look:
+            result.to_read.append(handled)
+        self.on_message(handled)
+        if self.dry_run or found.kind is Kind.OTHER:
+            return False  # left where it is: a later run looks again
+        if found.kind is Kind.FORM:
+            self.forms.append((found, result.saved[saved_before:]))
+        else:
+            self.journal.record_handled(found.key, found.kind.value)
+        return True
+
+    def finish(self) -> Fetched:
+        """Import the saved forms, then record their messages as handled."""
+        result = self.result
+        if self.dry_run:
+            return result
+        if result.saved:
+            reports: dict[Path, importing.FileReport] = {}
+
+            def answer(report: importing.FileReport) -> None:
+                reports[report.path] = report
+                if not report.status.ok:
+                    result.not_imported.append(report)
+
+            result.imported = importing.run_import(
+                self.ws, sorted(set(result.saved)),
+                importing.ImportOptions(output_dir=self.ws.root / "antworten"), on_file=answer)
+            for found, paths in self.forms:
+                _answered_by_sender(self.journal, found,
+                                    [reports[p] for p in paths if p in reports])
+        for found, _ in self.forms:
+            self.journal.record_handled(found.key, found.kind.value)
+        return result
+
+
 def fetch_from(ws: Workspace, source: Path, *, dry_run: bool = False,
                on_message: Callable[[Handled], None] = lambda h: None) -> Fetched:
     """Handle every message of ``source`` once; ``dry_run`` only says what would happen."""
-    result = Fetched()
     lock = RunLock(ws.state_dir, "mail fetch")
     if not dry_run:
         lock.acquire()
     try:
         with Store(ws.state_db) as store:
-            journal = Journal(store)
-            forms: list[tuple[Inbound, list[Path]]] = []  # recorded after the import
+            run = _Run(ws, Journal(store), dry_run, on_message)
             for where, data in messages(source):
-                found = (classify(data) if data is not None
-                         else Inbound(Kind.TOO_BIG, f"zu-gross:{where}"))
-                if journal.handled(found.key):
-                    result.earlier += 1
-                    continue
-                saved_before = len(result.saved)
-                handled = _handle(ws, journal, found, where, dry_run, result)
-                result.counts[found.kind] += 1
-                if handled.look:
-                    result.to_read.append(handled)
-                on_message(handled)
-                if dry_run or found.kind is Kind.OTHER:
-                    continue  # left where it is: a later run looks again
-                if found.kind is Kind.FORM:
-                    forms.append((found, result.saved[saved_before:]))
-                else:
-                    journal.record_handled(found.key, found.kind.value)
-            if result.saved and not dry_run:
-                reports: dict[Path, importing.FileReport] = {}
-
-                def answer(report: importing.FileReport) -> None:
-                    reports[report.path] = report
-                    if not report.status.ok:
-                        result.not_imported.append(report)
-
-                result.imported = importing.run_import(
-                    ws, sorted(set(result.saved)),
-                    importing.ImportOptions(output_dir=ws.root / "antworten"), on_file=answer)
-                for found, paths in forms:
-                    _answered_by_sender(journal, found, [reports[p] for p in paths
-                                                         if p in reports])
+                run.one(where, data)
+            result = run.finish()
             if not dry_run:
-                for found, _ in forms:
-                    journal.record_handled(found.key, found.kind.value)
+                store.checkpoint()
+    finally:
+        if not dry_run:
+            lock.release()
+    return result
+
+
+def fetch_imap(ws: Workspace, password: str, *, dry_run: bool = False,
+               on_message: Callable[[Handled], None] = lambda h: None) -> Fetched:
+    """Handle the new messages of the [imap] folder once each, then move those handled
+    to the done folder (created if missing). Where the last run stopped is kept per
+    account and folder (UIDVALIDITY, last UID); a changed UIDVALIDITY reads the folder
+    again, and the ``inbound`` record keeps every message single."""
+    from formtool.mail import imap
+
+    settings = ws.imap_settings()
+    lock = RunLock(ws.state_dir, "mail fetch")
+    if not dry_run:
+        lock.acquire()
+    try:
+        with Store(ws.state_db) as store, imap.Connection(settings, password) as box:
+            journal = Journal(store)
+            account = f"{settings.user}@{settings.host}"
+            validity = box.select(settings.folder)
+            known, last = journal.imap_position(account, settings.folder)
+            if known != validity:
+                last = 0
+            run = _Run(ws, journal, dry_run, on_message)
+            uids = box.uids_after(last)
+            done: list[int] = []
+            for uid, data in box.fetch(uids):
+                if run.one(f"{settings.folder}, UID {uid}", data):
+                    done.append(uid)
+            result = run.finish()
+            if not dry_run:
+                if done:
+                    box.move(done, settings.done_folder)
+                if uids:
+                    journal.set_imap_position(account, settings.folder, validity, max(uids))
                 store.checkpoint()
     finally:
         if not dry_run:

@@ -1,0 +1,134 @@
+"""The coordinator's mailbox over IMAP: TLS verified (no plain fallback), German errors,
+messages fetched in batches, never marked as read, handled ones moved away.
+
+Uses IMAPClient: it parses IMAP's responses (FETCH items, UIDs, folder names in
+modified UTF-7) that imaplib leaves as raw bytes to every caller, and is well kept.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import Iterator
+from typing import Any
+
+from formtool.errors import FormtoolError
+from formtool.mail.inbound import MAX_MESSAGE
+from formtool.workspace import ImapSettings
+
+BATCH = 50  # messages per FETCH: one round trip for many
+
+
+class ImapError(FormtoolError):
+    """The mailbox cannot be reached or refuses."""
+
+
+def _login(client: Any, user: str, password: str) -> None:
+    """LOGIN carries ASCII only (imaplib refuses more); German passwords often hold
+    umlauts, so AUTHENTICATE PLAIN (UTF-8, RFC 4616) is used where the server offers it."""
+    if (user + password).isascii() or not client.has_capability("AUTH=PLAIN"):
+        client.login(user, password)
+    else:
+        client.plain_login(user, password)
+
+
+class Connection:
+    """``with Connection(settings, password) as box:`` – logged in."""
+
+    def __init__(self, settings: ImapSettings, password: str) -> None:
+        self.settings = settings
+        self.password = password
+        self.client: Any = None
+
+    def _context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=self.settings.ca_file or None)
+        return context
+
+    def __enter__(self) -> Connection:
+        from imapclient import IMAPClient
+        from imapclient.exceptions import IMAPClientError, LoginError
+
+        s = self.settings
+        where = f"{s.host}:{s.port}"
+        if not s.host:
+            raise ImapError("Kein Postfach eingestellt: bitte in formtool.toml unter [imap] "
+                            "host eintragen (oder --from mit exportierten E-Mails nutzen).")
+        if s.security == "none" and s.host not in ("127.0.0.1", "localhost", "::1"):
+            raise ImapError("[imap] security = \"none\" würde das Passwort unverschlüsselt "
+                            "senden; das geht nur für einen Server auf diesem Rechner.")
+        try:
+            client = IMAPClient(s.host, port=s.port, ssl=s.security == "ssl",
+                                ssl_context=self._context(), timeout=s.timeout)
+            if s.security == "starttls":
+                client.starttls(self._context())
+            _login(client, s.user, self.password)
+        except LoginError:
+            raise ImapError(f"Anmeldung am Postfach {where} als {s.user} abgelehnt: Benutzername "
+                            "und Passwort prüfen (bei web.de/GMX: IMAP in den Einstellungen "
+                            "erst erlauben; bei Gmail: App-Passwort).") from None
+        except ssl.SSLCertVerificationError:
+            raise ImapError(f"{where}: Zertifikat nicht vertrauenswürdig. Stimmt der "
+                            "Servername? Bei einem eigenen Server: [imap] ca_file setzen.") \
+                from None
+        except ssl.SSLError:
+            raise ImapError(f"{where}: die verschlüsselte Verbindung kam nicht zustande. "
+                            "Üblich: Port 993 mit security = \"ssl\", 143 mit \"starttls\".") \
+                from None
+        except socket.gaierror:
+            raise ImapError(f"Postfach-Server „{s.host}“ nicht gefunden.") from None
+        except ConnectionRefusedError:
+            raise ImapError(f"Unter {where} nimmt kein Postfach-Server Verbindungen an "
+                            "(abgelehnt): host und port prüfen.") from None
+        except TimeoutError:
+            raise ImapError(f"{where} antwortet nicht rechtzeitig.") from None
+        except (IMAPClientError, OSError) as exc:
+            raise ImapError(f"Postfach {where} nicht erreichbar ({type(exc).__name__}).",
+                            detail=str(exc)) from None
+        self.client = client
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.client is not None:
+            try:
+                self.client.logout()
+            except Exception:  # the session is over either way
+                self.client.shutdown() if hasattr(self.client, "shutdown") else None
+
+    def select(self, folder: str) -> int:
+        """Open ``folder``; its UIDVALIDITY."""
+        try:
+            info = self.client.select_folder(folder)
+        except Exception as exc:
+            raise ImapError(f"Ordner „{folder}“ im Postfach nicht gefunden ([imap] folder).",
+                            detail=str(exc)) from None
+        return int(info.get(b"UIDVALIDITY", 0))
+
+    def uids_after(self, last: int) -> list[int]:
+        uids = self.client.search(["UID", f"{last + 1}:*"]) if last else self.client.search(
+            ["ALL"])
+        return sorted(u for u in uids if u > last)  # "n:*" returns the last one when none newer
+
+    def fetch(self, uids: list[int]) -> Iterator[tuple[int, bytes | None]]:
+        """Each message's bytes, in batches; None for one over MAX_MESSAGE (not loaded).
+        BODY.PEEK: nothing is marked as read."""
+        for start in range(0, len(uids), BATCH):
+            batch = uids[start:start + BATCH]
+            sizes = self.client.fetch(batch, ["RFC822.SIZE"])
+            small = [u for u in batch if int(sizes.get(u, {}).get(b"RFC822.SIZE", 0))
+                     <= MAX_MESSAGE]
+            bodies = self.client.fetch(small, ["BODY.PEEK[]"]) if small else {}
+            for uid in batch:
+                data = bodies.get(uid, {}).get(b"BODY[]")
+                yield uid, data if isinstance(data, bytes) else None
+
+    def move(self, uids: list[int], folder: str) -> None:
+        """Move handled messages out of the way (created if missing)."""
+        if not self.client.folder_exists(folder):
+            self.client.create_folder(folder)
+        if self.client.has_capability("MOVE"):
+            self.client.move(uids, folder)
+        else:
+            self.client.copy(uids, folder)
+            self.client.delete_messages(uids)
+            self.client.expunge(uids) if self.client.has_capability("UIDPLUS") else \
+                self.client.expunge()

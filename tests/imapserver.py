@@ -1,0 +1,112 @@
+"""A real Dovecot IMAP server on 127.0.0.1 for the tests: a test user, a Maildir under
+the test's temporary folder, a self-signed certificate; started in the foreground and
+stopped after the test. Needs Debian's dovecot-imapd (``make test`` installs it) and
+root (Dovecot switches to the mail user)."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from formtool.mail.localsmtp import free_port
+
+USER, PASSWORD = "koordination@buendnis.example", "Postfach-Passw0rt-äöü"
+
+
+class Dovecot:
+    def __init__(self, certificate: tuple[Path, Path]) -> None:
+        dovecot = shutil.which("dovecot") or "/usr/sbin/dovecot"
+        if not Path(dovecot).exists():
+            pytest.fail("dovecot is not installed: run `make test`, which installs dovecot-imapd")
+        if os.geteuid() != 0:
+            pytest.fail("the Dovecot tests need root (Dovecot switches to its mail user)")
+        # Dovecot's own processes (its users) must reach the folder: not under pytest's
+        # private (0700) temporary folders
+        import tempfile
+
+        folder = Path(tempfile.mkdtemp(prefix="formtool-dovecot-"))
+        folder.chmod(0o755)
+        self.folder = folder
+        self.port, self.ssl_port = free_port(), free_port()
+        mail_user = pwd.getpwnam("dovecot")
+        for sub in ("run", "state", "home"):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+        os.chown(folder / "home", mail_user.pw_uid, mail_user.pw_gid)
+        cert, key = certificate
+        (folder / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}::::::\n", encoding="utf-8")
+        self.config = folder / "dovecot.conf"
+        self.config.write_text(f"""
+protocols = imap
+listen = 127.0.0.1
+base_dir = {folder}/run
+state_dir = {folder}/state
+log_path = {folder}/dovecot.log
+ssl = yes
+ssl_cert = <{cert}
+ssl_key = <{key}
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {folder}/passwd
+}}
+userdb {{
+  driver = static
+  args = uid={mail_user.pw_uid} gid={mail_user.pw_gid} home={folder}/home/%u
+}}
+mail_location = maildir:~/Maildir
+first_valid_uid = {mail_user.pw_uid}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {self.port}
+  }}
+  inet_listener imaps {{
+    address = 127.0.0.1
+    port = {self.ssl_port}
+    ssl = yes
+  }}
+}}
+namespace inbox {{
+  inbox = yes
+  separator = /
+}}
+""", encoding="utf-8")
+        self.process = subprocess.Popen([dovecot, "-F", "-c", str(self.config)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        import socket
+
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.ssl_port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        pytest.fail("Dovecot did not start: " + (folder / "dovecot.log").read_text(
+            errors="replace")[-2000:])
+
+    def client(self, cafile: Path):  # type: ignore[no-untyped-def]
+        import ssl
+
+        from imapclient import IMAPClient
+
+        client = IMAPClient("127.0.0.1", port=self.ssl_port, ssl=True, timeout=10,
+                            ssl_context=ssl.create_default_context(cafile=str(cafile)))
+        client.plain_login(USER, PASSWORD)  # UTF-8: the password has umlauts
+        return client
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        shutil.rmtree(self.folder, ignore_errors=True)

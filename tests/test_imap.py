@@ -1,0 +1,80 @@
+"""`formtool mail fetch` from a real IMAP server (Dovecot on 127.0.0.1, issue 12): the
+same messages as the file tests, appended over IMAP; handled ones moved away, nothing
+marked read, a second run changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from helpers import invoke
+from imapserver import PASSWORD, USER, Dovecot
+from mailhelpers import MemoryKeyring
+from test_fetch import _as_mbox, _journal, _outcome, box  # noqa: F401 (box is a fixture)
+
+from formtool import workspace
+
+
+@pytest.fixture
+def dovecot(certificate: tuple[Path, Path]) -> Iterator[Dovecot]:
+    server = Dovecot(certificate)
+    yield server
+    server.stop()
+
+
+def _configure(ws: Path, server: Dovecot, cafile: Path) -> None:
+    config = ws / "formtool.toml"
+    config.write_text(config.read_text(encoding="utf-8") + f"""
+[imap]
+host = "127.0.0.1"
+port = {server.ssl_port}
+security = "ssl"
+user = "{USER}"
+ca_file = "{cafile}"
+timeout = 10
+""", encoding="utf-8")
+
+
+def test_fetch_over_imap(ws: Path, box: list[EmailMessage | bytes],  # noqa: F811
+                         dovecot: Dovecot, certificate: tuple[Path, Path], tmp_path: Path,
+                         monkeypatch: pytest.MonkeyPatch) -> None:
+    cafile = certificate[0]
+    with dovecot.client(cafile) as client:
+        for msg in box:
+            client.append("INBOX", msg if isinstance(msg, bytes) else msg.as_bytes())
+    _configure(ws, dovecot, cafile)
+    monkeypatch.setenv("FORMTOOL_IMAP_PASSWORD", PASSWORD)
+    result = invoke(ws, "mail", "fetch")
+    assert "3 mit Formular/Anhang, 1 Antworten, 1 Abmeldungen, 2 unzustellbar" in result.output
+    outcome = _outcome(ws)
+
+    # the same messages from an mbox give the same result
+    other = tmp_path / "ws-mbox"
+    workspace.init(other)
+    _journal(other)
+    invoke(other, "mail", "fetch", "--from", str(_as_mbox(box, tmp_path / "m")))
+    assert _outcome(other) == outcome
+
+    with dovecot.client(cafile) as client:
+        inbox = client.select_folder("INBOX")
+        assert inbox[b"EXISTS"] == 2  # spam and the broken message stay where they were
+        flags = client.get_flags(client.search(["ALL"]))
+        assert all(b"\\Seen" not in f for f in flags.values())  # nothing marked as read
+        assert client.select_folder("formtool/erledigt")[b"EXISTS"] == 8
+
+    again = invoke(ws, "mail", "fetch")
+    assert "3 mit Formular" not in again.output and again.exit_code == 0, again.output
+    assert _outcome(ws) == outcome
+
+
+def test_login_and_wrong_password(ws: Path, dovecot: Dovecot, certificate: tuple[Path, Path],
+                                  memory_keyring: MemoryKeyring) -> None:
+    _configure(ws, dovecot, certificate[0])
+    wrong = invoke(ws, "mail", "login", "--imap", input="falsch\n")
+    assert wrong.exit_code == 1 and "Anmeldung am Postfach" in wrong.output
+    right = invoke(ws, "mail", "login", "--imap", input=f"{PASSWORD}\n")
+    assert right.exit_code == 0, right.output
+    assert memory_keyring.get_password("formtool", f"imap:{USER}@127.0.0.1") == PASSWORD
+    assert invoke(ws, "mail", "fetch").exit_code == 0
