@@ -52,6 +52,20 @@ timeout = 60          # Sekunden
 # per_hour = 300
 # per_day = 0
 max_size_mb = 20      # größte E-Mail samt Anhängen
+
+# [imap]
+# Das Postfach, in dem die Antworten ankommen („formtool mail fetch“ holt Rückläufe,
+# Abmeldungen und Unzustellbares ab). Passwort: „formtool mail login --imap“.
+#   IONOS: imap.ionos.de · Strato: imap.strato.de · web.de: imap.web.de, GMX:
+#   imap.gmx.net (IMAP erst in den Einstellungen erlauben) · Telekom:
+#   secureimap.t-online.de · Gmail: imap.gmail.com (App-Passwort) · Microsoft 365:
+#   outlook.office365.com – jeweils Port 993 mit security = "ssl".
+# host = ""
+# port = 993
+# security = "ssl"              # ssl | starttls | none (none nur auf diesem Rechner)
+# user = ""                     # leer: wie [smtp] user
+# folder = "INBOX"
+# done_folder = "formtool/erledigt"
 """
 
 
