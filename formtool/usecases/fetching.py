@@ -12,11 +12,13 @@ imported is handled again (the import's dedupe keeps the rows single).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import mailbox
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from formtool.addresses import is_valid_email, normalise
 from formtool.data.filenames import safe_filename
@@ -164,6 +166,19 @@ class _Run:
         return result
 
 
+T = TypeVar("T")
+COMMIT_EVERY = 50  # messages per transaction: one commit each, not one per message
+
+
+def _committed(store: Store, items: Iterable[T]) -> Iterator[T]:
+    """``items``, handled in transactions of COMMIT_EVERY (a kill loses at most the
+    current one, which the next run handles again)."""
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, COMMIT_EVERY)):
+        with store.transaction():
+            yield from chunk
+
+
 def fetch_from(ws: Workspace, source: Path, *, dry_run: bool = False,
                on_message: Callable[[Handled], None] = lambda h: None) -> Fetched:
     """Handle every message of ``source`` once; ``dry_run`` only says what would happen."""
@@ -173,7 +188,7 @@ def fetch_from(ws: Workspace, source: Path, *, dry_run: bool = False,
     try:
         with Store(ws.state_db) as store:
             run = _Run(ws, Journal(store), dry_run, on_message)
-            for where, data in messages(source):
+            for where, data in _committed(store, messages(source)):
                 run.one(where, data)
             result = run.finish()
             if not dry_run:
@@ -207,7 +222,7 @@ def fetch_imap(ws: Workspace, password: str, *, dry_run: bool = False,
             run = _Run(ws, journal, dry_run, on_message)
             uids = box.uids_after(last)
             done: list[int] = []
-            for uid, data in box.fetch(uids):
+            for uid, data in _committed(store, box.fetch(uids)):
                 if run.one(f"{settings.folder}, UID {uid}", data):
                     done.append(uid)
             result = run.finish()
