@@ -78,3 +78,38 @@ def test_login_and_wrong_password(ws: Path, dovecot: Dovecot, certificate: tuple
     assert right.exit_code == 0, right.output
     assert memory_keyring.get_password("formtool", f"imap:{USER}@127.0.0.1") == PASSWORD
     assert invoke(ws, "mail", "fetch").exit_code == 0
+
+
+def test_sigkill_at_any_moment_loses_and_duplicates_nothing(
+        ws: Path, box: list[EmailMessage | bytes],  # noqa: F811
+        dovecot: Dovecot, certificate: tuple[Path, Path], tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cafile = certificate[0]
+    with dovecot.client(cafile) as client:
+        for msg in box:
+            client.append("INBOX", msg if isinstance(msg, bytes) else msg.as_bytes())
+    _configure(ws, dovecot, cafile)
+    env = {**os.environ, "FORMTOOL_IMAP_PASSWORD": PASSWORD}
+    command = [sys.executable, "-m", "formtool", "--workspace", str(ws), "mail", "fetch"]
+    for delay in (0.4, 0.7, 1.0, 1.3, 1.6, 2.0):  # killed at different moments of the run
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    final = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in final.stdout + final.stderr
+
+    other = tmp_path / "ws-clean"
+    workspace.init(other)
+    _journal(other)
+    invoke(other, "mail", "fetch", "--from", str(_as_mbox(box, tmp_path / "m")))
+    assert _outcome(ws) == _outcome(other)  # rows, files, opt-out, bounces: as in one run
+    with dovecot.client(cafile) as client:
+        assert client.select_folder("INBOX")[b"EXISTS"] == 2
+        assert client.select_folder("formtool/erledigt")[b"EXISTS"] == 8  # each moved once
