@@ -24,7 +24,7 @@ from formtool.errors import FormtoolError
 from formtool.mail import outbox
 from formtool.mail.localsmtp import DemoSmtpServer, Mailbox
 from formtool.state.store import CampaignStatus, Journal, Store
-from formtool.usecases import importing, sending, website
+from formtool.usecases import fetching, importing, sending, website
 
 MARKER = ".formtool-demo"
 INVITATION, REMINDER, FORM = "einladung-fachberatung", "erinnerung", "buendnispartner"
@@ -131,6 +131,55 @@ def _quoted(path: Path) -> str:
     return shlex.quote(text)
 
 
+def _mail_comes_back(ws: workspace.Workspace, rng: random.Random) -> Path:
+    """What arrives in the coordinator's mailbox, as a local Maildir (``eingang/``): 12
+    forms filled and sent back as replies, a reply without a form, an "Abmelden" and a
+    bounce from a mail server – each from a different contact."""
+    import mailbox
+    from email.message import EmailMessage
+
+    root = ws.root
+    with Store(ws.state_db) as store:
+        sends = list(Journal(store).sends(INVITATION))
+    chosen = rng.sample(sends, RETURNS + 3)
+    forms = {p.stem.rsplit("_", 1)[-1]: p
+             for p in (root / "formulare" / INVITATION).glob("*.pdf")}
+    inbox = mailbox.Maildir(root / "eingang")
+    scratch = root / ".formtool" / "demo-ausgefuellt"
+    for number, send in enumerate(chosen):
+        msg = EmailMessage()
+        msg["From"], msg["To"] = send.email, "koordination@buendnis-demo.example"
+        msg["Message-ID"] = f"<demo-{number}@fachberatung.example>"
+        msg["In-Reply-To"] = send.message_id
+        if number < RETURNS:
+            filled = scratch / f"{send.contact_key}.pdf"
+            _fill_return(forms[send.contact_key], filled, _answers(rng))
+            msg["Subject"] = "AW: Einladung ins Bündnis"
+            msg.set_content("Guten Tag,\n\nanbei unsere Beitrittserklärung.\n")
+            msg.add_attachment(filled.read_bytes(), maintype="application", subtype="pdf",
+                               filename="Beitrittserklärung Bündnispartner.pdf")
+        elif number == RETURNS:
+            msg["Subject"] = "AW: Einladung ins Bündnis"
+            msg.set_content("Guten Tag,\n\nwir melden uns nach der Teamsitzung im Januar.\n")
+        elif number == RETURNS + 1:
+            msg["Subject"] = "Abmelden"
+            msg.set_content("Abmelden\n")
+        else:
+            msg.replace_header("From", "Mail Delivery System <MAILER-DAEMON@mx.demo.example>")
+            msg["Subject"] = "Undelivered Mail Returned to Sender"
+            msg["Auto-Submitted"] = "auto-replied"
+            msg.set_content("Die Nachricht konnte nicht zugestellt werden.\n\n"
+                            f"{send.email}: 550 5.1.1 Postfach unbekannt\n")
+            original = EmailMessage()
+            original["From"], original["To"] = "koordination@buendnis-demo.example", send.email
+            original["Message-ID"], original["Subject"] = send.message_id, "Einladung"
+            original.set_content("…")
+            msg.add_attachment(original)
+        inbox.add(msg.as_bytes())
+    shutil.rmtree(scratch, ignore_errors=True)
+    return root / "eingang"
+
+
 def _send(ws: workspace.Workspace, template: str, only_unanswered: str | None = None
           ) -> outbox.Summary:
     return sending.send(ws, template, password=None, attach_form=FORM,
@@ -156,19 +205,19 @@ def run(root: Path, say: Callable[[str], None] = lambda line: None, seed: int = 
         say(f"2. {invited.sent} Einladungen gesendet, jede mit einem persönlichen, "
             "vorausgefüllten Formular")
         rng = random.Random(seed)
-        issued = sorted((root / "formulare" / INVITATION).glob("*.pdf"))
-        returned = rng.sample(issued, RETURNS)
-        for path in returned:
-            _fill_return(path, root / "ruecklaeufe" / f"Antwort_{path.name}", _answers(rng))
-        say(f"3. {RETURNS} Fachberatungen haben ihr Formular ausgefüllt zurückgeschickt")
-        options = importing.ImportOptions(output_dir=root / "antworten")
-        imported = importing.run_import(
-            ws, importing.import_files([root / "ruecklaeufe"]), options).counts
+        inbox = _mail_comes_back(ws, rng)
+        say(f"3. Im Postfach: {RETURNS} ausgefüllte Formulare, eine Antwort ohne Formular, "
+            "eine Abmeldung und eine Unzustellbarkeits-Meldung")
+        fetched = fetching.fetch_from(ws, inbox)
+        imported = fetched.imported.counts if fetched.imported else Counter()
         ok = sum(n for status, n in imported.items() if status.ok)
-        say(f"4. {ok} Rückläufe eingelesen und ihren Absendern zugeordnet")
+        say(f"4. Postfach abgerufen: {ok} Rückläufe eingelesen und ihren Absendern zugeordnet, "
+            "die Antwort als beantwortet vermerkt, die Abmeldung und die unzustellbare "
+            "Adresse bekommen keine Erinnerung")
         before = _status(ws, INVITATION)
         say(f"5. Stand „{INVITATION}“: {before.sent} gesendet, {before.answered} "
-            f"beantwortet, {before.unanswered} offen")
+            f"beantwortet, {before.unanswered} offen, {before.opted_out} abgemeldet, "
+            f"{before.failed} unzustellbar")
         reminded = _send(ws, REMINDER, only_unanswered=INVITATION)
         say(f"6. {reminded.sent} Erinnerungen an die, die noch nicht geantwortet haben")
         again = sending.send(ws, REMINDER, password=None, attach_form=FORM,
@@ -181,6 +230,7 @@ def run(root: Path, say: Callable[[str], None] = lambda line: None, seed: int = 
             "die der Nennung zugestimmt haben (ohne Personendaten)")
     say(f"Formulare:   {root / 'formulare'}")
     say(f"E-Mails:     {root / 'postfach'} ({len(mailbox.received)} .eml-Dateien)")
+    say(f"Postfach:    {root / 'eingang'} (Maildir: was zurückkam)")
     say(f"Rückläufe:   {root / 'ruecklaeufe'}")
     say(f"Tabelle:     {root / 'antworten' / (FORM + '.xlsx')} (für Excel; als CSV: "
         f"{FORM}.csv)")
