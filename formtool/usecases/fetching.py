@@ -130,6 +130,7 @@ class _Run:
             return True
         saved_before = len(result.saved)
         handled = _handle(self.ws, self.journal, found, where, self.dry_run, result)
+        found.attachments = []  # saved: the bytes are not kept (memory stays flat)
         result.counts[found.kind] += 1
         if handled.look:
             result.to_read.append(handled)
