@@ -36,15 +36,16 @@ def _wrapped(text: str, indent: int) -> list[str]:
 
 def campaign_lines(row: Sequence[str | int]) -> list[str]:
     """One campaign: its name, then what happened, as labelled counts."""
-    name, sent, failed, pending, unknown, answered, unanswered, opted_out, by_mail = row
+    (name, sent, failed, pending, unknown, answered, unanswered, opted_out, by_mail,
+     undeliverable) = row
     pad = " " * INDENT
     mail = f" · davon per E-Mail {by_mail}" if by_mail else ""
     return [
         _fit(str(name)),
         f"{pad}gesendet {sent} · beantwortet {answered}{mail} · offen {unanswered} · "
         f"abgemeldet {opted_out}",
-        f"{pad}nicht zugestellt: fehlgeschlagen {failed} · zurückgestellt {pending} · "
-        f"unbekannt {unknown}",
+        f"{pad}fehlgeschlagen {failed} · unzustellbar {undeliverable} · "
+        f"zurückgestellt {pending} · unbekannt {unknown}",
     ]
 
 

@@ -158,7 +158,7 @@ def test_mbox_is_handled_once(ws: Path, box: list[EmailMessage], tmp_path: Path)
     # the reply without a form counts as an answer: no reminder for d, none for the bounced
     counts = campaign_counts(invoke(ws, "status").output, "einladung")
     assert (counts["beantwortet"], counts["davon per E-Mail"], counts["offen"],
-            counts["fehlgeschlagen"]) == (2, 1, 0, 2), counts
+            counts["unzustellbar"], counts["fehlgeschlagen"]) == (2, 1, 0, 2, 0), counts
     offen = invoke(ws, "status", "einladung", "--offen").output
     assert "d.frage@kita.example" not in offen and "b.bounce" not in offen
 

@@ -169,8 +169,8 @@ def test_the_loop(ws: Path, certificate: tuple[Path, Path],
 
         status = invoke(ws, "status", "einladung-fachberatung")
         assert campaign_counts(status.output, "einladung-fachberatung") == {
-            "gesendet": 40, "fehlgeschlagen": 0, "zurückgestellt": 0, "unbekannt": 0,
-            "beantwortet": 6, "offen": 34, "abgemeldet": 0}
+            "gesendet": 40, "fehlgeschlagen": 0, "unzustellbar": 0, "zurückgestellt": 0,
+            "unbekannt": 0, "beantwortet": 6, "offen": 34, "abgemeldet": 0}
         invoke(ws, "mail", "optout", contact_list[10].email)
         status = invoke(ws, "status", "einladung-fachberatung")
         counts = campaign_counts(status.output, "einladung-fachberatung")

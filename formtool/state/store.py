@@ -570,6 +570,9 @@ def _send(row: Sequence[Any]) -> Send:
     return Send(*values)
 
 
+BOUNCED = "unzustellbar (Rückmeldung)"  # how a bounce's failure reply starts
+
+
 @dataclass
 class CampaignStatus:
     campaign: str
@@ -581,6 +584,7 @@ class CampaignStatus:
     unanswered: int = 0
     opted_out: int = 0
     by_mail: int = 0  # of the answered: by a reply without a form
+    undeliverable: int = 0  # failed by a delivery report (mail fetch), not at sending
 
 
 class Recipient(NamedTuple):
@@ -771,6 +775,9 @@ class Journal:
         """The counts of one campaign."""
         status = CampaignStatus(campaign)
         for r in self.recipients(campaign, live=live):
+            if r.state is SendState.FAILED and r.reply.startswith(BOUNCED):
+                status.undeliverable += 1
+                continue
             if r.state in (SendState.FAILED, SendState.PENDING, SendState.UNKNOWN):
                 setattr(status, r.state.value, getattr(status, r.state.value) + 1)
                 continue

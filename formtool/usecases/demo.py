@@ -217,7 +217,7 @@ def run(root: Path, say: Callable[[str], None] = lambda line: None, seed: int = 
         before = _status(ws, INVITATION)
         say(f"5. Stand „{INVITATION}“: {before.sent} gesendet, {before.answered} "
             f"beantwortet, {before.unanswered} offen, {before.opted_out} abgemeldet, "
-            f"{before.failed} unzustellbar")
+            f"{before.undeliverable} unzustellbar")
         reminded = _send(ws, REMINDER, only_unanswered=INVITATION)
         say(f"6. {reminded.sent} Erinnerungen an die, die noch nicht geantwortet haben")
         again = sending.send(ws, REMINDER, password=None, attach_form=FORM,

@@ -25,7 +25,7 @@ from formtool.data.filenames import safe_filename
 from formtool.errors import FormtoolError
 from formtool.mail.inbound import MAX_MESSAGE, Inbound, Kind, classify
 from formtool.state.runlock import RunLock
-from formtool.state.store import Journal, Send, Store
+from formtool.state.store import BOUNCED, Journal, Send, Store
 from formtool.usecases import importing
 from formtool.workspace import Workspace
 
@@ -311,7 +311,7 @@ def _bounce(journal: Journal, found: Inbound, dry_run: bool) -> list[str]:
     """Mark the sends a delivery report names as undeliverable; who they were."""
     marked: list[str] = []
     for bounce in found.bounces:
-        reply = "unzustellbar (Rückmeldung): " + " ".join(
+        reply = f"{BOUNCED}: " + " ".join(
             p for p in (bounce.status, bounce.diagnostic) if p)
         send = journal.by_message_id(bounce.original_id)
         if send is not None and bounce.recipient and normalise(bounce.recipient) != send.email:

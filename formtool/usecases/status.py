@@ -12,7 +12,8 @@ from formtool.state.store import CampaignStatus, Journal, SendState, Store
 from formtool.workspace import Workspace
 
 SUMMARY_HEADER = ["Aktion", "gesendet", "fehlgeschlagen", "zurückgestellt", "unbekannt",
-                  "beantwortet", "offen", "abgemeldet", "davon per E-Mail beantwortet"]
+                  "beantwortet", "offen", "abgemeldet", "davon per E-Mail beantwortet",
+                  "unzustellbar"]
 OPEN_HEADER = ["ID", "Name", "Organisation", "Anschrift", "E-Mail", "gesendet am"]
 ERRORS_HEADER = ["ID", "Name", "Organisation", "E-Mail", "Zustand", "Antwort des Servers",
                  "versucht am"]
@@ -45,7 +46,7 @@ class Report:
 
 def summary_row(s: CampaignStatus) -> list[str | int]:
     return [s.campaign, s.sent, s.failed, s.pending, s.unknown, s.answered, s.unanswered,
-            s.opted_out, s.by_mail]
+            s.opted_out, s.by_mail, s.undeliverable]
 
 
 def _advice(state: SendState, reply: str) -> str:
