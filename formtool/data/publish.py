@@ -17,6 +17,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
+from formtool.data.tables import neutralise
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -150,9 +152,6 @@ def to_markdown(listing: Listing) -> str:
 
 # -- CSV and JSON (TablePress imports both) ---------------------------------------------
 
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
-
-
 def to_csv(listing: Listing) -> str:
     """Name, the details (the group is one of them), the website; in the groups' order."""
     buffer = io.StringIO()
@@ -160,7 +159,7 @@ def to_csv(listing: Listing) -> str:
     writer.writerow(["Name", *listing.columns, "Website"])
     for entry in listing.entries:
         row = [entry.title, *(entry.detail(c) for c in listing.columns), entry.link]
-        writer.writerow(["'" + v if v.startswith(_FORMULA) else v for v in row])
+        writer.writerow([neutralise(v) for v in row])
     return buffer.getvalue()
 
 

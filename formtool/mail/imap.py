@@ -7,6 +7,7 @@ modified UTF-7) that imaplib leaves as raw bytes to every caller, and is well ke
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 from collections.abc import Iterator
@@ -41,8 +42,7 @@ class Connection:
         self.client: Any = None
 
     def _context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context(cafile=self.settings.ca_file or None)
-        return context
+        return ssl.create_default_context(cafile=self.settings.ca_file or None)
 
     def __enter__(self) -> Connection:
         from imapclient import IMAPClient
@@ -91,8 +91,9 @@ class Connection:
         if self.client is not None:
             try:
                 self.client.logout()
-            except Exception:  # the session is over either way
-                self.client.shutdown() if hasattr(self.client, "shutdown") else None
+            except Exception:  # the server is gone or confused: just close the socket
+                with contextlib.suppress(Exception):
+                    self.client.shutdown()
 
     def select(self, folder: str) -> int:
         """Open ``folder``; its UIDVALIDITY."""
@@ -130,5 +131,7 @@ class Connection:
         else:
             self.client.copy(uids, folder)
             self.client.delete_messages(uids)
-            self.client.expunge(uids) if self.client.has_capability("UIDPLUS") else \
+            if self.client.has_capability("UIDPLUS"):
+                self.client.expunge(uids)  # only these, not others marked deleted
+            else:
                 self.client.expunge()

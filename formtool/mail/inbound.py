@@ -13,7 +13,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from email.message import EmailMessage, Message
-from email.utils import getaddresses, parseaddr
+from email.utils import parseaddr
 
 MAX_MESSAGE = 40 * 1024 * 1024  # bytes: bigger messages are reported, not read
 MAX_ATTACHMENT = 30 * 1024 * 1024
@@ -241,8 +241,3 @@ def _attachments(msg: Message) -> list[tuple[str, bytes]]:
             continue  # a logo in a signature
         out.append((name or ("anhang.pdf" if kind == "application/pdf" else "anhang"), data))
     return out
-
-
-def addresses(text: str) -> list[str]:
-    """The addresses of a header value (for tests and callers)."""
-    return [a.lower() for _, a in getaddresses([text]) if a]

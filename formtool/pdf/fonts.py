@@ -38,7 +38,6 @@ class Metrics:
     bbox: tuple[float, float, float, float]
     stem_v: float
     flags: int
-    data: bytes
 
     def glyph(self, char: str) -> int:
         """The glyph of ``char``; a letter the font lacks becomes its base letter (ǅ -> D),
@@ -73,7 +72,7 @@ def metrics(path: Path = REGULAR) -> Metrics:
     x0, y0, x1, y1 = (float(v) for v in face.bbox)
     return Metrics(glyphs, widths, float(face.defaultWidth), float(face.ascent),
                    float(face.descent), float(face.capHeight), (x0, y0, x1, y1),
-                   float(face.stemV), int(face.flags), path.read_bytes())
+                   float(face.stemV), int(face.flags))
 
 
 def _to_unicode(m: Metrics) -> bytes:

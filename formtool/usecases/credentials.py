@@ -27,33 +27,45 @@ def password_for(settings: MailSettings) -> str | None:
     """The SMTP password: FORMTOOL_SMTP_PASSWORD, else the OS keyring; None without user."""
     if not settings.user:
         return None
-    env = os.environ.get(PASSWORD_ENV)
+    return _password(PASSWORD_ENV, keyring_account(settings),
+                     f"Kein Passwort für {settings.user} gespeichert: bitte zuerst „formtool "
+                     f"mail login“ (oder {PASSWORD_ENV} setzen).")
+
+
+def store_password(settings: MailSettings, password: str) -> None:
+    _keep(PASSWORD_ENV, keyring_account(settings), password)
+
+
+def _password(env_name: str, account: str, missing: str) -> str:
+    """The password in ``env_name``, else the keyring's for ``account``; ``missing``
+    when there is none."""
+    env = os.environ.get(env_name)
     if env:
         return env
     import keyring  # slow to import: only when a password is needed
     import keyring.errors
 
     try:
-        stored = keyring.get_password(KEYRING_SERVICE, keyring_account(settings))
+        stored = keyring.get_password(KEYRING_SERVICE, account)
     except keyring.errors.KeyringError as exc:
-        raise CredentialsError(_no_keyring(exc), detail=str(exc)) from None
+        raise CredentialsError(_no_keyring(exc, env_name), detail=str(exc)) from None
     if stored is None:
-        raise CredentialsError(f"Kein Passwort für {settings.user} gespeichert: bitte zuerst "
-                               f"„formtool mail login“ (oder {PASSWORD_ENV} setzen).")
+        raise CredentialsError(missing)
     return str(stored)
 
 
-def store_password(settings: MailSettings, password: str) -> None:
+def _keep(env_name: str, account: str, password: str) -> None:
     import keyring
     import keyring.errors
 
     try:
-        keyring.set_password(KEYRING_SERVICE, keyring_account(settings), password)
+        keyring.set_password(KEYRING_SERVICE, account, password)
     except keyring.errors.KeyringError as exc:
-        raise CredentialsError(_no_keyring(exc, storing=True), detail=str(exc)) from None
+        raise CredentialsError(_no_keyring(exc, env_name, storing=True),
+                               detail=str(exc)) from None
 
 
-def _no_keyring(exc: Exception, *, storing: bool = False) -> str:
+def _no_keyring(exc: Exception, env_name: str, *, storing: bool = False) -> str:
     """Why the keyring failed and what to do, for this operating system, in German
     (keyring's own text, English, goes to --debug)."""
     import sys
@@ -73,7 +85,7 @@ def _no_keyring(exc: Exception, *, storing: bool = False) -> str:
         how = ("Unter Linux braucht es einen laufenden Schlüsselbund-Dienst (GNOME-Schlüsselbund "
                "oder KWallet), wie ihn eine Desktop-Sitzung startet")
     return (f"{what}. {how}. Ohne Schlüsselbund (Server, Terminal): das Passwort in der "
-            f"Umgebungsvariablen {PASSWORD_ENV} setzen.")
+            f"Umgebungsvariablen {env_name} setzen.")
 
 
 def login(settings: MailSettings, password: str) -> None:
@@ -97,35 +109,15 @@ def _imap_account(settings: ImapSettings) -> str:
 
 def imap_password(settings: ImapSettings) -> str:
     """The mailbox password: FORMTOOL_IMAP_PASSWORD, else the OS keyring."""
-    env = os.environ.get(IMAP_PASSWORD_ENV)
-    if env:
-        return env
-    import keyring
-    import keyring.errors
-
-    try:
-        stored = keyring.get_password(KEYRING_SERVICE, _imap_account(settings))
-    except keyring.errors.KeyringError as exc:
-        raise CredentialsError(_no_keyring(exc).replace(PASSWORD_ENV, IMAP_PASSWORD_ENV),
-                               detail=str(exc)) from None
-    if stored is None:
-        raise CredentialsError(f"Kein Postfach-Passwort für {settings.user} gespeichert: bitte "
-                               f"zuerst „formtool mail login --imap“ (oder {IMAP_PASSWORD_ENV} "
-                               "setzen).")
-    return str(stored)
+    return _password(IMAP_PASSWORD_ENV, _imap_account(settings),
+                     f"Kein Postfach-Passwort für {settings.user} gespeichert: bitte zuerst "
+                     f"„formtool mail login --imap“ (oder {IMAP_PASSWORD_ENV} setzen).")
 
 
 def imap_login(settings: ImapSettings, password: str) -> None:
     """`formtool mail login --imap`: test the mailbox login, then keep the password."""
-    import keyring
-    import keyring.errors
-
     from formtool.mail import imap
 
     with imap.Connection(settings, password) as box:
         box.select(settings.folder)
-    try:
-        keyring.set_password(KEYRING_SERVICE, _imap_account(settings), password)
-    except keyring.errors.KeyringError as exc:
-        raise CredentialsError(_no_keyring(exc, storing=True).replace(
-            PASSWORD_ENV, IMAP_PASSWORD_ENV), detail=str(exc)) from None
+    _keep(IMAP_PASSWORD_ENV, _imap_account(settings), password)
