@@ -234,3 +234,18 @@ def test_a_message_over_the_cap_is_reported_not_read(ws: Path, tmp_path: Path,
     result = invoke(ws, "mail", "fetch", "--from", str(_as_mbox([big], tmp_path / "m")))
     assert "1 zu groß" in result.output and "zu groß zum Einlesen" in result.output
     assert not (ws / "ruecklaeufe").exists()
+
+
+def test_a_second_fetch_while_one_runs_is_refused(ws: Path, box: list[EmailMessage],
+                                                  tmp_path: Path) -> None:
+    from formtool.state.runlock import RunLock
+
+    source = _as_mbox(box, tmp_path / "Posteingang")
+    lock = RunLock(ws / ".formtool", "mail fetch")
+    lock.acquire()  # as a first run holds it
+    try:
+        result = invoke(ws, "mail", "fetch", "--from", str(source))
+    finally:
+        lock.release()
+    assert result.exit_code == 1 and "läuft schon" in result.output
+    assert not (ws / "ruecklaeufe").exists()
