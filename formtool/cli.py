@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the use cases are imported by the commands that need them (
 
     from formtool.mail.contacts import Contact, Skipped
     from formtool.mail.outbox import Event
+    from formtool.mail.sentcopy import CopyReport
     from formtool.usecases.importing import FileReport, Imported
     from formtool.usecases.sending import Before, Result, SendPlan
 
@@ -497,6 +498,7 @@ def mail_send(state: _State, template: str, contacts_file: Path | None, campaign
                           "gesendet wurde nichts.")
         _show_plan(plan, limit)
         if plan.count == 0 or plan.first is None:
+            _show_copies(plan.append_waiting_copies())
             _exit_for(plan.before, plan.skipped)
             return
         _show_message(plan.first)
@@ -509,6 +511,7 @@ def mail_send(state: _State, template: str, contacts_file: Path | None, campaign
                 raise click.exceptions.Exit(1)
         result = _send_with_progress(plan, password, total, limit)
     _show_summary(result)
+    _show_copies(result.copies)
     if result.summary.wall:
         raise Failure(result.summary.wall)
     if result.trouble:
@@ -554,6 +557,20 @@ def _show_unknown(names: list[str]) -> None:
         click.echo(f"    {name}")
     if len(names) > 50:
         click.echo(f"    … und {len(names) - 50} weitere (alle: formtool status AKTION --fehler)")
+
+
+def _show_copies(report: CopyReport | None) -> None:
+    """[imap] sent_copy: where the copies went, and what still waits."""
+    if report is None:
+        return
+    if report.appended or report.present:
+        earlier = f" ({report.present} lagen schon dort)" if report.present else ""
+        click.echo(f"Kopie im Ordner „{report.folder}“ abgelegt: {report.appended}{earlier}.")
+    if report.waiting:
+        why = f" ({report.problem})" if report.problem else ""
+        click.echo(f"Achtung: {report.waiting} Kopie(n) für den Ordner „Gesendet“ noch nicht "
+                   f"abgelegt{why}; das holt der nächste Aufruf von „formtool mail send“ "
+                   "nach (auch ohne neue Empfänger).")
 
 
 def _exit_for(before: Before, skipped: list[Skipped]) -> None:
@@ -869,8 +886,9 @@ def forget_(state: _State, address: str, delete_files: bool) -> None:
                       "state.db noch in einer Datei). Schreibweise prüfen? Die Adresse ist "
                       "vorsorglich abgemeldet.")
     click.echo(f"Aus state.db gelöscht: {gone.contacts} Kontakt(e), {gone.sends} Sendung(en), "
-               f"{gone.responses} Rücklauf/Rückläufe, {gone.forms} persönliche(s) Formular(e). "
-               "Die Abmeldung bleibt als Prüfsumme.")
+               f"{gone.responses} Rücklauf/Rückläufe, {gone.forms} persönliche(s) Formular(e)"
+               + (f", {result.copies} wartende Kopie(n) für „Gesendet“" if result.copies else "")
+               + ". Die Abmeldung bleibt als Prüfsumme.")
     if not result.findings:
         click.echo("Keine Dateien im Arbeitsordner enthalten noch Daten dieser Person.")
         return

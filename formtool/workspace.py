@@ -66,6 +66,9 @@ max_size_mb = 20      # größte E-Mail samt Anhängen
 # user = ""                     # leer: wie [smtp] user
 # folder = "INBOX"
 # done_folder = "formtool/erledigt"
+# sent_copy = true              # jede gesendete E-Mail in „Gesendet“ ablegen; bei Gmail
+#                               # und Microsoft 365 aus (die legen selbst eine Kopie ab)
+# sent_folder = ""              # leer: der Ordner „Gesendet“/„Sent“ des Postfachs
 """
 
 
@@ -149,6 +152,9 @@ def _section(config: dict[str, Any], name: str) -> dict[str, Any]:
     return value
 
 
+_KIND_NAMES = {str: "Text", bool: "true oder false"}
+
+
 def _typed(section: dict[str, Any], where: str, key: str, kind: type, default: Any, *,
            positive: bool = False) -> Any:
     value = section.get(key, default)
@@ -156,7 +162,7 @@ def _typed(section: dict[str, Any], where: str, key: str, kind: type, default: A
         value = float(value)
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise WorkspaceError(f"{CONFIG_NAME}: [{where}] {key} = {value!r} – erwartet "
-                             f"{'Text' if kind is str else 'eine Zahl'}.")
+                             f"{_KIND_NAMES.get(kind, 'eine Zahl')}.")
     if isinstance(value, float) and not math.isfinite(value):
         raise WorkspaceError(f"{CONFIG_NAME}: [{where}] {key} = {value!r} – erwartet eine "
                              "endliche Zahl.")
@@ -175,7 +181,8 @@ SCHEMA: dict[str, set[str]] = {
     "smtp": {"host", "port", "security", "user", "ca_file", "connections",
              "max_per_connection", "timeout"},
     "limits": {"preset", "per_minute", "per_hour", "per_day", "max_size_mb"},
-    "imap": {"host", "port", "security", "user", "ca_file", "folder", "done_folder", "timeout"},
+    "imap": {"host", "port", "security", "user", "ca_file", "folder", "done_folder", "timeout",
+             "sent_copy", "sent_folder"},
 }
 
 
@@ -261,6 +268,14 @@ class ImapSettings:
     folder: str = "INBOX"
     done_folder: str = "formtool/erledigt"
     timeout: float = 60.0
+    sent_copy: bool = False  # append what formtool sends to the Sent folder
+    sent_folder: str = ""  # empty: found by the \Sent flag or the usual names
+
+
+# Providers that file a copy of every message sent through their SMTP server
+# themselves: a second copy from formtool would be a duplicate.
+FILES_OWN_SENT_COPY = ("imap.gmail.com", "imap.googlemail.com", "outlook.office365.com",
+                       "outlook.office.com", "imap-mail.outlook.com")
 
 
 def imap_settings(config: dict[str, Any]) -> ImapSettings:
@@ -275,15 +290,19 @@ def imap_settings(config: dict[str, Any]) -> ImapSettings:
     if not 1 <= port <= 65535:
         raise WorkspaceError(f"{CONFIG_NAME}: [imap] port = {port} – erlaubt sind 1 bis 65535 "
                              "(üblich: 993 mit ssl, 143 mit starttls).")
+    host = _typed(imap, "imap", "host", str, "").strip()
     return ImapSettings(
-        host=_typed(imap, "imap", "host", str, "").strip(), port=port, security=security,
+        host=host, port=port, security=security,
         user=(_typed(imap, "imap", "user", str, "").strip()
               or _typed(smtp, "smtp", "user", str, "").strip()),
         ca_file=_typed(imap, "imap", "ca_file", str, "").strip(),
         folder=_typed(imap, "imap", "folder", str, d.folder).strip() or d.folder,
         done_folder=_typed(imap, "imap", "done_folder", str, d.done_folder).strip()
         or d.done_folder,
-        timeout=_typed(imap, "imap", "timeout", float, d.timeout, positive=True))
+        timeout=_typed(imap, "imap", "timeout", float, d.timeout, positive=True),
+        sent_copy=_typed(imap, "imap", "sent_copy", bool, bool(host) and host.lower()
+                         not in FILES_OWN_SENT_COPY),
+        sent_folder=_typed(imap, "imap", "sent_folder", str, "").strip())
 
 
 def _port(port: int) -> int:

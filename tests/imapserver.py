@@ -20,7 +20,10 @@ USER, PASSWORD = "koordination@buendnis.example", "Postfach-Passw0rt-äöü"
 
 
 class Dovecot:
-    def __init__(self, certificate: tuple[Path, Path]) -> None:
+    """``sent_flag``: the folder "Gesendet" exists and is flagged \\Sent (RFC 6154), as at
+    most providers; without it the account has no Sent folder until a test makes one."""
+
+    def __init__(self, certificate: tuple[Path, Path], *, sent_flag: bool = True) -> None:
         dovecot = shutil.which("dovecot") or "/usr/sbin/dovecot"
         if not Path(dovecot).exists():
             pytest.fail("dovecot is not installed: run `make test`, which installs dovecot-imapd")
@@ -39,6 +42,8 @@ class Dovecot:
             (folder / sub).mkdir(parents=True, exist_ok=True)
         os.chown(folder / "home", mail_user.pw_uid, mail_user.pw_gid)
         cert, key = certificate
+        sent = ("  mailbox Gesendet {\n    special_use = \\Sent\n    auto = subscribe\n  }"
+                if sent_flag else "")
         (folder / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}::::::\n", encoding="utf-8")
         self.config = folder / "dovecot.conf"
         self.config.write_text(f"""
@@ -76,10 +81,16 @@ service imap-login {{
 namespace inbox {{
   inbox = yes
   separator = /
+{sent}
 }}
 """, encoding="utf-8")
-        self.process = subprocess.Popen([dovecot, "-F", "-c", str(self.config)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.dovecot = dovecot
+        self.start()
+
+    def start(self) -> None:
+        self.process = subprocess.Popen([self.dovecot, "-F", "-c", str(self.config)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                        start_new_session=True)
         deadline = time.monotonic() + 10
         import socket
 
@@ -90,8 +101,16 @@ namespace inbox {{
             except OSError:
                 time.sleep(0.1)
         self.stop()
-        pytest.fail("Dovecot did not start: " + (folder / "dovecot.log").read_text(
+        pytest.fail("Dovecot did not start: " + (self.folder / "dovecot.log").read_text(
             errors="replace")[-2000:])
+
+    def halt(self) -> None:
+        """Kill the server and its connections at once (as a crash or a network cut
+        would), keeping its mail for start()."""
+        import signal
+
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
 
     def client(self, cafile: Path):  # type: ignore[no-untyped-def]
         import ssl

@@ -11,6 +11,7 @@ import contextlib
 import socket
 import ssl
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from formtool.errors import FormtoolError
@@ -18,6 +19,10 @@ from formtool.mail.inbound import MAX_MESSAGE
 from formtool.workspace import ImapSettings
 
 BATCH = 50  # messages per FETCH: one round trip for many
+# Where a Sent folder is usually found when the server does not flag it (RFC 6154 \Sent):
+# the names of German and English mail programs and providers, compared case-insensitively.
+SENT_NAMES = ("gesendet", "sent", "gesendete elemente", "gesendete objekte",
+              "gesendete nachrichten", "sent items", "sent messages", "sent mail")
 
 
 class ImapError(FormtoolError):
@@ -45,6 +50,13 @@ class Connection:
         return ssl.create_default_context(cafile=self.settings.ca_file or None)
 
     def __enter__(self) -> Connection:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def open(self) -> Connection:
+        """Connect and log in; ImapError says in German what went wrong."""
         from imapclient import IMAPClient
         from imapclient.exceptions import IMAPClientError, LoginError
 
@@ -87,13 +99,14 @@ class Connection:
         self.client = client
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def close(self) -> None:
         if self.client is not None:
             try:
                 self.client.logout()
             except Exception:  # the server is gone or confused: just close the socket
                 with contextlib.suppress(Exception):
                     self.client.shutdown()
+            self.client = None
 
     def select(self, folder: str) -> int:
         """Open ``folder``; its UIDVALIDITY."""
@@ -135,3 +148,49 @@ class Connection:
                 self.client.expunge(uids)  # only these, not others marked deleted
             else:
                 self.client.expunge()
+
+    def sent_folder(self, configured: str = "") -> str:
+        """The folder for copies of sent mail: ``configured``, else the one the server flags
+        \\Sent, else one with a usual name (top level or under INBOX)."""
+        folders = self.client.list_folders()
+        names = [str(name) for _, _, name in folders]
+        if configured:
+            if configured not in names:
+                raise ImapError(f"Ordner „{configured}“ ([imap] sent_folder) gibt es im Postfach "
+                                f"nicht; vorhanden: {_listing(names)}.")
+            return configured
+        for flags, _, name in folders:
+            if any(flag.lower() == b"\\sent" for flag in flags):
+                return str(name)
+        by_leaf: dict[str, str] = {}
+        for _, delimiter, name in folders:
+            sep = delimiter.decode() if isinstance(delimiter, bytes) else (delimiter or "/")
+            leaf = str(name).rsplit(sep, 1)[-1].casefold()
+            by_leaf.setdefault(leaf, str(name))
+        for usual in SENT_NAMES:
+            if usual in by_leaf:
+                return by_leaf[usual]
+        raise ImapError("Im Postfach ist kein Ordner für gesendete E-Mails zu finden; bitte "
+                        "[imap] sent_folder setzen (vorhanden: " + _listing(names) + ") oder "
+                        "sent_copy = false.")
+
+    def has_message(self, message_id: str) -> bool:
+        """Whether the selected folder already holds a message with this Message-ID."""
+        return bool(self.client.search(["HEADER", "Message-ID", message_id]))
+
+    def append(self, folder: str, data: bytes, when: datetime | None) -> None:
+        """Put ``data`` into ``folder`` byte for byte, marked as read (it is one's own)."""
+        import imaplib
+
+        try:
+            self.client.append(folder, data, flags=(b"\\Seen",), msg_time=when)
+        except imaplib.IMAP4.abort:
+            raise  # the connection broke: the caller says so
+        except imaplib.IMAP4.error as exc:  # a NO or BAD
+            raise ImapError(f"Der Server {self.settings.host} lehnte das Ablegen in „{folder}“ "
+                            "ab (Postfach voll?).", detail=str(exc)) from None
+
+
+def _listing(names: list[str]) -> str:
+    shown = ", ".join(f"„{n}“" for n in names[:12])
+    return shown + (f" und {len(names) - 12} weitere" if len(names) > 12 else "")

@@ -25,13 +25,16 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from formtool.errors import FormtoolError
 from formtool.mail.contacts import Contact
 from formtool.mail.smtp import Built, Permanent, Session, Transient, dropped
 from formtool.state.store import Journal, SendState
 from formtool.workspace import MailSettings
+
+if TYPE_CHECKING:
+    from formtool.mail.sentcopy import SentCopies
 
 WALL_REFUSED = 5  # recipients in a row refused with the same 5xx code
 WALL_PENDING = 5  # recipients in a row deferred (after retries) with the same 4xx code
@@ -130,8 +133,9 @@ class Outbox:
                  retry_delays: tuple[float, ...] = (2.0, 10.0, 30.0),
                  sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.time,
-                 stop_grace: float = STOP_GRACE) -> None:
+                 stop_grace: float = STOP_GRACE, copies: SentCopies | None = None) -> None:
         self.settings = settings
+        self.copies = copies
         self.journal = journal
         self.campaign = campaign
         self.password = password
@@ -298,6 +302,8 @@ class Outbox:
             self._record(contact, SendState.SENDING, message_id=message_id, attempt=True)
             data_started = True
 
+        if self.copies is not None:
+            self.copies.keep(built)  # before DATA: a kill after it still finds the copy
         delays = list(self.retry_delays)
         reconnects = 0
         while True:
@@ -340,6 +346,8 @@ class Outbox:
                 continue
             self._record(contact, SendState.SENT, message_id=message_id, reply=reply,
                          sent_at=time.time())
+            if self.copies is not None:
+                self.copies.sent(built)
             self._count("sent", contact)
             return
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from formtool.addresses import ascii_email, normalise
 from formtool.data import csvtext
 from formtool.errors import FormtoolError
+from formtool.mail import sentcopy
 from formtool.state.store import Forgotten as Removed
 from formtool.state.store import Store
 from formtool.workspace import Workspace
@@ -133,12 +134,14 @@ class Forgotten:
     findings: list[Finding]
     deleted: bool
     left: list[str] = field(default_factory=list)  # files that could not be deleted, why
+    copies: int = 0  # messages to them still waiting for the Sent folder, removed
 
     @property
     def nobody(self) -> bool:
         """The address matched nothing at all."""
         r = self.removed
-        return not (r.contacts or r.sends or r.responses or r.forms or self.findings)
+        return not (r.contacts or r.sends or r.responses or r.forms or self.findings
+                    or self.copies)
 
 
 def forget(ws: Workspace, address: str, *, delete_files: bool = False) -> Forgotten:
@@ -154,7 +157,8 @@ def forget(ws: Workspace, address: str, *, delete_files: bool = False) -> Forgot
         findings = list(find(ws.root, needles))
         removed = db.forget(sendable)  # ... then delete
         db.checkpoint(keep=1)
-    result = Forgotten(removed, findings, delete_files)
+    result = Forgotten(removed, findings, delete_files,
+                       copies=sentcopy.drop_for(ws.state_dir, sendable))
     if delete_files:
         for finding in findings:
             try:

@@ -19,9 +19,10 @@ from formtool.errors import FormtoolError
 from formtool.mail import smtp
 from formtool.mail.contacts import Contact, Skipped
 from formtool.mail.outbox import Event, Outbox, Summary
+from formtool.mail.sentcopy import CopyReport, SentCopies
 from formtool.state.runlock import RunLock
 from formtool.state.store import Journal, Send, SendState, Store
-from formtool.usecases import mailing
+from formtool.usecases import credentials, mailing
 from formtool.workspace import Workspace
 
 
@@ -47,6 +48,7 @@ class Result:
     summary: Summary
     before: Before
     skipped: list[Skipped]
+    copies: CopyReport | None = None  # [imap] sent_copy: what became of the copies
 
     @property
     def trouble(self) -> int:
@@ -77,6 +79,8 @@ class SendPlan:
         self._changed = False
         self.before.crashed = self.journal.crashed_to_unknown(self.campaign)
         self._changed = bool(self.before.crashed)
+        imap = ws.imap_settings()
+        self.copies = SentCopies(imap, self.journal, ws.state_dir) if imap.sent_copy else None
         self._select(resend_unknown=resend_unknown, retry_failed=retry_failed)
 
     @property
@@ -143,14 +147,25 @@ class SendPlan:
     def check_login(self, password: str | None) -> None:
         """Connect, log in and leave: a wrong setting, port or password is named (a
         German SmtpError) before anybody is asked to confirm the run."""
-        from formtool.mail import smtp
-
         smtp.check_settings(self.mailing.settings)
         session = smtp.Session(self.mailing.settings, password)
         try:
             session.connect()
         finally:
             session.close()
+        if self.copies is not None:
+            self.copies.check(credentials.imap_password(self.copies.settings))
+
+    def copies_waiting(self) -> int:
+        """Copies for the Sent folder that an earlier run could not append."""
+        return self.copies.pending() if self.copies is not None else 0
+
+    def append_waiting_copies(self) -> CopyReport | None:
+        """Append what earlier runs left (when nothing is to be sent now)."""
+        if self.copies is None or not self.copies.pending():
+            return None
+        self.copies.start(credentials.imap_password(self.copies.settings))
+        return self.copies.finish()
 
     def send(self, password: str | None, *, limit: int | None = None,
              on_event: Callable[[Event], None] = lambda event: None,
@@ -159,13 +174,23 @@ class SendPlan:
         if self.problems:
             raise SendingError(f"{len(self.problems)} E-Mail(s) lassen sich nicht erstellen; "
                                "gesendet wurde nichts.")
+        copies = self.copies
+        if copies is not None:  # the mailbox is checked before the first message goes
+            copies.start(credentials.imap_password(copies.settings))
         self.journal.campaign(self.campaign, self.mailing.template.name)
         self._changed = True
         outbox = Outbox(self.mailing.settings, self.journal, self.campaign, password=password,
-                        on_event=on_event, **outbox_options)  # type: ignore[arg-type]
+                        on_event=on_event, copies=copies,
+                        **outbox_options)  # type: ignore[arg-type]
         chosen = (c for c in self.mailing.contacts if normalise(c.email) in self._selected)
-        summary = outbox.run(self.mailing.jobs(chosen), limit=limit)
-        return Result(summary, self.before, list(self.skipped))
+        try:
+            summary = outbox.run(self.mailing.jobs(chosen), limit=limit)
+        except BaseException:
+            if copies is not None:
+                copies.finish(interrupted=True)
+            raise
+        report = copies.finish() if copies is not None else None
+        return Result(summary, self.before, list(self.skipped), report)
 
     def close(self) -> None:
         try:
