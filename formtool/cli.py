@@ -679,11 +679,15 @@ def mail_fetch(state: _State, source: Path, dry_run: bool) -> None:
         formtool mail fetch --from ~/Thunderbird/Posteingang
         formtool mail fetch --from exportierte-mails/ --dry-run
     """
+    from formtool import screen
+    from formtool.mail.inbound import Kind
     from formtool.usecases import credentials, fetching
 
     def show(handled: fetching.Handled) -> None:
-        if dry_run or handled.look or handled.kind.value != "anderes":
-            click.echo(f"{handled.kind.value:<22} {handled.where}: {handled.note}")
+        if dry_run or handled.look or handled.kind is not Kind.OTHER:
+            for line in screen.message_lines(handled.kind.value, handled.sender,
+                                             handled.subject, handled.note):
+                click.echo(line)
 
     ws = state.workspace()
     if source is not None:
@@ -691,31 +695,31 @@ def mail_fetch(state: _State, source: Path, dry_run: bool) -> None:
     else:
         password = credentials.imap_password(ws.imap_settings())
         result = fetching.fetch_imap(ws, password, dry_run=dry_run, on_message=show)
-    counts = result.counts
-    from formtool.mail.inbound import Kind
-
-    parts = [f"{counts[Kind.FORM]} mit Formular/Anhang", f"{counts[Kind.REPLY]} Antworten",
-             f"{counts[Kind.OPTOUT]} Abmeldungen", f"{counts[Kind.BOUNCE]} unzustellbar",
-             f"{counts[Kind.AUTOREPLY]} automatische Antworten",
-             f"{counts[Kind.OTHER]} andere (nicht angefasst)"]
-    if counts[Kind.TOO_BIG]:
-        parts.append(f"{counts[Kind.TOO_BIG]} zu groß")
-    click.echo(("Probelauf, nichts geändert: " if dry_run else "") + ", ".join(parts)
-               + (f"; {result.earlier} schon früher verarbeitet" if result.earlier else "") + ".")
+    names = {Kind.FORM: "form", Kind.REPLY: "reply", Kind.OPTOUT: "optout",
+             Kind.BOUNCE: "bounce", Kind.AUTOREPLY: "auto", Kind.OTHER: "other",
+             Kind.TOO_BIG: "big"}
+    counts = {names[kind]: n for kind, n in result.counts.items()}
+    for line in screen.fetch_summary(counts, result.earlier, dry_run=dry_run):
+        click.echo(line)
     if result.imported is not None:
         summary = ", ".join(f"{n} {s.value}" for s, n in result.imported.counts.items())
         click.echo(f"Eingelesen: {summary}.")
         for book in result.imported.workbooks:
-            click.echo(f"Tabelle für Excel: {book}")
+            shown = book.relative_to(ws.root) if book.is_relative_to(ws.root) else book
+            click.echo(f"Tabelle für Excel: {shown}")
     for report in result.not_imported:
-        click.echo(f"  nicht eingelesen: {report.path.name}: {report.reason}")
+        for line in screen.item_lines(f"nicht eingelesen: {report.path.name}: {report.reason}"):
+            click.echo(line)
     if result.to_read:
         click.echo(f"Bitte lesen ({len(result.to_read)}):")
         for handled in result.to_read[:50]:
-            click.echo(f"  {handled.sender or '?'} – {handled.subject[:60]}")
+            click.echo("  " + screen.fit(f"{handled.sender or '?'} – {handled.subject}",
+                                         screen.WIDTH - 2))
     if result.not_imported:
-        raise Failure(f"{len(result.not_imported)} Anhang/Anhänge nicht eingelesen (siehe "
-                      "oben); sie liegen in ruecklaeufe/.")
+        n = len(result.not_imported)
+        raise Failure("1 Anhang nicht eingelesen (siehe oben); er liegt in ruecklaeufe/."
+                      if n == 1 else f"{n} Anhänge nicht eingelesen (siehe oben); sie liegen "
+                      "in ruecklaeufe/.")
 
 
 @mail.command("optout")

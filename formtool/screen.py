@@ -22,7 +22,7 @@ WIDTH = 80
 INDENT = 2
 
 
-def _fit(text: str, width: int = WIDTH) -> str:
+def fit(text: str, width: int = WIDTH) -> str:
     """One line, cut with "…" when it is longer than ``width``."""
     text = " ".join(text.split())
     return text if len(text) <= width else text[:width - 1] + "…"
@@ -34,6 +34,42 @@ def _wrapped(text: str, indent: int) -> list[str]:
                          break_on_hyphens=False) or []
 
 
+def item_lines(text: str) -> list[str]:
+    """A list item: indented, continued further in."""
+    return textwrap.wrap(" ".join(text.split()), WIDTH, initial_indent=" " * INDENT,
+                         subsequent_indent=" " * (INDENT + 2), break_on_hyphens=False)
+
+
+def _n(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
+def message_lines(kind: str, sender: str, subject: str, note: str) -> list[str]:
+    """One message of ``mail fetch``: what it is, from whom, about what; then what
+    formtool did with it, wrapped."""
+    head = fit(f"{kind}: {sender or '(ohne Absender)'} – {subject or '(ohne Betreff)'}")
+    return [head, *_wrapped(note, INDENT + 2)]
+
+
+def fetch_summary(counts: dict[str, int], earlier: int, *, dry_run: bool) -> list[str]:
+    """The counts of one ``mail fetch``, those that are not zero, in 80 columns."""
+    parts = [part for count, part in (
+        (counts.get("form", 0), f"{counts.get('form', 0)} mit Formular/Anhang"),
+        (counts.get("reply", 0), _n(counts.get("reply", 0), "Antwort", "Antworten")),
+        (counts.get("optout", 0), _n(counts.get("optout", 0), "Abmeldung", "Abmeldungen")),
+        (counts.get("bounce", 0), f"{counts.get('bounce', 0)} unzustellbar"),
+        (counts.get("auto", 0), _n(counts.get("auto", 0), "automatische Antwort",
+                                   "automatische Antworten")),
+        (counts.get("other", 0), f"{counts.get('other', 0)} andere (nicht angefasst)"),
+        (counts.get("big", 0), f"{counts.get('big', 0)} zu groß")) if count]
+    text = ", ".join(parts) or "keine neuen E-Mails"
+    if earlier:
+        text += f"; {earlier} schon früher verarbeitet"
+    prefix = "Probelauf, nichts geändert: " if dry_run else "Ergebnis: "
+    return textwrap.wrap(prefix + text + ".", WIDTH, subsequent_indent=" " * INDENT,
+                         break_on_hyphens=False)
+
+
 def campaign_lines(row: Sequence[str | int]) -> list[str]:
     """One campaign: its name, then what happened, as labelled counts."""
     (name, sent, failed, pending, unknown, answered, unanswered, opted_out, by_mail,
@@ -41,7 +77,7 @@ def campaign_lines(row: Sequence[str | int]) -> list[str]:
     pad = " " * INDENT
     mail = f" · davon per E-Mail {by_mail}" if by_mail else ""
     return [
-        _fit(str(name)),
+        fit(str(name)),
         f"{pad}gesendet {sent} · beantwortet {answered}{mail} · offen {unanswered} · "
         f"abgemeldet {opted_out}",
         f"{pad}fehlgeschlagen {failed} · unzustellbar {undeliverable} · "
@@ -51,7 +87,7 @@ def campaign_lines(row: Sequence[str | int]) -> list[str]:
 
 def _person(key: str, title: str, details: list[str]) -> list[str]:
     head = f"{key}  " if key else ""
-    lines = [head + _fit(title, WIDTH - len(head))]
+    lines = [head + fit(title, WIDTH - len(head))]
     for detail in details:
         if detail.strip():
             lines.extend(_wrapped(detail, INDENT + 2))
@@ -121,7 +157,7 @@ class SendProgress:
         if wait > 0.5:
             why = self.wait_why.removeprefix("Grenze ").replace(" pro ", "/")
             text += f" · Pause ({why}): {wait:.0f} s"
-        return _fit(text, WIDTH - 1)
+        return fit(text, WIDTH - 1)
 
     def event(self, kind: str, *, key: str = "", detail: str = "", seconds: float = 0.0) -> None:
         with self.lock:
@@ -176,7 +212,7 @@ class SendProgress:
         if self.tty and self._shown:
             self.stream.write("\r" + " " * self._shown + "\r")
             self._shown = 0
-        self._write_line(_fit(text, WIDTH * 2))
+        self._write_line(fit(text, WIDTH * 2))
 
     def _write_line(self, text: str) -> None:
         self.stream.write(text + "\n")

@@ -47,7 +47,8 @@ def test_fetch_over_imap(ws: Path, box: list[EmailMessage | bytes],  # noqa: F81
     _configure(ws, dovecot, cafile)
     monkeypatch.setenv("FORMTOOL_IMAP_PASSWORD", PASSWORD)
     result = invoke(ws, "mail", "fetch")
-    assert "3 mit Formular/Anhang, 1 Antworten, 1 Abmeldungen, 2 unzustellbar" in result.output
+    assert "3 mit Formular/Anhang, 1 Antwort, 1 Abmeldung, 2 unzustellbar" in " ".join(
+        result.output.split())
     outcome = _outcome(ws)
 
     # the same messages from an mbox give the same result
@@ -113,3 +114,38 @@ def test_sigkill_at_any_moment_loses_and_duplicates_nothing(
     with dovecot.client(cafile) as client:
         assert client.select_folder("INBOX")[b"EXISTS"] == 2
         assert client.select_folder("formtool/erledigt")[b"EXISTS"] == 8  # each moved once
+
+
+def test_a_30_mb_attachment_is_named_not_loaded(ws: Path, dovecot: Dovecot,
+                                                certificate: tuple[Path, Path],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 30 MB scan makes a 41 MB message (base64): over the cap, only its head is fetched,
+    it is named with its sender and left in the inbox, once. A 20 MB scan is kept."""
+    import os
+
+    from test_fetch import _message
+
+    huge = _message("gross@kita.example", "Scan der Beitrittserklärung")
+    huge.add_attachment(os.urandom(30 * 1024 * 1024), maintype="application", subtype="pdf",
+                        filename="Scan.pdf")
+    scan = _message("scan@kita.example", "Formular als Foto")
+    scan.add_attachment(b"\xff\xd8\xff\xe0" + os.urandom(20 * 1024 * 1024), maintype="image",
+                        subtype="jpeg", filename="IMG_2040.jpg")
+    cafile = certificate[0]
+    with dovecot.client(cafile) as client:
+        client.append("INBOX", huge.as_bytes())
+        client.append("INBOX", scan.as_bytes())
+    del huge, scan
+    _configure(ws, dovecot, cafile)
+    monkeypatch.setenv("FORMTOOL_IMAP_PASSWORD", PASSWORD)
+    result = invoke(ws, "mail", "fetch")
+    out = " ".join(result.output.split())
+    assert "gross@kita.example – Scan der Beitrittserklärung" in out, out
+    assert "zu groß zum Einlesen (die E-Mail mit 41 MB) – bleibt im Posteingang" in out
+    assert max(len(line) for line in result.output.splitlines()) <= 80
+    assert "nicht eingelesen: IMG_2040.jpg: Foto oder Scan" in out
+    assert [p.name for p in (ws / "ruecklaeufe").iterdir()] == ["IMG_2040.jpg"]
+    with dovecot.client(cafile) as client:
+        assert client.select_folder("INBOX")[b"EXISTS"] == 1  # the big one, to look at
+    again = invoke(ws, "mail", "fetch")
+    assert "gross@kita.example" not in again.output and again.exit_code == 0, again.output

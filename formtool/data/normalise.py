@@ -17,7 +17,10 @@ from formtool.pdf.extract import Extraction, RawField
 from formtool.pdf.formdef import Field, FormDefinition
 
 META_COLUMNS = ("datei", "importiert_am", "response_id", "kontakt_id", "aktion", "pruefsumme",
-                "probleme")
+                "probleme", "absender", "eingegangen_am", "message_id")
+# The columns a table written before formtool 2026-11-26 lacks (the mail a return came
+# with, for `mail fetch`): such a table gets them, empty for its old rows.
+ADDED_META_COLUMNS = ("absender", "eingegangen_am", "message_id")
 YES, NO = "ja", "nein"
 POSTCODE_RE = re.compile(r"^\d{5}$")
 NUMBER_RE = re.compile(r"^-?\d{1,3}(\.?\d{3})*(,\d+)?$|^-?\d+([.,]\d+)?$")
@@ -38,6 +41,9 @@ class Row:
     contact_key: str = ""  # who got the personal form with this response id
     campaign: str = ""
     fingerprint: str = ""  # of the field values, once computed (data.tables.fingerprint)
+    sender: str = ""  # the mail it came with (`mail fetch`): From, Date, Message-ID
+    received: str = ""
+    message_id: str = ""
 
     @property
     def key(self) -> str:
@@ -50,7 +56,8 @@ class Row:
         return {"datei": self.file_name, "importiert_am": self.imported_at,
                 "response_id": self.response_id, "kontakt_id": self.contact_key,
                 "aktion": self.campaign, "pruefsumme": self.sha256,
-                "probleme": "; ".join(self.problems)}.get(name, "")
+                "probleme": "; ".join(self.problems), "absender": self.sender,
+                "eingegangen_am": self.received, "message_id": self.message_id}.get(name, "")
 
 
 # normalisation ---------------------------------------------------------------

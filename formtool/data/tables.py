@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from formtool import atomic
 from formtool.data import csvtext  # noqa: F401 (sets the csv field limit for reading)
-from formtool.data.normalise import META_COLUMNS, Row
+from formtool.data.normalise import ADDED_META_COLUMNS, META_COLUMNS, Row
 from formtool.errors import OutputError, os_reason
 
 # OWASP "CSV injection": a spreadsheet treats these first characters as a formula.
@@ -76,6 +76,12 @@ def _digest(pairs: Iterator[tuple[str, str]]) -> str:
     """A fingerprint of a row's field values, independent of column order."""
     text = "\x1f".join(f"{n}={v}" for n, v in sorted(pairs) if v)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _older(header: list[str], headers: list[str]) -> bool:
+    """``header`` is this table's as written before the columns added since."""
+    added = len(ADDED_META_COLUMNS)
+    return header == headers[:-added] and tuple(headers[-added:]) == ADDED_META_COLUMNS
 
 
 def fingerprint(row: Row) -> str:
@@ -145,14 +151,15 @@ class ResponseTable:
                 header = [unneutralise(h) for h in header]
                 self._old_header = header
                 self.names = [n for n in header if n not in META_COLUMNS]
-            elif header != self.headers:
+            elif header != self.headers and not _older(header, self.headers):
                 self.abort()
                 raise OutputError(
                     f"{self.path}: Die vorhandene Tabelle hat andere Spalten als dieses "
                     "Formular (andere Formular-Version oder --header). Bitte mit -o eine "
                     "andere Datei wählen.")
             else:
-                self._writer.writerow(header)
+                self._writer.writerow([neutralise(h) for h in self.headers])
+            widen = len(self.headers) - len(header)  # an older table: new columns, empty
             index = {n: i for i, n in enumerate(header)}
             names = header if self.dynamic else self.names
             fields = [i for i, n in enumerate(names) if n not in META_COLUMNS]
@@ -167,7 +174,7 @@ class ResponseTable:
                 if self.dynamic:
                     self._old_rows.append(cells)
                 else:
-                    self._writer.writerow(cells)
+                    self._writer.writerow(cells + [""] * widen if widen > 0 else cells)
         except (csv.Error, UnicodeDecodeError) as exc:
             self.abort()
             raise OutputError(f"{self.path}: Die vorhandene Tabelle ist nicht lesbar ({exc}); "

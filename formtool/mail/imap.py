@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from formtool.errors import FormtoolError
-from formtool.mail.inbound import MAX_MESSAGE
+from formtool.mail.inbound import MAX_MESSAGE, Big
 from formtool.workspace import ImapSettings
 
 BATCH = 50  # messages per FETCH: one round trip for many
@@ -122,18 +122,24 @@ class Connection:
             ["ALL"])
         return sorted(u for u in uids if u > last)  # "n:*" returns the last one when none newer
 
-    def fetch(self, uids: list[int]) -> Iterator[tuple[int, bytes | None]]:
-        """Each message's bytes, in batches; None for one over MAX_MESSAGE (not loaded).
+    def fetch(self, uids: list[int]) -> Iterator[tuple[int, bytes | Big]]:
+        """Each message's bytes, in batches; of one over MAX_MESSAGE only its head.
         BODY.PEEK: nothing is marked as read."""
         for start in range(0, len(uids), BATCH):
             batch = uids[start:start + BATCH]
-            sizes = self.client.fetch(batch, ["RFC822.SIZE"])
-            small = [u for u in batch if int(sizes.get(u, {}).get(b"RFC822.SIZE", 0))
-                     <= MAX_MESSAGE]
+            sizes = {u: int(d.get(b"RFC822.SIZE", 0))
+                     for u, d in self.client.fetch(batch, ["RFC822.SIZE"]).items()}
+            small = [u for u in batch if sizes.get(u, 0) <= MAX_MESSAGE]
+            big = [u for u in batch if u in sizes and u not in small]
             bodies = self.client.fetch(small, ["BODY.PEEK[]"]) if small else {}
+            heads = self.client.fetch(big, ["BODY.PEEK[HEADER]"]) if big else {}
             for uid in batch:
                 data = bodies.get(uid, {}).get(b"BODY[]")
-                yield uid, data if isinstance(data, bytes) else None
+                head = heads.get(uid, {}).get(b"BODY[HEADER]")
+                if isinstance(data, bytes):
+                    yield uid, data
+                elif uid in sizes:  # too big, or gone meanwhile: its head, if any
+                    yield uid, Big(head if isinstance(head, bytes) else b"", sizes[uid])
 
     def move(self, uids: list[int], folder: str) -> None:
         """Move handled messages out of the way (created if missing)."""

@@ -13,7 +13,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from email.message import EmailMessage, Message
-from email.utils import parseaddr
+from email.utils import parseaddr, parsedate_to_datetime
 
 MAX_MESSAGE = 40 * 1024 * 1024  # bytes: bigger messages are reported, not read
 MAX_ATTACHMENT = 30 * 1024 * 1024
@@ -51,6 +51,9 @@ class Inbound:
     bounces: list[Bounced] = field(default_factory=list)
     candidates: list[str] = field(default_factory=list)  # addresses named in a free-text bounce
     snippet: str = ""  # the first lines of the text, for the coordinator
+    date: str = ""  # its Date, ISO 8601, when readable
+    forwarded: list[str] = field(default_factory=list)  # senders of the forwarded original(s)
+    oversized: list[str] = field(default_factory=list)  # attachments over MAX_ATTACHMENT
 
 
 _ID = re.compile(r"<[^<>\s]+>")
@@ -68,10 +71,39 @@ _BOUNCE_SUBJECTS = ("unzustellbar", "nicht zustellbar", "undeliverable", "undeli
 _REPLY_PREFIX = re.compile(r"^\s*((re|aw|wg|fw|fwd|antw)\s*:\s*)+", re.IGNORECASE)
 
 
-def classify(data: bytes) -> Inbound:
+@dataclass(frozen=True)
+class Big:
+    """A message over MAX_MESSAGE: only its head was read."""
+
+    head: bytes
+    size: int
+
+
+def head_of(data: bytes) -> bytes:
+    """The header block of a message's first bytes."""
+    end = min((i for i in (data.find(b"\r\n\r\n"), data.find(b"\n\n")) if i >= 0),
+              default=len(data))
+    return data[:end] + b"\r\n\r\n"
+
+
+def too_big(big: Big) -> Inbound:
+    """Who sent a message too big to read, and what it is called."""
+    msg = email.message_from_bytes(big.head[:256 * 1024], policy=email.policy.default)
+    key = (_first_id(_header(msg, "Message-ID"))
+           or "sha256:" + hashlib.sha256(big.head).hexdigest())
+    found = Inbound(Kind.TOO_BIG, key, parseaddr(_header(msg, "From"))[1].strip().lower(),
+                    " ".join(_header(msg, "Subject").split()))
+    found.date = _date(msg)
+    found.oversized = [f"die E-Mail mit {big.size // (1024 * 1024)} MB"]
+    return found
+
+
+def classify(data: bytes | Big) -> Inbound:
     """What the message in ``data`` is (never raises for a malformed message)."""
+    if isinstance(data, Big):
+        return too_big(data)
     if len(data) > MAX_MESSAGE:
-        return Inbound(Kind.TOO_BIG, "sha256:" + hashlib.sha256(data).hexdigest())
+        return too_big(Big(head_of(data[:256 * 1024]), len(data)))
     msg = email.message_from_bytes(data, policy=email.policy.default)
     assert isinstance(msg, EmailMessage)
     message_id = _first_id(_header(msg, "Message-ID"))
@@ -81,6 +113,7 @@ def classify(data: bytes) -> Inbound:
     refs = _ID.findall(_header(msg, "In-Reply-To") + " " + _header(msg, "References"))
     found = Inbound(Kind.OTHER, key, sender, subject, refs)
     found.snippet = _snippet(msg)
+    found.date = _date(msg)
     if _is_bounce(msg, sender, subject):
         found.kind = Kind.BOUNCE
         found.bounces = _delivery_status(msg)
@@ -97,8 +130,11 @@ def classify(data: bytes) -> Inbound:
     if _is_optout(subject, found.snippet):
         found.kind = Kind.OPTOUT
         return found
-    found.attachments = _attachments(msg)
-    found.kind = Kind.FORM if found.attachments else Kind.REPLY if refs else Kind.OTHER
+    found.attachments = _attachments(msg, found.oversized)
+    found.forwarded, inner_refs = _forwarded(msg, sender, inline=bool(_FORWARD.match(subject)))
+    found.refs += [r for r in inner_refs if r not in found.refs]
+    found.kind = (Kind.FORM if found.attachments else Kind.TOO_BIG if found.oversized
+                  else Kind.REPLY if refs else Kind.OTHER)
     return found
 
 
@@ -108,6 +144,42 @@ def _header(msg: Message, name: str) -> str:
     except Exception:  # a malformed header is no header
         return ""
     return str(value) if value is not None else ""
+
+
+def _date(msg: Message) -> str:
+    try:
+        when = parsedate_to_datetime(_header(msg, "Date"))
+    except (TypeError, ValueError, IndexError):
+        return ""
+    return when.isoformat(timespec="seconds") if when.tzinfo else ""
+
+
+_FORWARD = re.compile(r"^\s*((re|aw)\s*:\s*)*(wg|fw|fwd)\s*:", re.IGNORECASE)
+_FORWARD_FROM = re.compile(r"^\s*[>*]*\s*(?:von|from)\s*:\*?\s*(.+)$", re.I | re.M)
+
+
+def _forwarded(msg: Message, sender: str, *, inline: bool) -> tuple[list[str], list[str]]:
+    """Who wrote the message that was forwarded (and what it answered): the From of an
+    attached original (message/rfc822), else (``inline``: the subject says WG:/Fwd:) the
+    "Von:"/"From:" line a mail program writes above an inline forward."""
+    senders: list[str] = []
+    refs: list[str] = []
+    for part in msg.walk():
+        if part.get_content_type() != "message/rfc822":
+            continue
+        payload = part.get_payload()
+        inner = payload[0] if isinstance(payload, list) and payload else None
+        if isinstance(inner, Message):
+            senders.append(parseaddr(_header(inner, "From"))[1].strip().lower())
+            refs += _ID.findall(_header(inner, "In-Reply-To") + " "
+                                + _header(inner, "References"))
+    if inline and not any(senders):
+        for part in msg.walk():
+            if part.get_content_type() == "text/plain" and not _is_attachment(part):
+                for line in _FORWARD_FROM.findall(_text(part)[:20000]):
+                    senders += [a.lower() for a in _ADDRESS.findall(line)]
+                break
+    return [s for s in dict.fromkeys(senders) if s and s != sender], refs
 
 
 def _first_id(text: str) -> str:
@@ -220,8 +292,9 @@ def _is_attachment(part: Message) -> bool:
     return part.get_content_disposition() == "attachment" or bool(part.get_filename())
 
 
-def _attachments(msg: Message) -> list[tuple[str, bytes]]:
-    """Files sent along (PDFs, scans, documents), without signature logos, each capped."""
+def _attachments(msg: Message, oversized: list[str]) -> list[tuple[str, bytes]]:
+    """Files sent along (PDFs, scans, documents), without signature logos; one over
+    MAX_ATTACHMENT is named in ``oversized``, not kept."""
     out: list[tuple[str, bytes]] = []
     for part in msg.walk():
         if part.is_multipart() or part.get_content_type() == "message/rfc822":
@@ -234,7 +307,10 @@ def _attachments(msg: Message) -> list[tuple[str, bytes]]:
             data = part.get_payload(decode=True)
         except Exception:  # a broken transfer encoding: nothing to save
             continue
-        if not isinstance(data, bytes) or not data or len(data) > MAX_ATTACHMENT:
+        if not isinstance(data, bytes) or not data:
+            continue
+        if len(data) > MAX_ATTACHMENT:
+            oversized.append(f"{name or 'Anhang'} ({len(data) // (1024 * 1024)} MB)")
             continue
         if (kind.startswith("image/") and part.get_content_disposition() != "attachment"
                 and len(data) < SIGNATURE_IMAGE):

@@ -17,6 +17,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.utils import format_datetime
 from pathlib import Path
 
 from formtool import workspace
@@ -145,11 +146,13 @@ def _mail_comes_back(ws: workspace.Workspace, rng: random.Random) -> Path:
     forms = {p.stem.rsplit("_", 1)[-1]: p
              for p in (root / "formulare" / INVITATION).glob("*.pdf")}
     inbox = mailbox.Maildir(root / "eingang")
+    now = dt.datetime.now().astimezone().replace(microsecond=0)
     scratch = root / ".formtool" / "demo-ausgefuellt"
     for number, send in enumerate(chosen):
         msg = EmailMessage()
         msg["From"], msg["To"] = send.email, "koordination@buendnis-demo.example"
         msg["Message-ID"] = f"<demo-{number}@fachberatung.example>"
+        msg["Date"] = format_datetime(now - dt.timedelta(hours=3 * (len(chosen) - number)))
         msg["In-Reply-To"] = send.message_id
         if number < RETURNS:
             filled = scratch / f"{send.contact_key}.pdf"

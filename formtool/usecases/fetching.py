@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import mailbox
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from typing import TypeVar
 from formtool.addresses import is_valid_email, normalise
 from formtool.data.filenames import safe_filename
 from formtool.errors import FormtoolError
-from formtool.mail.inbound import MAX_MESSAGE, Inbound, Kind, classify
+from formtool.mail.inbound import MAX_MESSAGE, Big, Inbound, Kind, classify, head_of
 from formtool.state.runlock import RunLock
 from formtool.state.store import BOUNCED, Journal, Send, Store
 from formtool.usecases import importing
@@ -53,14 +54,15 @@ class Fetched:
     counts: Counter[Kind] = field(default_factory=Counter)
     earlier: int = 0  # handled by an earlier run
     saved: list[Path] = field(default_factory=list)
+    mail: dict[Path, tuple[str, str, str]] = field(default_factory=dict)  # From, Date, ID
     imported: importing.Imported | None = None
     not_imported: list[importing.FileReport] = field(default_factory=list)  # scans, Word …
     to_read: list[Handled] = field(default_factory=list)
 
 
-def messages(source: Path) -> Iterator[tuple[str, bytes | None]]:
+def messages(source: Path) -> Iterator[tuple[str, bytes | Big]]:
     """(where, bytes) of every message in an mbox file, a Maildir, a folder of .eml
-    files or one .eml file, in a stable order; None for a file too big to read."""
+    files or one .eml file, in a stable order; of a file too big to read, its head."""
     if source.is_file() and source.suffix.lower() == ".eml":
         yield source.name, _read(source)
         return
@@ -68,14 +70,23 @@ def messages(source: Path) -> Iterator[tuple[str, bytes | None]]:
         box = mailbox.mbox(source, create=False)
         try:
             for number, key in enumerate(box.iterkeys(), 1):
-                yield f"{source.name}, Nachricht {number}", box.get_bytes(key)
+                with box.get_file(key) as fh:  # never more than MAX_MESSAGE in memory
+                    data = fh.read(MAX_MESSAGE + 1)
+                    if len(data) > MAX_MESSAGE:
+                        fh.seek(0, 2)
+                        yield (f"{source.name}, Nachricht {number}",
+                               Big(head_of(data[:256 * 1024]), fh.tell()))
+                        continue
+                yield f"{source.name}, Nachricht {number}", data
         finally:
             box.close()
         return
     if (source / "cur").is_dir() and (source / "new").is_dir():
-        maildir = mailbox.Maildir(source, factory=None, create=False)
-        for key in sorted(maildir.iterkeys()):
-            yield f"{source.name}/{key}", maildir.get_bytes(key)
+        # a Maildir is one file per message (the key is its name before ":2,flags")
+        files = [p for sub in ("new", "cur") for p in (source / sub).iterdir()
+                 if p.is_file() and not p.name.startswith(".")]
+        for path in sorted(files, key=lambda p: re.split("[:!]", p.name, maxsplit=1)[0]):
+            yield f"{source.name}/{path.name}", _read(path)
         return
     if source.is_dir():
         for path in sorted(p for p in source.rglob("*.eml") if p.is_file()):
@@ -85,8 +96,12 @@ def messages(source: Path) -> Iterator[tuple[str, bytes | None]]:
                      "oder ein Ordner mit .eml-Dateien).")
 
 
-def _read(path: Path) -> bytes | None:
-    return None if path.stat().st_size > MAX_MESSAGE else path.read_bytes()
+def _read(path: Path) -> bytes | Big:
+    size = path.stat().st_size
+    if size <= MAX_MESSAGE:
+        return path.read_bytes()
+    with path.open("rb") as fh:
+        return Big(head_of(fh.read(256 * 1024)), size)
 
 
 def _saved(folder: Path, name: str, data: bytes) -> Path:
@@ -119,15 +134,16 @@ class _Run:
         self.result = Fetched()
         self.forms: list[tuple[Inbound, list[Path]]] = []  # recorded after the import
 
-    def one(self, where: str, data: bytes | None) -> bool:
+    def one(self, where: str, data: bytes | Big) -> bool:
         """Handle one message; whether it is done with (handled now or before), so that
         a mailbox may file it away. Something else stays where it is."""
-        found = (classify(data) if data is not None
-                 else Inbound(Kind.TOO_BIG, f"zu-gross:{where}"))
+        found = classify(data)
         result = self.result
         if self.journal.handled(found.key):
             result.earlier += 1
             return True
+        if found.kind is Kind.OTHER and found.sender and self.journal.sends_to(found.sender):
+            found.kind = Kind.REPLY  # no In-Reply-To, but from somebody formtool mailed
         saved_before = len(result.saved)
         handled = _handle(self.ws, self.journal, found, where, self.dry_run, result)
         found.attachments = []  # saved: the bytes are not kept (memory stays flat)
@@ -137,6 +153,9 @@ class _Run:
         self.on_message(handled)
         if self.dry_run or found.kind is Kind.OTHER:
             return False  # left where it is: a later run looks again
+        if found.kind is Kind.TOO_BIG:  # reported once, left in the inbox to be looked at
+            self.journal.record_handled(found.key, found.kind.value)
+            return False
         if found.kind is Kind.FORM:
             self.forms.append((found, result.saved[saved_before:]))
         else:
@@ -158,7 +177,8 @@ class _Run:
 
             result.imported = importing.run_import(
                 self.ws, sorted(set(result.saved)),
-                importing.ImportOptions(output_dir=self.ws.root / "antworten"), on_file=answer)
+                importing.ImportOptions(output_dir=self.ws.root / "antworten", mail=result.mail),
+                on_file=answer)
             for found, paths in self.forms:
                 _answered_by_sender(self.journal, found,
                                     [reports[p] for p in paths if p in reports])
@@ -250,8 +270,14 @@ def _handle(ws: Workspace, journal: Journal, found: Inbound, where: str, dry_run
                 continue
             path = _saved(ws.root / RETURNS_DIR, name, data)
             result.saved.append(path)
+            result.mail[path] = (found.sender, found.date,
+                                 found.key if found.key.startswith("<") else "")
             names.append(path.name)
-        handled.note = "gespeichert und eingelesen: " + ", ".join(names)
+        handled.note = f"gespeichert in {RETURNS_DIR}/: " + ", ".join(names)
+        if found.oversized:
+            handled.note += ("; zu groß, nicht gespeichert: " + ", ".join(found.oversized)
+                             + " – bitte im Postfach ansehen")
+            handled.look = True
     elif found.kind is Kind.OPTOUT:
         if is_valid_email(found.sender):
             if not dry_run:
@@ -278,7 +304,10 @@ def _handle(ws: Workspace, journal: Journal, found: Inbound, where: str, dry_run
             handled.note = "Antwort ohne Formular, keiner Sendung zuzuordnen – bitte lesen"
         handled.look = True
     elif found.kind is Kind.TOO_BIG:
-        handled.note, handled.look = "zu groß zum Einlesen – bitte im Postfach ansehen", True
+        what = ", ".join(found.oversized) or "die E-Mail"
+        handled.note = (f"zu groß zum Einlesen ({what}) – bleibt im Posteingang, bitte dort "
+                        "ansehen")
+        handled.look = True
     else:
         handled.note = "nicht angefasst"
     if found.snippet and handled.look:
@@ -287,11 +316,13 @@ def _handle(ws: Workspace, journal: Journal, found: Inbound, where: str, dry_run
 
 
 def _sent_to(journal: Journal, found: Inbound) -> Send | None:
-    """The send a message answers: by its In-Reply-To/References, else the latest send
-    to its sender's address."""
+    """The send a message answers: by its In-Reply-To/References (its own or a forwarded
+    original's), else the latest send to its sender's address, else to the sender of
+    the original it forwards."""
     send = next((s for s in map(journal.by_message_id, found.refs) if s), None)
-    if send is None and is_valid_email(found.sender):
-        send = next(iter(journal.sends_to(found.sender)), None)
+    for address in (found.sender, *found.forwarded):
+        if send is None and is_valid_email(address):
+            send = next(iter(journal.sends_to(address)), None)
     return send
 
 

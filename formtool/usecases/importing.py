@@ -74,6 +74,8 @@ class ImportOptions:
     update: bool = False
     password: str = ""
     processes: int = 0  # 0: one per core
+    # the mail each file came with (`mail fetch`): path -> (From, Date, Message-ID)
+    mail: dict[Path, tuple[str, str, str]] = field(default_factory=dict)
 
 
 # The operating systems' and office programs' own bookkeeping, never a return.
@@ -370,6 +372,8 @@ class Importer:
     def _add(self, read: Read, row: Row) -> FileReport:
         form_id = read.form_id
         self._match(row)
+        row.sender, row.received, row.message_id = self.options.mail.get(read.path,
+                                                                          ("", "", ""))
         table = self._table(form_id)
         report = FileReport(read.path, Status.IMPORTED, form_id, problems=row.problems,
                             response_id=row.response_id)
@@ -399,7 +403,8 @@ class Importer:
 
 def _kinds(form: FormDefinition | None, *, labels: bool) -> dict[str, workbook.Kind]:
     """What each column of a response table holds, by its header."""
-    kinds = {"importiert_am": workbook.Kind.TIMESTAMP}
+    kinds = {"importiert_am": workbook.Kind.TIMESTAMP,
+             "eingegangen_am": workbook.Kind.TIMESTAMP}
     if form is None:
         return kinds
     types = {spec.name: spec.type for spec in form.fields()}
