@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from imapserver import PASSWORD, USER, Dovecot
 from mailhelpers import make_certificate
+from peak import run_measured
 
 
 def _messages(count: int, pdf: bytes) -> list[bytes]:
@@ -86,13 +87,8 @@ def ours(server: Dovecot, cafile: Path, folder: str, count: int) -> tuple[float,
                      f'security = "ssl"\nuser = "{USER}"\nca_file = "{cafile}"\n'
                      f'folder = "{folder}"\n')
         env = {**os.environ, "FORMTOOL_IMAP_PASSWORD": PASSWORD}
-        start = time.perf_counter()
-        process = subprocess.Popen([formtool, "--workspace", str(ws), "mail", "fetch"],
-                                   env=env, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL)
-        _, _, usage = os.wait4(process.pid, 0)  # this run's own peak (and its workers')
-        elapsed = time.perf_counter() - start
-    return count / elapsed, usage.ru_maxrss / 1024
+        elapsed, peak = run_measured([formtool, "--workspace", str(ws), "mail", "fetch"], env)
+    return count / elapsed, peak
 
 
 def main() -> None:

@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from peak import peak_rss_mib
+from peak import peak_rss_mib, run_measured
 
 CACHE = Path(__file__).parent / ".cache"
 
@@ -137,11 +137,8 @@ def whole_import(folder: Path) -> tuple[float, float]:
         formtool = str(Path(sys.executable).with_name("formtool"))
         subprocess.run([formtool, "init", str(ws)], check=True, capture_output=True)
         count = len(list(folder.glob("*.pdf")))
-        start = time.perf_counter()
-        subprocess.run([formtool, "--workspace", str(ws), "import", str(folder)], check=True,
-                       capture_output=True)
-        elapsed = time.perf_counter() - start
-    return count / elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        elapsed, peak = run_measured([formtool, "--workspace", str(ws), "import", str(folder)])
+    return count / elapsed, peak
 
 
 def peak_mib() -> float:

@@ -325,3 +325,28 @@ def test_an_older_table_gets_the_mail_columns(ws: Path, box: list[EmailMessage],
     rows = read_csv(table)
     assert [(r["Name der Organisation"], r["absender"]) for r in rows] == [
         ("Kita A", ""), ("Kita Zwei", "zwei@traeger.example")]
+
+
+def test_encoded_words_and_raw_bytes_in_headers() -> None:
+    """Headers as mail programs really write them: RFC 2047 subjects and attachment names
+    (Outlook), RFC 2231 names (Thunderbird), raw 8-bit bytes, a broken encoded word."""
+    from formtool.mail.inbound import Kind, classify
+
+    optout = classify(b"From: =?utf-8?q?J=C3=BCrgen?= <j@kita.example>\r\n"
+                      b"Subject: =?utf-8?q?Abmelden?=\r\n\r\nbitte\r\n")
+    assert optout.kind is Kind.OPTOUT and optout.sender == "j@kita.example"
+    outlook = classify(
+        b"From: a@kita.example\r\nSubject: =?iso-8859-1?q?R=FCcklauf?=\r\n"
+        b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+        b"Content-Type: text/plain; charset=iso-8859-1\r\n\r\nGr\xfc\xdfe\r\n--b\r\n"
+        b"Content-Type: application/pdf\r\nContent-Disposition: attachment;\r\n"
+        b" filename=\"=?utf-8?B?QmVpdHJpdHRzZXJrbMOkcnVuZy5wZGY=?=\"\r\n\r\n%PDF-1.4\r\n"
+        b"--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment;\r\n"
+        b" filename*=utf-8''R%C3%BCcklauf%20M%C3%BCller.pdf\r\n\r\n%PDF-1.7\r\n--b--\r\n")
+    assert outlook.subject == "Rücklauf" and outlook.snippet == "Grüße"
+    assert [name for name, _ in outlook.attachments] == ["Beitrittserklärung.pdf",
+                                                          "Rücklauf Müller.pdf"]
+    raw = classify(b"From: M\xfcller <m@kita.example>\r\nSubject: Gr\xc3\xbc\xc3\x9fe "
+                   b"=?utf-8?q?broken\r\nIn-Reply-To: <inv-a@buendnis.example>\r\n\r\nHallo\r\n")
+    assert raw.kind is Kind.REPLY and raw.sender == "m@kita.example"
+    assert raw.subject == "Grüße =?utf-8?q?broken"

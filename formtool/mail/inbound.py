@@ -12,7 +12,9 @@ import enum
 import hashlib
 import re
 from dataclasses import dataclass, field
-from email.message import EmailMessage, Message
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
+from email.message import Message
 from email.utils import parseaddr, parsedate_to_datetime
 
 MAX_MESSAGE = 40 * 1024 * 1024  # bytes: bigger messages are reported, not read
@@ -88,7 +90,7 @@ def head_of(data: bytes) -> bytes:
 
 def too_big(big: Big) -> Inbound:
     """Who sent a message too big to read, and what it is called."""
-    msg = email.message_from_bytes(big.head[:256 * 1024], policy=email.policy.default)
+    msg = _parse(big.head[:256 * 1024])
     key = (_first_id(_header(msg, "Message-ID"))
            or "sha256:" + hashlib.sha256(big.head).hexdigest())
     found = Inbound(Kind.TOO_BIG, key, parseaddr(_header(msg, "From"))[1].strip().lower(),
@@ -104,8 +106,7 @@ def classify(data: bytes | Big) -> Inbound:
         return too_big(data)
     if len(data) > MAX_MESSAGE:
         return too_big(Big(head_of(data[:256 * 1024]), len(data)))
-    msg = email.message_from_bytes(data, policy=email.policy.default)
-    assert isinstance(msg, EmailMessage)
+    msg = _parse(data)
     message_id = _first_id(_header(msg, "Message-ID"))
     key = message_id or "sha256:" + hashlib.sha256(data).hexdigest()
     sender = parseaddr(_header(msg, "From"))[1].strip().lower()
@@ -138,12 +139,52 @@ def classify(data: bytes | Big) -> Inbound:
     return found
 
 
+class _RawHeaders(email.policy.Compat32):
+    """compat32, but a header is handed out as the text it is (raw 8-bit bytes as
+    surrogate escapes), for ``_header`` to decode."""
+
+    def header_fetch_parse(self, name: str, value: str) -> str:
+        return value
+
+
+_POLICY = _RawHeaders()
+
+
+def _parse(data: bytes) -> Message:
+    """The message's structure. Headers stay raw text until asked for, and only those
+    asked for are decoded (``_header``) – the default policy builds a parsed header
+    object on every access, three times the work for what is read here."""
+    return email.message_from_bytes(data, policy=_POLICY)
+
+
+def _unescaped(value: str) -> str:
+    """Raw 8-bit header bytes (against the standard, but common) as UTF-8, else Latin-1."""
+    try:
+        raw = value.encode("utf-8", "surrogateescape")
+    except UnicodeError:
+        return value
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def _decoded(value: str) -> str:
+    """RFC 2047 encoded words (=?utf-8?q?…?=) as text; the raw value if they are broken."""
+    if "=?" not in value:
+        return value
+    try:
+        return str(make_header(decode_header(value)))
+    except (HeaderParseError, LookupError, UnicodeError, ValueError):
+        return value
+
+
 def _header(msg: Message, name: str) -> str:
     try:
         value = msg.get(name)
     except Exception:  # a malformed header is no header
         return ""
-    return str(value) if value is not None else ""
+    return "" if value is None else _decoded(_unescaped(str(value)))
 
 
 def _date(msg: Message) -> str:
@@ -263,11 +304,20 @@ def _original_id(msg: Message) -> str:
 
 
 def _text(part: Message) -> str:
+    """A text part's content, decoded (its charset, else UTF-8, else Latin-1)."""
     try:
-        content = part.get_content() if isinstance(part, EmailMessage) else part.get_payload()
+        payload = part.get_payload(decode=True)
+        charset = part.get_content_charset() or "utf-8"
     except Exception:  # an undecodable part has no text
         return ""
-    return content if isinstance(content, str) else ""
+    if not isinstance(payload, bytes):
+        return ""
+    for encoding in (charset, "utf-8"):
+        try:
+            return payload.decode(encoding)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return payload.decode("latin-1")
 
 
 def _all_text(msg: Message) -> str:
@@ -299,7 +349,10 @@ def _attachments(msg: Message, oversized: list[str]) -> list[tuple[str, bytes]]:
     for part in msg.walk():
         if part.is_multipart() or part.get_content_type() == "message/rfc822":
             continue
-        name = part.get_filename() or ""
+        try:
+            name = _decoded(_unescaped(part.get_filename() or ""))
+        except Exception:  # a malformed parameter: no name
+            name = ""
         kind = part.get_content_type()
         if not (_is_attachment(part) or kind == "application/pdf"):
             continue
