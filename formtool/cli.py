@@ -749,13 +749,16 @@ def mail_optout(state: _State, addresses: tuple[str, ...]) -> None:
 @click.option("--offen", is_flag=True, help="Wer noch nicht geantwortet hat (mit Anschrift).")
 @click.option("--fehler", is_flag=True,
               help="Wen die E-Mail nicht erreicht hat, mit der Antwort des Mailservers.")
+@click.option("--antworten", is_flag=True,
+              help="Wer per E-Mail ohne Formular geantwortet hat, mit Betreff und Anfang.")
 @click.option("--csv", "csv_path", metavar="DATEI", type=click.Path(dir_okay=False, path_type=Path),
-              help="Die Liste (mit --offen oder --fehler) bzw. die Tabelle als CSV-Datei.")
+              help="Die Liste (mit --offen, --fehler, --antworten) bzw. die Tabelle als "
+                   "CSV-Datei.")
 @click.option("--xlsx", "xlsx_path", metavar="DATEI",
               type=click.Path(dir_okay=False, path_type=Path),
               help="Dasselbe als Excel-Arbeitsmappe (PLZ und Telefon bleiben, wie sie sind).")
 @pass_state
-def status_(state: _State, campaign: str | None, offen: bool, fehler: bool,
+def status_(state: _State, campaign: str | None, offen: bool, fehler: bool, antworten: bool,
             csv_path: Path | None, xlsx_path: Path | None) -> None:
     """Je Aktion: gesendet, fehlgeschlagen, unbekannt, beantwortet, offen, abgemeldet.
 
@@ -765,12 +768,14 @@ def status_(state: _State, campaign: str | None, offen: bool, fehler: bool,
         formtool status einladung-fachberatung --offen
         formtool status einladung-fachberatung --offen --xlsx offen.xlsx
         formtool status einladung-fachberatung --fehler
+        formtool status einladung-fachberatung --antworten
     """
-    if offen and fehler:
-        raise click.UsageError("--offen oder --fehler, nicht beides.")
+    if offen + fehler + antworten > 1:
+        raise click.UsageError("nur eines von --offen, --fehler, --antworten.")
     from formtool.usecases import status as use
 
-    view = use.View.OPEN if offen else use.View.ERRORS if fehler else use.View.SUMMARY
+    view = (use.View.OPEN if offen else use.View.ERRORS if fehler
+            else use.View.REPLIES if antworten else use.View.SUMMARY)
     report = use.report(state.workspace(), campaign, view)
     if csv_path is not None or xlsx_path is not None:
         if csv_path is not None:

@@ -105,6 +105,12 @@ def report_lines(report: Report) -> list[str]:
             key, name, organisation, address, email, sent_at = cells
             blocks.append(_person(key, " – ".join(p for p in (name, organisation) if p), [
                 email, " · ".join(p for p in (address, f"gesendet am {sent_at}") if p)]))
+        elif report.view is View.REPLIES:
+            key, name, organisation, email, received, subject, snippet = cells
+            who = " – ".join(p for p in (name, organisation) if p) or email
+            blocks.append(_person(key, who, [
+                f"{email} · am {received}: „{subject}“",
+                *(f"| {line}" for line in snippet.splitlines())]))
         else:
             key, name, organisation, email, state, reply, tried_at = cells
             blocks.append(_person(key, " – ".join(p for p in (name, organisation) if p), [

@@ -350,3 +350,28 @@ def test_encoded_words_and_raw_bytes_in_headers() -> None:
                    b"=?utf-8?q?broken\r\nIn-Reply-To: <inv-a@buendnis.example>\r\n\r\nHallo\r\n")
     assert raw.kind is Kind.REPLY and raw.sender == "m@kita.example"
     assert raw.subject == "Grüße =?utf-8?q?broken"
+
+
+def test_status_lists_the_replies_to_read(ws: Path, tmp_path: Path) -> None:
+    """`status --antworten`: who answered by mail, the subject and the first lines – and
+    nothing a hostile sender put in them reaches the terminal or a table as more than text."""
+    _journal(ws)
+    hostile = _message("kita.a@traeger.example", "AW: Einladung\x1b[2J\u202e",
+                       "=HYPERLINK(\"http://x.example\")\n\x1b]0;pwned\x07Wir melden uns.\n"
+                       "> zitiert\n", In_Reply_To=SENT["kita.a@traeger.example"])
+    question = _message("d.frage@kita.example", "AW: Einladung", "Wer ist im Bündnis?",
+                        In_Reply_To=SENT["d.frage@kita.example"])
+    invoke(ws, "mail", "fetch", "--from", str(_as_mbox([hostile, question], tmp_path / "m")))
+    result = invoke(ws, "status", "einladung", "--antworten")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "d.frage@kita.example · am " in out and "| Wer ist im Bündnis?" in out
+    assert "Wir melden uns." in out and "zitiert" not in out  # quoted lines left out
+    assert "\x1b" not in out and "\u202e" not in out and "\x07" not in out
+    assert max(len(line) for line in out.splitlines()) <= 80
+    invoke(ws, "status", "einladung", "--antworten", "--csv", str(tmp_path / "a.csv"))
+    rows = read_csv(tmp_path / "a.csv")
+    assert [r["E-Mail"] for r in rows] == ["kita.a@traeger.example", "d.frage@kita.example"]
+    assert rows[0]["Anfang der Nachricht"].startswith("'=HYPERLINK")  # never a formula
+    both = invoke(ws, "status", "einladung", "--antworten", "--offen")
+    assert both.exit_code == 2 and "Nur eines von" in both.output

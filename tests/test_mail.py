@@ -360,7 +360,7 @@ def test_550_fails_one_and_the_run_goes_on(ws: Path, server: LocalSmtpServer) ->
     assert table[0] == "ID;Name;Organisation;E-Mail;Zustand;Antwort des Servers;versucht am"
     assert len(table) == 2 and table[1].startswith("FB-00002;Anja Groß-Dietrich;")
     both = invoke(ws, "status", "erinnerung", "--fehler", "--offen")
-    assert both.exit_code == 2 and "--offen oder --fehler, nicht beides." in both.output
+    assert both.exit_code == 2 and "Nur eines von --offen, --fehler, --antworten." in both.output
 
 
 def test_dropped_connection_reconnects_without_duplicates(ws: Path,

@@ -11,6 +11,7 @@ import email.policy
 import enum
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from email.errors import HeaderParseError
 from email.header import decode_header, make_header
@@ -93,8 +94,9 @@ def too_big(big: Big) -> Inbound:
     msg = _parse(big.head[:256 * 1024])
     key = (_first_id(_header(msg, "Message-ID"))
            or "sha256:" + hashlib.sha256(big.head).hexdigest())
-    found = Inbound(Kind.TOO_BIG, key, parseaddr(_header(msg, "From"))[1].strip().lower(),
-                    " ".join(_header(msg, "Subject").split()))
+    sender = printable(parseaddr(_header(msg, "From"))[1]).strip().lower()
+    found = Inbound(Kind.TOO_BIG, key, sender,
+                    " ".join(printable(_header(msg, "Subject")).split()))
     found.date = _date(msg)
     found.oversized = [f"die E-Mail mit {big.size // (1024 * 1024)} MB"]
     return found
@@ -109,8 +111,8 @@ def classify(data: bytes | Big) -> Inbound:
     msg = _parse(data)
     message_id = _first_id(_header(msg, "Message-ID"))
     key = message_id or "sha256:" + hashlib.sha256(data).hexdigest()
-    sender = parseaddr(_header(msg, "From"))[1].strip().lower()
-    subject = " ".join(_header(msg, "Subject").split())
+    sender = printable(parseaddr(_header(msg, "From"))[1]).strip().lower()
+    subject = " ".join(printable(_header(msg, "Subject")).split())
     refs = _ID.findall(_header(msg, "In-Reply-To") + " " + _header(msg, "References"))
     found = Inbound(Kind.OTHER, key, sender, subject, refs)
     found.snippet = _snippet(msg)
@@ -177,6 +179,14 @@ def _decoded(value: str) -> str:
         return str(make_header(decode_header(value)))
     except (HeaderParseError, LookupError, UnicodeError, ValueError):
         return value
+
+
+def printable(text: str) -> str:
+    """Text from the internet as a terminal or a table may show it: control and format
+    characters (escape sequences, bidi overrides, zero-width) become spaces; line breaks
+    stay."""
+    return "".join(c if c == "\n" or unicodedata.category(c) not in ("Cc", "Cf")
+                   else " " for c in text)
 
 
 def _header(msg: Message, name: str) -> str:
@@ -327,10 +337,10 @@ def _all_text(msg: Message) -> str:
 def _snippet(msg: Message) -> str:
     for part in msg.walk():
         if part.get_content_type() == "text/plain" and not _is_attachment(part):
-            text = _text(part)
-            lines = [line.strip() for line in text.splitlines()
+            text = _text(part)[:20000]
+            lines = [" ".join(printable(line).split()) for line in text.splitlines()
                      if line.strip() and not line.startswith(">")]
-            return "\n".join(lines[:6])[:500]
+            return "\n".join(line for line in lines[:6] if line)[:500]
     return ""
 
 

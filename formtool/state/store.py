@@ -152,6 +152,10 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (account, folder)
     );
     """,
+    # 8: the first lines of a reply, for `status --antworten`
+    """
+    ALTER TABLE answers ADD COLUMN snippet TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 
@@ -602,6 +606,18 @@ class Recipient(NamedTuple):
     by_mail: bool = False  # answered by a reply without a form (mail fetch)
 
 
+class Reply(NamedTuple):
+    """A reply without a form (``mail fetch``), as ``status --antworten`` lists it."""
+
+    key: str
+    name: str
+    organisation: str
+    email: str
+    received_at: str
+    subject: str
+    snippet: str
+
+
 class Journal:
     """The mail journal inside a Store: one row per (campaign, address)."""
 
@@ -696,13 +712,25 @@ class Journal:
         return cursor.rowcount == 1
 
     def record_answer(self, *, email: str, campaign: str, message_id: str,
-                      subject: str, kind: str = "reply") -> None:
+                      subject: str, kind: str = "reply", snippet: str = "") -> None:
         """The address answered ``campaign``: by a reply without a form (``reply``), or
         with a form that has no response id, known by the sender (``form``)."""
         self.store.execute("INSERT OR REPLACE INTO answers (email, campaign, message_id, "
-                           "subject, received_at, kind) VALUES (?, ?, ?, ?, ?, ?)",
+                           "subject, received_at, kind, snippet) VALUES (?, ?, ?, ?, ?, ?, ?)",
                            (normalise(email), campaign, message_id, subject[:200], _now(),
-                            kind))
+                            kind, snippet[:500]))
+
+    def replies(self, campaign: str) -> Iterator[Reply]:
+        """The replies without a form to ``campaign``, oldest first, with who sent them."""
+        rows = self.store.execute(
+            """SELECT COALESCE(c.key, ''), COALESCE(c.name, ''), COALESCE(c.organisation, ''),
+                      a.email, a.received_at, a.subject, a.snippet
+               FROM answers a LEFT JOIN contacts c ON c.rowid = (
+                   SELECT rowid FROM contacts WHERE email = a.email COLLATE NOCASE
+                   ORDER BY updated_at DESC, rowid DESC LIMIT 1)
+               WHERE a.campaign = ? AND a.kind = 'reply' ORDER BY a.received_at, a.rowid""",
+            (campaign,)).fetchall()
+        return (Reply(*row) for row in rows)
 
     def imap_position(self, account: str, folder: str) -> tuple[int, int]:
         """(UIDVALIDITY, last UID handled) of a folder; (0, 0) before the first run."""

@@ -297,7 +297,8 @@ def _handle(ws: Workspace, journal: Journal, found: Inbound, where: str, dry_run
         if send is not None:
             if not dry_run:
                 journal.record_answer(email=send.email, campaign=send.campaign,
-                                      message_id=found.key, subject=found.subject)
+                                      message_id=found.key, subject=found.subject,
+                                      snippet=found.snippet)
             handled.note = (f"Antwort auf „{send.campaign}“ ohne Formular: als beantwortet "
                             "vermerkt (keine Erinnerung) – bitte lesen")
         else:

@@ -17,6 +17,8 @@ SUMMARY_HEADER = ["Aktion", "gesendet", "fehlgeschlagen", "zurückgestellt", "un
 OPEN_HEADER = ["ID", "Name", "Organisation", "Anschrift", "E-Mail", "gesendet am"]
 ERRORS_HEADER = ["ID", "Name", "Organisation", "E-Mail", "Zustand", "Antwort des Servers",
                  "versucht am"]
+REPLIES_HEADER = ["ID", "Name", "Organisation", "E-Mail", "eingegangen am", "Betreff",
+                  "Anfang der Nachricht"]
 UNDELIVERED = {SendState.FAILED: "fehlgeschlagen", SendState.PENDING: "zurückgestellt",
                SendState.UNKNOWN: "unbekannt", SendState.SENDING: "wird gerade gesendet"}
 
@@ -25,6 +27,7 @@ class View(enum.Enum):
     SUMMARY = "summary"  # one row per campaign
     OPEN = "open"  # who got it and has not answered
     ERRORS = "errors"  # whom it did not reach
+    REPLIES = "replies"  # who answered by mail, without the form, and what they wrote
 
 
 class StatusError(FormtoolError):
@@ -41,6 +44,8 @@ class Report:
     def empty_message(self) -> str:
         return {View.OPEN: "Alle haben geantwortet.",
                 View.ERRORS: "Keine E-Mail ohne Zustellung.",
+                View.REPLIES: "Keine Antworten ohne Formular (formtool mail fetch holt sie "
+                              "aus dem Postfach).",
                 View.SUMMARY: "Noch nichts gesendet."}[self.view]
 
 
@@ -70,6 +75,10 @@ def report(ws: Workspace, campaign: str | None = None, view: View = View.SUMMARY
             return Report(view, OPEN_HEADER, [
                 [r.key, r.name, r.organisation, r.address, r.email, r.sent_at[:10]]
                 for name in names for r in journal.unanswered(name)])
+        if view is View.REPLIES:
+            return Report(view, REPLIES_HEADER, [
+                [r.key, r.name, r.organisation, r.email, r.received_at[:10], r.subject,
+                 r.snippet] for name in names for r in journal.replies(name)])
         if view is View.ERRORS:
             return Report(view, ERRORS_HEADER, [
                 [r.key, r.name, r.organisation, r.email, UNDELIVERED[r.state],
@@ -84,13 +93,15 @@ def write_workbook(table: Report, path: Path) -> int:
     (ids, addresses, server replies) as text; returns the rows."""
     from formtool.data import workbook
 
-    kinds = {"gesendet am": workbook.Kind.DATE, "versucht am": workbook.Kind.DATE}
+    kinds = {"gesendet am": workbook.Kind.DATE, "versucht am": workbook.Kind.DATE,
+             "eingegangen am": workbook.Kind.DATE}
     if table.view is View.SUMMARY:
         kinds.update((h, workbook.Kind.NUMBER) for h in table.header[1:])
     return workbook.write_workbook(path, table.header, table.rows,
                                    [kinds.get(h, workbook.Kind.TEXT) for h in table.header],
                                    sheet={View.SUMMARY: "Stand", View.OPEN: "Offen",
-                                          View.ERRORS: "Nicht zugestellt"}[table.view])
+                                          View.ERRORS: "Nicht zugestellt",
+                                          View.REPLIES: "Antworten"}[table.view])
 
 
 def write_csv(table: Report, path: Path) -> int:
