@@ -23,7 +23,10 @@ class Dovecot:
     """``sent_flag``: the folder "Gesendet" exists and is flagged \\Sent (RFC 6154), as at
     most providers; without it the account has no Sent folder until a test makes one."""
 
-    def __init__(self, certificate: tuple[Path, Path], *, sent_flag: bool = True) -> None:
+    def __init__(self, certificate: tuple[Path, Path], *, sent_flag: bool = True,
+                 capabilities: str = "") -> None:
+        """``capabilities``: what the server announces after login (Dovecot's
+        imap_capability), e.g. without MOVE, as some providers' servers."""
         dovecot = shutil.which("dovecot") or "/usr/sbin/dovecot"
         if not Path(dovecot).exists():
             pytest.fail("dovecot is not installed: run `make test`, which installs dovecot-imapd")
@@ -49,6 +52,7 @@ class Dovecot:
         self.config.write_text(f"""
 protocols = imap
 listen = 127.0.0.1
+{f"imap_capability = {capabilities}" if capabilities else ""}
 base_dir = {folder}/run
 state_dir = {folder}/state
 log_path = {folder}/dovecot.log

@@ -12,7 +12,7 @@ import pytest
 from helpers import invoke
 from imapserver import PASSWORD, USER, Dovecot
 from mailhelpers import MemoryKeyring
-from test_fetch import _as_mbox, _journal, _outcome, box  # noqa: F401 (box is a fixture)
+from test_fetch import _as_mbox, _journal, _message, _outcome, box  # noqa: F401 (box is a fixture)
 
 from formtool import workspace
 
@@ -123,7 +123,6 @@ def test_a_30_mb_attachment_is_named_not_loaded(ws: Path, dovecot: Dovecot,
     it is named with its sender and left in the inbox, once. A 20 MB scan is kept."""
     import os
 
-    from test_fetch import _message
 
     huge = _message("gross@kita.example", "Scan der Beitrittserklärung")
     huge.add_attachment(os.urandom(30 * 1024 * 1024), maintype="application", subtype="pdf",
@@ -149,3 +148,30 @@ def test_a_30_mb_attachment_is_named_not_loaded(ws: Path, dovecot: Dovecot,
         assert client.select_folder("INBOX")[b"EXISTS"] == 1  # the big one, to look at
     again = invoke(ws, "mail", "fetch")
     assert "gross@kita.example" not in again.output and again.exit_code == 0, again.output
+
+
+def test_a_server_without_move_gets_copy_and_delete(
+        ws: Path, box: list[EmailMessage | bytes],  # noqa: F811
+        certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without MOVE (RFC 6851) the handled messages are copied and deleted – and with
+    UIDPLUS only those are expunged, not a message the user had marked deleted."""
+    server = Dovecot(certificate, capabilities="IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE "
+                                              "UIDPLUS NAMESPACE SPECIAL-USE")
+    try:
+        cafile = certificate[0]
+        with server.client(cafile) as client:
+            assert not client.has_capability("MOVE")
+            client.append("INBOX", _message("privat@kita.example", "Alt").as_bytes(),
+                          flags=(b"\\Deleted",))
+            for msg in box:
+                client.append("INBOX", msg if isinstance(msg, bytes) else msg.as_bytes())
+        _configure(ws, server, cafile)
+        monkeypatch.setenv("FORMTOOL_IMAP_PASSWORD", PASSWORD)
+        result = invoke(ws, "mail", "fetch")
+        assert "3 mit Formular/Anhang" in " ".join(result.output.split()), result.output
+        with server.client(cafile) as client:
+            # spam, the broken message and the user's own deleted one stay
+            assert client.select_folder("INBOX")[b"EXISTS"] == 3
+            assert client.select_folder("formtool/erledigt")[b"EXISTS"] == 8
+    finally:
+        server.stop()
