@@ -123,7 +123,6 @@ def test_a_30_mb_attachment_is_named_not_loaded(ws: Path, dovecot: Dovecot,
     it is named with its sender and left in the inbox, once. A 20 MB scan is kept."""
     import os
 
-
     huge = _message("gross@kita.example", "Scan der Beitrittserklärung")
     huge.add_attachment(os.urandom(30 * 1024 * 1024), maintype="application", subtype="pdf",
                         filename="Scan.pdf")
