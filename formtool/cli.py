@@ -619,7 +619,11 @@ def _show_summary(result: Result) -> None:
               help="Das Passwort des Postfachs ([imap]) statt des Versands ([smtp]).")
 @pass_state
 def mail_login(state: _State, for_imap: bool) -> None:
-    """SMTP-Passwort im Schlüsselbund des Betriebssystems speichern und testen.
+    """Passwort im Schlüsselbund des Betriebssystems speichern und testen.
+
+    Erst das für den Versand ([smtp]); ist unter [imap] ein Postfach eingetragen, wird
+    es mit demselben Passwort geprüft und nur, wenn das nicht geht, nach dessen Passwort
+    gefragt. --imap: nur das Postfach.
 
     \b
     Beispiel:
@@ -643,6 +647,23 @@ def mail_login(state: _State, for_imap: bool) -> None:
     password = _read_password(f"Passwort für {settings.user} bei {settings.host}")
     credentials.login(settings, password)
     click.echo(f"Anmeldung bei {settings.host} erfolgreich; Passwort im Schlüsselbund "
+               "gespeichert.")
+    imap = state.workspace().imap_settings()
+    if not imap.host:
+        return
+    if credentials.same_account(imap, settings):
+        from formtool.mail.imap import ImapError
+
+        try:
+            credentials.check_imap(imap, password)
+        except ImapError as exc:
+            click.echo(f"Postfach {imap.host}: mit demselben Passwort nicht möglich ({exc}).")
+        else:
+            click.echo(f"Anmeldung am Postfach {imap.host} mit demselben Passwort erfolgreich.")
+            return
+    imap_password = _read_password(f"Postfach-Passwort für {imap.user} bei {imap.host}")
+    credentials.imap_login(imap, imap_password)
+    click.echo(f"Anmeldung am Postfach {imap.host} erfolgreich; Passwort im Schlüsselbund "
                "gespeichert.")
 
 
@@ -693,7 +714,7 @@ def mail_fetch(state: _State, source: Path, dry_run: bool) -> None:
     if source is not None:
         result = fetching.fetch_from(ws, source, dry_run=dry_run, on_message=show)
     else:
-        password = credentials.imap_password(ws.imap_settings())
+        password = credentials.imap_password(ws.imap_settings(), ws.mail_settings())
         result = fetching.fetch_imap(ws, password, dry_run=dry_run, on_message=show)
     names = {Kind.FORM: "form", Kind.REPLY: "reply", Kind.OPTOUT: "optout",
              Kind.BOUNCE: "bounce", Kind.AUTOREPLY: "auto", Kind.OTHER: "other",

@@ -55,7 +55,8 @@ max_size_mb = 20      # größte E-Mail samt Anhängen
 
 # [imap]
 # Das Postfach, in dem die Antworten ankommen („formtool mail fetch“ holt Rückläufe,
-# Abmeldungen und Unzustellbares ab). Passwort: „formtool mail login --imap“.
+# Abmeldungen und Unzustellbares ab). Passwort: „formtool mail login“ prüft das Postfach
+# mit dem Versand-Passwort und fragt nur, wenn es ein anderes ist.
 #   IONOS: imap.ionos.de · Strato: imap.strato.de · web.de: imap.web.de, GMX:
 #   imap.gmx.net (IMAP erst in den Einstellungen erlauben) · Telekom:
 #   secureimap.t-online.de · Gmail: imap.gmail.com (App-Passwort) · Microsoft 365:

@@ -275,3 +275,35 @@ def test_forget_removes_a_waiting_copy(ws: Path) -> None:
     assert "1 wartende Kopie(n) für „Gesendet“" in result.output
     left = [p.read_bytes() for p in _spool(ws)]
     assert len(left) == 1 and b"bleibt@kita.example" in left[0]
+
+
+@pytest.mark.parametrize("same", [True, False])
+def test_one_mail_login_for_sending_and_the_mailbox(
+        same: bool, ws: Path, certificate: tuple[Path, Path],
+        memory_keyring: MemoryKeyring) -> None:
+    """Most providers have one password for SMTP and IMAP: `mail login` asks once and
+    checks the mailbox with it; only when that fails does it ask for the mailbox's."""
+    certfile, keyfile = certificate
+    smtp_password = IMAP_PASSWORD if same else PASSWORD
+    dovecot = Dovecot(certificate)
+    try:
+        with LocalSmtpServer(FaultyMailbox(), security="starttls", certfile=certfile,
+                             keyfile=keyfile, auth=(IMAP_USER, smtp_password)) as smtp:
+            configure(ws, smtp.port, ca_file=certfile, user=IMAP_USER)
+            _imap(ws, dovecot, certfile)
+            answers = f"{smtp_password}\n" + ("" if same else f"{IMAP_PASSWORD}\n")
+            result = invoke(ws, "mail", "login", input=answers)
+            assert result.exit_code == 0, result.output
+            if same:
+                assert "mit demselben Passwort erfolgreich" in result.output
+                assert memory_keyring.get_password(
+                    "formtool", f"imap:{IMAP_USER}@127.0.0.1") is None  # one password kept
+            else:
+                assert "mit demselben Passwort nicht möglich" in result.output
+                assert "Postfach-Passwort für" in result.output
+            # sending with a Sent copy and fetching find the right password by themselves
+            sent = invoke(ws, "mail", "send", "erinnerung", "--yes", "--limit", "1")
+            assert "Kopie im Ordner „Gesendet“ abgelegt: 1." in sent.output, sent.output
+            assert invoke(ws, "mail", "fetch").exit_code == 0
+    finally:
+        dovecot.stop()

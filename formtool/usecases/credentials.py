@@ -39,6 +39,14 @@ def store_password(settings: MailSettings, password: str) -> None:
 def _password(env_name: str, account: str, missing: str) -> str:
     """The password in ``env_name``, else the keyring's for ``account``; ``missing``
     when there is none."""
+    found = _stored(env_name, account)
+    if found is None:
+        raise CredentialsError(missing)
+    return found
+
+
+def _stored(env_name: str, account: str) -> str | None:
+    """The password in ``env_name``, else the keyring's for ``account``, else None."""
     env = os.environ.get(env_name)
     if env:
         return env
@@ -49,9 +57,7 @@ def _password(env_name: str, account: str, missing: str) -> str:
         stored = keyring.get_password(KEYRING_SERVICE, account)
     except keyring.errors.KeyringError as exc:
         raise CredentialsError(_no_keyring(exc, env_name), detail=str(exc)) from None
-    if stored is None:
-        raise CredentialsError(missing)
-    return str(stored)
+    return None if stored is None else str(stored)
 
 
 def _keep(env_name: str, account: str, password: str) -> None:
@@ -107,17 +113,33 @@ def _imap_account(settings: ImapSettings) -> str:
     return f"imap:{settings.user}@{settings.host}"
 
 
-def imap_password(settings: ImapSettings) -> str:
-    """The mailbox password: FORMTOOL_IMAP_PASSWORD, else the OS keyring."""
-    return _password(IMAP_PASSWORD_ENV, _imap_account(settings),
-                     f"Kein Postfach-Passwort für {settings.user} gespeichert: bitte zuerst "
-                     f"„formtool mail login --imap“ (oder {IMAP_PASSWORD_ENV} setzen).")
+def same_account(imap: ImapSettings, smtp: MailSettings) -> bool:
+    """The mailbox's login is the sending one's (as at most providers): one password."""
+    return bool(imap.user) and imap.user.lower() == smtp.user.lower()
 
 
-def imap_login(settings: ImapSettings, password: str) -> None:
-    """`formtool mail login --imap`: test the mailbox login, then keep the password."""
+def imap_password(settings: ImapSettings, smtp: MailSettings | None = None) -> str:
+    """The mailbox password: FORMTOOL_IMAP_PASSWORD, else the OS keyring's for the
+    mailbox, else – the same account as [smtp] – the sending password."""
+    found = _stored(IMAP_PASSWORD_ENV, _imap_account(settings))
+    if found is None and smtp is not None and same_account(settings, smtp):
+        found = _stored(PASSWORD_ENV, keyring_account(smtp))
+    if found is None:
+        raise CredentialsError(
+            f"Kein Postfach-Passwort für {settings.user} gespeichert: bitte zuerst "
+            f"„formtool mail login“ (oder {IMAP_PASSWORD_ENV} setzen).")
+    return found
+
+
+def check_imap(settings: ImapSettings, password: str) -> None:
+    """Log in to the mailbox and open its folder; ImapError says what is wrong."""
     from formtool.mail import imap
 
     with imap.Connection(settings, password) as box:
         box.select(settings.folder)
+
+
+def imap_login(settings: ImapSettings, password: str) -> None:
+    """`formtool mail login --imap`: test the mailbox login, then keep the password."""
+    check_imap(settings, password)
     _keep(IMAP_PASSWORD_ENV, _imap_account(settings), password)

@@ -154,7 +154,11 @@ class SendPlan:
         finally:
             session.close()
         if self.copies is not None:
-            self.copies.check(credentials.imap_password(self.copies.settings))
+            self.copies.check(self._imap_password())
+
+    def _imap_password(self) -> str:
+        assert self.copies is not None
+        return credentials.imap_password(self.copies.settings, self.mailing.settings)
 
     def copies_waiting(self) -> int:
         """Copies for the Sent folder that an earlier run could not append."""
@@ -164,7 +168,7 @@ class SendPlan:
         """Append what earlier runs left (when nothing is to be sent now)."""
         if self.copies is None or not self.copies.pending():
             return None
-        self.copies.start(credentials.imap_password(self.copies.settings))
+        self.copies.start(self._imap_password())
         return self.copies.finish()
 
     def send(self, password: str | None, *, limit: int | None = None,
@@ -176,7 +180,7 @@ class SendPlan:
                                "gesendet wurde nichts.")
         copies = self.copies
         if copies is not None:  # the mailbox is checked before the first message goes
-            copies.start(credentials.imap_password(copies.settings))
+            copies.start(self._imap_password())
         self.journal.campaign(self.campaign, self.mailing.template.name)
         self._changed = True
         outbox = Outbox(self.mailing.settings, self.journal, self.campaign, password=password,
