@@ -567,10 +567,10 @@ def _show_copies(report: CopyReport | None) -> None:
         earlier = f" ({report.present} lagen schon dort)" if report.present else ""
         click.echo(f"Kopie im Ordner „{report.folder}“ abgelegt: {report.appended}{earlier}.")
     if report.waiting:
-        why = f" ({report.problem})" if report.problem else ""
+        why = f" Grund: {report.problem}" if report.problem else ""
         click.echo(f"Achtung: {report.waiting} Kopie(n) für den Ordner „Gesendet“ noch nicht "
-                   f"abgelegt{why}; das holt der nächste Aufruf von „formtool mail send“ "
-                   "nach (auch ohne neue Empfänger).")
+                   f"abgelegt.{why} Das holt der nächste Aufruf von „formtool mail send“ nach "
+                   "(auch ohne neue Empfänger); die E-Mails selbst sind gesendet.")
 
 
 def _exit_for(before: Before, skipped: list[Skipped]) -> None:

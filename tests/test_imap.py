@@ -15,6 +15,7 @@ from mailhelpers import MemoryKeyring
 from test_fetch import _as_mbox, _journal, _message, _outcome, box  # noqa: F401 (box is a fixture)
 
 from formtool import workspace
+from formtool.state.store import Store
 
 
 @pytest.fixture
@@ -174,3 +175,41 @@ def test_a_server_without_move_gets_copy_and_delete(
             assert client.select_folder("formtool/erledigt")[b"EXISTS"] == 8
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(("mode", "says"), [
+    ("dribble-greeting", "antwortet nicht rechtzeitig: Anmeldung ohne vollständige Antwort"),
+    ("dribble-fetch", "antwortet nicht rechtzeitig: E-Mails abrufen"),
+    ("stall-fetch", "antwortet nicht rechtzeitig: E-Mails abrufen"),
+    ("garbage", "antwortet unverständlich (Suche nach neuen E-Mails)"),
+    ("refuse", "Ordner „INBOX“ im Postfach lässt sich nicht öffnen"),
+])
+def test_a_misbehaving_server_ends_the_run_with_a_reason(
+        mode: str, says: str, ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that dribbles (a byte now and then, so that no single read times out),
+    stalls, talks nonsense or refuses: a German reason within the deadline, never a hang
+    or a traceback, and nothing recorded as handled."""
+    import time
+
+    from badimap import BadImap
+
+    with BadImap(mode) as server:
+        config = ws / "formtool.toml"
+        config.write_text(config.read_text(encoding="utf-8") + f"""
+[imap]
+host = "127.0.0.1"
+port = {server.port}
+security = "none"
+user = "{USER}"
+timeout = 2
+""", encoding="utf-8")
+        monkeypatch.setenv("FORMTOOL_IMAP_PASSWORD", "ascii-passwort")
+        start = time.monotonic()
+        result = invoke(ws, "mail", "fetch")
+        elapsed = time.monotonic() - start
+    assert result.exit_code == 1, result.output
+    assert says in " ".join(result.output.split()), result.output
+    assert "Traceback" not in result.output and "Interner Fehler" not in result.output
+    assert elapsed < 8, elapsed  # the deadline (2 s), not forever
+    with Store(ws / ".formtool" / "state.db") as store:
+        assert store.execute("SELECT COUNT(*) FROM inbound").fetchone()[0] == 0

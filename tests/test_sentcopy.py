@@ -198,7 +198,7 @@ def test_the_mailbox_going_away_mid_run_sends_on_and_catches_up_later(
     watcher.join()
     assert result.exit_code == 0, result.output
     assert f"Fertig: {CONTACTS} gesendet." in result.output  # the mail goes out regardless
-    assert "noch nicht abgelegt (Postfach 127.0.0.1:" in result.output
+    assert "noch nicht abgelegt. Grund: Verbindung zum Postfach 127.0.0.1:" in result.output
     waiting = len(_spool(ws))
     assert 0 < waiting <= CONTACTS - 1 and f"Achtung: {waiting} Kopie(n)" in result.output
 

@@ -8,16 +8,21 @@ modified UTF-7) that imaplib leaves as raw bytes to every caller, and is well ke
 from __future__ import annotations
 
 import contextlib
+import imaplib
 import socket
 import ssl
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from formtool.errors import FormtoolError
 from formtool.mail.inbound import MAX_MESSAGE, Big
 from formtool.workspace import ImapSettings
 
+T = TypeVar("T")
+IMAPClientAbort = imaplib.IMAP4.abort  # IMAPClient's errors are imaplib's: a broken connection
 BATCH = 50  # messages per FETCH: one round trip for many
 # Where a Sent folder is usually found when the server does not flag it (RFC 6154 \Sent):
 # the names of German and English mail programs and providers, compared case-insensitively.
@@ -39,12 +44,21 @@ def _login(client: Any, user: str, password: str) -> None:
 
 
 class Connection:
-    """``with Connection(settings, password) as box:`` – logged in."""
+    """``with Connection(settings, password) as box:`` – logged in.
+
+    Every command has a deadline for its whole answer (``timeout``; a FETCH of message
+    bodies more by their size): a server that stalls, or dribbles a byte now and then so
+    that no single read times out, is cut off with a German ImapError, as is one whose
+    answer makes no sense.
+    """
+
+    MIN_RATE = 50_000  # bytes per second a FETCH is given at least
 
     def __init__(self, settings: ImapSettings, password: str) -> None:
         self.settings = settings
         self.password = password
         self.client: Any = None
+        self.where = f"{settings.host}:{settings.port}"
 
     def _context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=self.settings.ca_file or None)
@@ -55,13 +69,88 @@ class Connection:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _within(self, seconds: float, what: str, call: Callable[[], T]) -> T:
+        """``call()``, in a helper thread so that its whole answer has a deadline; when it
+        is overdue, the connection is cut (the thread then ends on the closed socket)."""
+        outcome: list[T] = []
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                outcome.append(call())
+            except BaseException as exc:  # handed to the caller's thread
+                failure.append(exc)
+
+        worker = threading.Thread(target=run, daemon=True, name="imap")
+        worker.start()
+        worker.join(seconds)
+        if worker.is_alive():
+            self._cut()
+            raise ImapError(f"Postfach {self.where} antwortet nicht rechtzeitig: {what} ohne "
+                            f"vollständige Antwort nach {seconds:.0f} s. Bitte später erneut "
+                            "versuchen.")
+        if failure:
+            raise failure[0]
+        return outcome[0]
+
+    def _cut(self) -> None:
+        client, self.client = self.client, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.socket().shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(Exception):
+                client.socket().close()
+
+    def _do(self, what: str, call: Callable[[], T], *, seconds: float | None = None) -> T:
+        """A command after login: deadline, and a German ImapError for a broken
+        connection or an answer that makes no sense (a refusal the caller expects is
+        caught there, before this)."""
+        from imapclient.exceptions import IMAPClientError
+
+        if self.client is None:
+            raise ImapError(f"Die Verbindung zum Postfach {self.where} ist nicht mehr offen.")
+        try:
+            return self._within(seconds or self.settings.timeout, what, call)
+        except (imaplib.IMAP4.abort, OSError) as exc:
+            if isinstance(exc, TimeoutError) or "timed out" in str(exc):
+                raise ImapError(f"Postfach {self.where} antwortet nicht rechtzeitig: {what} "
+                                f"ohne Antwort nach {self.settings.timeout:g} s. Bitte später "
+                                "erneut versuchen.") from None
+            if "unexpected response" in str(exc):
+                raise ImapError(f"Postfach {self.where} antwortet unverständlich ({what}): "
+                                "ist das ein IMAP-Server? host und port prüfen.",
+                                detail=str(exc)) from None
+            raise ImapError(f"Verbindung zum Postfach {self.where} abgebrochen ({what}); "
+                            "bitte erneut versuchen.", detail=str(exc)) from None
+        except IMAPClientError as exc:
+            raise ImapError(f"Postfach {self.where} lehnt ab oder antwortet unverständlich "
+                            f"({what}).", detail=str(exc)) from None
+        except (ValueError, KeyError, IndexError, TypeError, UnicodeError) as exc:
+            raise ImapError(f"Postfach {self.where} antwortet unverständlich ({what}).",
+                            detail=f"{type(exc).__name__}: {exc}") from None
+
+    def _connect(self) -> Any:
+        from imapclient import IMAPClient
+
+        s = self.settings
+        client = IMAPClient(s.host, port=s.port, ssl=s.security == "ssl",
+                            ssl_context=self._context(), timeout=s.timeout)
+        try:
+            if s.security == "starttls":
+                client.starttls(self._context())
+            _login(client, s.user, self.password)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                client.shutdown()
+            raise
+        return client
+
     def open(self) -> Connection:
         """Connect and log in; ImapError says in German what went wrong."""
-        from imapclient import IMAPClient
         from imapclient.exceptions import IMAPClientError, LoginError
 
         s = self.settings
-        where = f"{s.host}:{s.port}"
+        where = self.where
         if not s.host:
             raise ImapError("Kein Postfach eingestellt: bitte in formtool.toml unter [imap] "
                             "host eintragen (oder --from mit exportierten E-Mails nutzen).")
@@ -69,11 +158,8 @@ class Connection:
             raise ImapError("[imap] security = \"none\" würde das Passwort unverschlüsselt "
                             "senden; das geht nur für einen Server auf diesem Rechner.")
         try:
-            client = IMAPClient(s.host, port=s.port, ssl=s.security == "ssl",
-                                ssl_context=self._context(), timeout=s.timeout)
-            if s.security == "starttls":
-                client.starttls(self._context())
-            _login(client, s.user, self.password)
+            # connecting, TLS and login together: a greeting dribbled byte by byte too
+            self.client = self._within(s.timeout, "Anmeldung", self._connect)
         except LoginError:
             raise ImapError(f"Anmeldung am Postfach {where} als {s.user} abgelehnt: Benutzername "
                             "und Passwort prüfen (bei web.de/GMX: IMAP in den Einstellungen "
@@ -93,46 +179,62 @@ class Connection:
                             "(abgelehnt): host und port prüfen.") from None
         except TimeoutError:
             raise ImapError(f"{where} antwortet nicht rechtzeitig.") from None
-        except (IMAPClientError, OSError) as exc:
-            raise ImapError(f"Postfach {where} nicht erreichbar ({type(exc).__name__}).",
-                            detail=str(exc)) from None
-        self.client = client
+        except (IMAPClientError, imaplib.IMAP4.abort, OSError, ValueError) as exc:
+            raise ImapError(f"Postfach {where} nicht erreichbar oder antwortet unverständlich "
+                            f"({type(exc).__name__}).", detail=str(exc)) from None
         return self
 
     def close(self) -> None:
-        if self.client is not None:
-            try:
-                self.client.logout()
-            except Exception:  # the server is gone or confused: just close the socket
-                with contextlib.suppress(Exception):
-                    self.client.shutdown()
+        client = self.client
+        if client is None:
+            return
+        try:
+            self._within(min(self.settings.timeout, 10.0), "Abmelden", client.logout)
+        except Exception:  # the server is gone or confused: just close the socket
+            with contextlib.suppress(Exception):
+                client.shutdown()
+        finally:
             self.client = None
 
     def select(self, folder: str) -> int:
         """Open ``folder``; its UIDVALIDITY."""
-        try:
-            info = self.client.select_folder(folder)
-        except Exception as exc:
-            raise ImapError(f"Ordner „{folder}“ im Postfach nicht gefunden ([imap] folder).",
-                            detail=str(exc)) from None
+        from imapclient.exceptions import IMAPClientError
+
+        def call() -> Any:
+            try:
+                return self.client.select_folder(folder)
+            except IMAPClientError as exc:
+                if isinstance(exc, IMAPClientAbort):
+                    raise
+                raise ImapError(f"Ordner „{folder}“ im Postfach lässt sich nicht öffnen: gibt "
+                                "es ihn? ([imap] folder prüfen)", detail=str(exc)) from None
+
+        info = self._do(f"Ordner „{folder}“ öffnen", call)
         return int(info.get(b"UIDVALIDITY", 0))
 
     def uids_after(self, last: int) -> list[int]:
-        uids = self.client.search(["UID", f"{last + 1}:*"]) if last else self.client.search(
-            ["ALL"])
-        return sorted(u for u in uids if u > last)  # "n:*" returns the last one when none newer
+        criteria = ["UID", f"{last + 1}:*"] if last else ["ALL"]
+        uids = self._do("Suche nach neuen E-Mails", lambda: self.client.search(criteria))
+        return sorted(int(u) for u in uids if int(u) > last)  # "n:*" gives the last when none newer
 
     def fetch(self, uids: list[int]) -> Iterator[tuple[int, bytes | Big]]:
         """Each message's bytes, in batches; of one over MAX_MESSAGE only its head.
         BODY.PEEK: nothing is marked as read."""
         for start in range(0, len(uids), BATCH):
             batch = uids[start:start + BATCH]
-            sizes = {u: int(d.get(b"RFC822.SIZE", 0))
-                     for u, d in self.client.fetch(batch, ["RFC822.SIZE"]).items()}
+            answer = self._do("Größen abfragen", partial(self.client.fetch, batch,
+                                                         ["RFC822.SIZE"]))
+            sizes = {int(u): int(d.get(b"RFC822.SIZE", 0)) for u, d in answer.items()}
             small = [u for u in batch if sizes.get(u, 0) <= MAX_MESSAGE]
             big = [u for u in batch if u in sizes and u not in small]
-            bodies = self.client.fetch(small, ["BODY.PEEK[]"]) if small else {}
-            heads = self.client.fetch(big, ["BODY.PEEK[HEADER]"]) if big else {}
+            expected = sum(sizes.get(u, 0) for u in small)
+            bodies = self._do("E-Mails abrufen", partial(self.client.fetch, small,
+                                                         ["BODY.PEEK[]"]),
+                              seconds=self.settings.timeout + expected / self.MIN_RATE
+                              ) if small else {}
+            heads = self._do("Kopfzeilen abrufen", partial(self.client.fetch, big,
+                                                           ["BODY.PEEK[HEADER]"])
+                             ) if big else {}
             for uid in batch:
                 data = bodies.get(uid, {}).get(b"BODY[]")
                 head = heads.get(uid, {}).get(b"BODY[HEADER]")
@@ -143,22 +245,28 @@ class Connection:
 
     def move(self, uids: list[int], folder: str) -> None:
         """Move handled messages out of the way (created if missing)."""
-        if not self.client.folder_exists(folder):
-            self.client.create_folder(folder)
-        if self.client.has_capability("MOVE"):
-            self.client.move(uids, folder)
-        else:
-            self.client.copy(uids, folder)
-            self.client.delete_messages(uids)
-            if self.client.has_capability("UIDPLUS"):
-                self.client.expunge(uids)  # only these, not others marked deleted
+        client = self.client
+
+        def call() -> None:
+            if not client.folder_exists(folder):
+                client.create_folder(folder)
+            if client.has_capability("MOVE"):
+                client.move(uids, folder)
             else:
-                self.client.expunge()
+                client.copy(uids, folder)
+                client.delete_messages(uids)
+                if client.has_capability("UIDPLUS"):
+                    client.expunge(uids)  # only these, not others marked deleted
+                else:
+                    client.expunge()
+
+        self._do(f"nach „{folder}“ verschieben", call,
+                 seconds=self.settings.timeout + len(uids) / 100)
 
     def sent_folder(self, configured: str = "") -> str:
         """The folder for copies of sent mail: ``configured``, else the one the server flags
         \\Sent, else one with a usual name (top level or under INBOX)."""
-        folders = self.client.list_folders()
+        folders = self._do("Ordner auflisten", lambda: self.client.list_folders())
         names = [str(name) for _, _, name in folders]
         if configured:
             if configured not in names:
@@ -182,19 +290,25 @@ class Connection:
 
     def has_message(self, message_id: str) -> bool:
         """Whether the selected folder already holds a message with this Message-ID."""
-        return bool(self.client.search(["HEADER", "Message-ID", message_id]))
+        found = self._do("Suche nach der Message-ID",
+                         lambda: self.client.search(["HEADER", "Message-ID", message_id]))
+        return bool(found)
 
     def append(self, folder: str, data: bytes, when: datetime | None) -> None:
         """Put ``data`` into ``folder`` byte for byte, marked as read (it is one's own)."""
-        import imaplib
+        from imapclient.exceptions import IMAPClientError
 
-        try:
-            self.client.append(folder, data, flags=(b"\\Seen",), msg_time=when)
-        except imaplib.IMAP4.abort:
-            raise  # the connection broke: the caller says so
-        except imaplib.IMAP4.error as exc:  # a NO or BAD
-            raise ImapError(f"Der Server {self.settings.host} lehnte das Ablegen in „{folder}“ "
-                            "ab (Postfach voll?).", detail=str(exc)) from None
+        def call() -> None:
+            try:
+                self.client.append(folder, data, flags=(b"\\Seen",), msg_time=when)
+            except IMAPClientError as exc:
+                if isinstance(exc, IMAPClientAbort):
+                    raise  # the connection broke: _do says so
+                raise ImapError(f"Der Server {self.settings.host} lehnte das Ablegen in "
+                                f"„{folder}“ ab (Postfach voll?).", detail=str(exc)) from None
+
+        self._do(f"Ablegen in „{folder}“", call,
+                 seconds=self.settings.timeout + len(data) / self.MIN_RATE)
 
 
 def _listing(names: list[str]) -> str:
