@@ -732,8 +732,10 @@ def mail_fetch(state: _State, source: Path, dry_run: bool) -> None:
         for line in screen.item_lines(f"nicht eingelesen: {report.path.name}: {report.reason}"):
             click.echo(line)
     if result.to_read:
-        click.echo(f"Bitte lesen ({len(result.to_read)}):")
-        for handled in result.to_read[:50]:
+        more = (f", die ersten {len(result.to_read)}; alle Antworten: formtool status AKTION "
+                "--antworten" if result.to_read_total > len(result.to_read) else "")
+        click.echo(f"Bitte lesen ({result.to_read_total}{more}):")
+        for handled in result.to_read:
             click.echo("  " + screen.fit(f"{handled.sender or '?'} – {handled.subject}",
                                          screen.WIDTH - 2))
     if result.not_imported:

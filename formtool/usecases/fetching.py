@@ -31,6 +31,7 @@ from formtool.usecases import importing
 from formtool.workspace import Workspace
 
 RETURNS_DIR = "ruecklaeufe"
+TO_READ_SHOWN = 50  # messages to read listed at the end of a run (all: status --antworten)
 
 
 class FetchError(FormtoolError):
@@ -57,7 +58,8 @@ class Fetched:
     mail: dict[Path, tuple[str, str, str]] = field(default_factory=dict)  # From, Date, ID
     imported: importing.Imported | None = None
     not_imported: list[importing.FileReport] = field(default_factory=list)  # scans, Word …
-    to_read: list[Handled] = field(default_factory=list)
+    to_read: list[Handled] = field(default_factory=list)  # the first TO_READ_SHOWN of them
+    to_read_total: int = 0
 
 
 def messages(source: Path) -> Iterator[tuple[str, bytes | Big]]:
@@ -146,10 +148,12 @@ class _Run:
             found.kind = Kind.REPLY  # no In-Reply-To, but from somebody formtool mailed
         saved_before = len(result.saved)
         handled = _handle(self.ws, self.journal, found, where, self.dry_run, result)
-        found.attachments = []  # saved: the bytes are not kept (memory stays flat)
+        found.attachments, found.snippet = [], ""  # saved, shown: not kept (flat memory)
         result.counts[found.kind] += 1
         if handled.look:
-            result.to_read.append(handled)
+            result.to_read_total += 1
+            if len(result.to_read) < TO_READ_SHOWN:  # the rest: status --antworten
+                result.to_read.append(handled)
         self.on_message(handled)
         if self.dry_run or found.kind is Kind.OTHER:
             return False  # left where it is: a later run looks again
