@@ -115,12 +115,30 @@ def report_lines(report: Report) -> list[str]:
             key, name, organisation, email, state, reply, tried_at = cells
             blocks.append(_person(key, " – ".join(p for p in (name, organisation) if p), [
                 email, f"{state}, versucht am {tried_at}: {reply}"]))
+    if report.view is View.SUMMARY and report.mailbox:
+        blocks.append(mailbox_lines(report.mailbox, report.mailbox_last))
     lines: list[str] = []
     for block in blocks:
         if lines:
             lines.append("")
         lines.extend(block)
     return lines
+
+
+# what ``mail fetch`` recorded (inbound.Kind's values) -> how status counts it
+_MAILBOX = (("Rücklauf", "mit Formular/Anhang", "mit Formular/Anhang"),
+            ("Antwort", "Antwort", "Antworten"), ("Abmeldung", "Abmeldung", "Abmeldungen"),
+            ("unzustellbar", "unzustellbar", "unzustellbar"),
+            ("automatische Antwort", "automatische Antwort", "automatische Antworten"),
+            ("zu groß", "zu groß", "zu groß"))
+
+
+def mailbox_lines(counts: dict[str, int], last: str) -> list[str]:
+    """What ``mail fetch`` has handled so far, and when last."""
+    when = f", zuletzt am {last[8:10]}.{last[5:7]}.{last[:4]}" if len(last) >= 10 else ""
+    parts = [_n(counts[kind], one, many) for kind, one, many in _MAILBOX if counts.get(kind)]
+    return [fit(f"Postfach (formtool mail fetch{when})"),
+            *_wrapped(" · ".join(parts), INDENT)]
 
 
 class SendProgress:

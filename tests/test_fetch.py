@@ -158,7 +158,11 @@ def test_mbox_is_handled_once(ws: Path, box: list[EmailMessage], tmp_path: Path)
     fehler = invoke(ws, "status", "einladung", "--fehler").output
     assert "5.1.1" in fehler and "c.weg@kita.example" in fehler
     # the reply without a form counts as an answer: no reminder for d, none for the bounced
-    counts = campaign_counts(invoke(ws, "status").output, "einladung")
+    status = invoke(ws, "status").output
+    assert "Postfach (formtool mail fetch, zuletzt am " in status
+    assert ("3 mit Formular/Anhang · 1 Antwort · 1 Abmeldung · 2 unzustellbar · 1 "
+            "automatische Antwort") in " ".join(status.split())
+    counts = campaign_counts(status, "einladung")
     assert (counts["beantwortet"], counts["davon per E-Mail"], counts["offen"],
             counts["unzustellbar"], counts["fehlgeschlagen"]) == (2, 1, 0, 2, 0), counts
     offen = invoke(ws, "status", "einladung", "--offen").output

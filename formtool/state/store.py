@@ -749,6 +749,13 @@ class Journal:
         return self.store.execute("SELECT 1 FROM inbound WHERE key = ?",
                                   (key,)).fetchone() is not None
 
+    def mailbox_counts(self) -> tuple[dict[str, int], str]:
+        """What ``mail fetch`` handled, by kind (inbound.Kind's value), and when last."""
+        counts = {str(kind): int(n) for kind, n in self.store.execute(
+            "SELECT kind, COUNT(*) FROM inbound GROUP BY kind")}
+        last = self.store.execute("SELECT MAX(handled_at) FROM inbound").fetchone()[0]
+        return counts, str(last or "")
+
     def record_handled(self, key: str, kind: str) -> None:
         self.store.execute("INSERT OR IGNORE INTO inbound (key, kind, handled_at) "
                            "VALUES (?, ?, ?)", (key, kind, _now()))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from formtool.errors import FormtoolError
@@ -39,6 +39,8 @@ class Report:
     view: View
     header: list[str]
     rows: list[list[str | int]]
+    mailbox: dict[str, int] = field(default_factory=dict)  # mail fetch: handled, by kind
+    mailbox_last: str = ""  # when mail fetch last handled a message (ISO 8601)
 
     @property
     def empty_message(self) -> str:
@@ -84,8 +86,10 @@ def report(ws: Workspace, campaign: str | None = None, view: View = View.SUMMARY
                 [r.key, r.name, r.organisation, r.email, UNDELIVERED[r.state],
                  _advice(r.state, r.reply), r.sent_at[:10]]
                 for name in names for r in journal.undelivered(name, live=live)])
+        mailbox, last = journal.mailbox_counts()
         return Report(view, SUMMARY_HEADER,
-                      [summary_row(journal.status(name, live=live)) for name in names])
+                      [summary_row(journal.status(name, live=live)) for name in names],
+                      mailbox, last)
 
 
 def write_workbook(table: Report, path: Path) -> int:
