@@ -47,6 +47,14 @@ def test_fetch_over_imap(ws: Path, box: list[EmailMessage | bytes],  # noqa: F81
             client.append("INBOX", msg if isinstance(msg, bytes) else msg.as_bytes())
     _configure(ws, dovecot, cafile)
     monkeypatch.setenv("FORMTOOL_IMAP_PASSWORD", PASSWORD)
+    state = ws / ".formtool" / "state.db"
+    before = state.read_bytes()
+    trial = invoke(ws, "mail", "fetch", "--dry-run")
+    assert "Probelauf, nichts geändert: 3 mit Formular/Anhang" in " ".join(trial.output.split())
+    assert state.read_bytes() == before and not (ws / "ruecklaeufe").exists()
+    with dovecot.client(cafile) as client:
+        assert client.select_folder("INBOX")[b"EXISTS"] == len(box)  # nothing moved
+        assert not client.folder_exists("formtool/erledigt")
     result = invoke(ws, "mail", "fetch")
     assert "3 mit Formular/Anhang, 1 Antwort, 1 Abmeldung, 2 unzustellbar" in " ".join(
         result.output.split())
