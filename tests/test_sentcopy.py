@@ -266,15 +266,18 @@ def test_forget_removes_a_waiting_copy(ws: Path) -> None:
     it with the rest; another person's stays."""
     spool = ws / ".formtool" / SPOOL
     spool.mkdir(parents=True)
-    for address in ("anna.weg@kita.example", "bleibt@kita.example"):
+    for address in ("anna.weg@kita.example", "bleibt@kita.example",
+                    "johanna.weg@kita.example"):  # holds the address, is another person
         message_id = f"<{address.split('@')[0]}@buendnis.example>"
         (spool / spool_name(message_id)).write_bytes(
             f"To: Anna <{address}>\r\nMessage-ID: {message_id}\r\n\r\nHallo\r\n".encode())
     result = invoke(ws, "forget", "Anna.Weg@kita.example")
     assert result.exit_code == 0, result.output
     assert "1 wartende Kopie(n) für „Gesendet“" in result.output
-    left = [p.read_bytes() for p in _spool(ws)]
-    assert len(left) == 1 and b"bleibt@kita.example" in left[0]
+    left = b" ".join(p.read_bytes() for p in _spool(ws))
+    assert len(_spool(ws)) == 2 and b"anna.weg@kita.example>" not in left.replace(
+        b"johanna.weg", b"")
+    assert b"bleibt@kita.example" in left and b"johanna.weg@kita.example" in left
 
 
 @pytest.mark.parametrize("same", [True, False])

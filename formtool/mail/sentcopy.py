@@ -18,10 +18,11 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 from email.parser import BytesHeaderParser
-from email.utils import parsedate_to_datetime
+from email.utils import getaddresses, parsedate_to_datetime
 from pathlib import Path
 
 from formtool import atomic
+from formtool.addresses import normalise
 from formtool.errors import FormtoolError
 from formtool.mail.imap import Connection
 from formtool.mail.smtp import Built, dropped
@@ -64,12 +65,14 @@ def waiting(state_dir: Path) -> list[Path]:
 
 
 def drop_for(state_dir: Path, address: str) -> int:
-    """Remove spooled copies addressed to ``address`` (``formtool forget``)."""
+    """Remove spooled copies addressed to ``address`` (``formtool forget``): the very
+    address, never one that merely contains it."""
     count = 0
-    wanted = address.strip().lower()
+    wanted = normalise(address)
     for path in waiting(state_dir):
         with contextlib.suppress(OSError):
-            if wanted and wanted in _headers(path)[2].lower():
+            recipients = {normalise(a) for _, a in getaddresses([_headers(path)[2]]) if a}
+            if wanted in recipients:
                 path.unlink()
                 count += 1
     return count
