@@ -217,6 +217,7 @@ def test_a_mailbox_problem_is_named_before_anything_is_sent(
     monkeypatch.setenv(credentials.IMAP_PASSWORD_ENV, "falsch")
     asked = invoke(ws, "mail", "send", "erinnerung", input="j\n")
     assert asked.exit_code == 1 and "Anmeldung am Postfach" in asked.output, asked.output
+    assert "Kopie in „Gesendet“" in asked.output and "sent_copy = false" in asked.output
     assert "jetzt senden?" not in asked.output
     unattended = invoke(ws, "mail", "send", "erinnerung", "--yes")
     assert unattended.exit_code == 1 and "Anmeldung am Postfach" in unattended.output

@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import queue
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from email.parser import BytesHeaderParser
@@ -24,7 +25,7 @@ from pathlib import Path
 from formtool import atomic
 from formtool.addresses import normalise
 from formtool.errors import FormtoolError
-from formtool.mail.imap import Connection
+from formtool.mail.imap import Connection, ImapError
 from formtool.mail.smtp import Built, dropped
 from formtool.state.store import Journal, SendState
 from formtool.workspace import ImapSettings
@@ -78,6 +79,16 @@ def drop_for(state_dir: Path, address: str) -> int:
     return count
 
 
+@contextlib.contextmanager
+def _for_copies() -> Iterator[None]:
+    """A mailbox problem before sending, said as what it is for and how to do without."""
+    try:
+        yield
+    except ImapError as exc:
+        raise ImapError(f"Kopie in „Gesendet“ ([imap] sent_copy): {exc} Ohne Kopie senden: "
+                        "[imap] sent_copy = false.", detail=exc.detail) from None
+
+
 class SentCopies:
     """``check()`` before asking, ``start()`` before the first send, ``keep``/``sent`` per
     message from the sending threads, ``finish()`` after the last."""
@@ -94,7 +105,7 @@ class SentCopies:
 
     def check(self, password: str) -> str:
         """Log in and find the Sent folder; ImapError names what is wrong."""
-        with Connection(self.settings, password) as box:
+        with _for_copies(), Connection(self.settings, password) as box:
             return box.sent_folder(self.settings.sent_folder)
 
     def pending(self) -> int:
@@ -104,13 +115,14 @@ class SentCopies:
     def start(self, password: str) -> None:
         """Connect (ImapError before anything is sent), queue what earlier runs left,
         and append in the background from now on."""
-        box = Connection(self.settings, password).open()
-        try:
-            self.report.folder = box.sent_folder(self.settings.sent_folder)
-            box.select(self.report.folder)
-        except BaseException:
-            box.close()
-            raise
+        with _for_copies():
+            box = Connection(self.settings, password).open()
+            try:
+                self.report.folder = box.sent_folder(self.settings.sent_folder)
+                box.select(self.report.folder)
+            except BaseException:
+                box.close()
+                raise
         self._box = box
         self.spool.mkdir(parents=True, exist_ok=True)
         for path in self._sweep():
