@@ -16,6 +16,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -277,7 +278,7 @@ class Store:
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(_explain(path, exc)) from None
         try:
-            self.execute("PRAGMA journal_mode=WAL")
+            self._wal()
             self.execute("PRAGMA synchronous=NORMAL")
             # DSGVO: deleted rows are overwritten, whatever this SQLite build's default
             self.execute("PRAGMA secure_delete=ON")
@@ -294,6 +295,23 @@ class Store:
                 return self.db.execute(sql, args)
             except (sqlite3.Error, OSError) as exc:
                 raise StoreError(_explain(self.path, exc)) from None
+
+    def _wal(self) -> None:
+        """Write-ahead logging (kept in the file once set). Switching a new file to it
+        needs the file alone, and SQLite answers "locked" at once instead of waiting when
+        several commands open a fresh workspace together: so wait here, a while."""
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with self.lock:
+                    mode = self.db.execute("PRAGMA journal_mode").fetchone()[0]
+                    if str(mode).lower() != "wal":
+                        self.db.execute("PRAGMA journal_mode=WAL")
+                return
+            except (sqlite3.Error, OSError) as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise StoreError(_explain(self.path, exc)) from None
+                time.sleep(0.05)
 
     def _migrate(self) -> None:
         version = self.execute("PRAGMA user_version").fetchone()[0]

@@ -211,9 +211,16 @@ def _reads(paths: list[Path], reader: FileReader, processes: int) -> Iterator[Re
         while todo or pending:
             while todo and len(pending) < WINDOW:
                 batch = todo.popleft()
-                pending.append((batch, pool.submit(_job, batch)))
-            batch, future = pending.popleft()
-            outcome = _wait(future, len(batch))
+                try:
+                    pending.append((batch, pool.submit(_job, batch)))
+                except BrokenProcessPool:  # a worker died since the last answer
+                    todo.appendleft(batch)
+                    break
+            if pending:
+                batch, future = pending.popleft()
+                outcome = _wait(future, len(batch))
+            else:  # the pool broke before it took anything: a fresh one
+                batch, outcome = [], BROKEN
             if not isinstance(outcome, str):
                 yield from outcome
                 continue
@@ -240,6 +247,10 @@ def _reads(paths: list[Path], reader: FileReader, processes: int) -> Iterator[Re
         _kill(pool)  # interrupted (or already shut down: then nothing to kill)
 
 
+BROKEN = ("nicht gelesen: ein Arbeitsprozess wurde beendet (zu wenig Speicher?) – bitte "
+          "diese Datei prüfen")
+
+
 def _pool(workers: int, reader: FileReader) -> ProcessPoolExecutor:
     # The platform's way to start workers: fork where there is one (Linux; the parent
     # runs no threads here), else spawn (Windows, macOS), which imports pikepdf anew.
@@ -255,8 +266,7 @@ def _wait(future: Future[list[Read]], files: int) -> list[Read] | str:
         return (f"zu langsam: nach {FILE_SECONDS:g} s noch nicht gelesen – beschädigt oder "
                 "präpariert?")
     except BrokenProcessPool:
-        return ("nicht gelesen: ein Arbeitsprozess wurde beendet (zu wenig Speicher?) – "
-                "bitte diese Datei prüfen")
+        return BROKEN
 
 
 def _kill(pool: ProcessPoolExecutor) -> None:
