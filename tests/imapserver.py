@@ -24,9 +24,11 @@ class Dovecot:
     most providers; without it the account has no Sent folder until a test makes one."""
 
     def __init__(self, certificate: tuple[Path, Path], *, sent_flag: bool = True,
-                 capabilities: str = "") -> None:
+                 capabilities: str = "", separator: str = "/", prefix: str = "") -> None:
         """``capabilities``: what the server announces after login (Dovecot's
-        imap_capability), e.g. without MOVE, as some providers' servers."""
+        imap_capability), e.g. without MOVE, as some providers' servers. ``separator``
+        and ``prefix``: the folder hierarchy, e.g. "." and "INBOX." as Courier and many
+        shared hosts have it."""
         dovecot = shutil.which("dovecot") or "/usr/sbin/dovecot"
         if not Path(dovecot).exists():
             pytest.fail("dovecot is not installed: run `make test`, which installs dovecot-imapd")
@@ -84,7 +86,8 @@ service imap-login {{
 }}
 namespace inbox {{
   inbox = yes
-  separator = /
+  separator = {separator}
+  prefix = {prefix}
 {sent}
 }}
 """, encoding="utf-8")

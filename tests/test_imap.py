@@ -221,3 +221,26 @@ timeout = 2
     assert elapsed < 8, elapsed  # the deadline (2 s), not forever
     with Store(ws / ".formtool" / "state.db") as store:
         assert store.execute("SELECT COUNT(*) FROM inbound").fetchone()[0] == 0
+
+
+def test_a_server_with_inbox_dot_folders(
+        ws: Path, box: list[EmailMessage | bytes],  # noqa: F811
+        certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Folders as Courier and many shared hosts have them ("INBOX.Sent", "." between
+    levels): "formtool/erledigt" becomes INBOX.formtool.erledigt, nothing is refused."""
+    server = Dovecot(certificate, separator=".", prefix="INBOX.")
+    try:
+        cafile = certificate[0]
+        with server.client(cafile) as client:
+            for msg in box:
+                client.append("INBOX", msg if isinstance(msg, bytes) else msg.as_bytes())
+        _configure(ws, server, cafile)
+        monkeypatch.setenv("FORMTOOL_IMAP_PASSWORD", PASSWORD)
+        result = invoke(ws, "mail", "fetch")
+        assert "3 mit Formular/Anhang" in " ".join(result.output.split()), result.output
+        with server.client(cafile) as client:
+            assert client.select_folder("INBOX")[b"EXISTS"] == 2
+            assert client.select_folder("INBOX.formtool.erledigt")[b"EXISTS"] == 8
+            assert not client.folder_exists("formtool/erledigt")
+    finally:
+        server.stop()

@@ -243,9 +243,28 @@ class Connection:
                 elif uid in sizes:  # too big, or gone meanwhile: its head, if any
                     yield uid, Big(head if isinstance(head, bytes) else b"", sizes[uid])
 
+    def server_folder(self, name: str) -> str:
+        """``name`` ("formtool/erledigt": "/" between levels) as this server spells it: its
+        hierarchy delimiter, under its personal namespace's prefix ("INBOX." on Courier
+        and many shared hosts), where those differ."""
+        def ask() -> tuple[str, str]:
+            if self.client.has_capability("NAMESPACE"):
+                personal = self.client.namespace().personal
+                if personal:
+                    return _plain(personal[0][0]), _plain(personal[0][1])
+            listed = self.client.list_folders("", "")
+            return "", _plain(listed[0][1]) if listed else "/"
+
+        prefix, delimiter = self._do("Ordnerstruktur abfragen", ask)
+        spelled = name.replace("/", delimiter or "-") if delimiter != "/" else name
+        if prefix and name.upper() != "INBOX" and not spelled.startswith(prefix):
+            spelled = prefix + spelled
+        return spelled
+
     def move(self, uids: list[int], folder: str) -> None:
         """Move handled messages out of the way (created if missing)."""
         client = self.client
+        folder = self.server_folder(folder)
 
         def call() -> None:
             if not client.folder_exists(folder):
@@ -309,6 +328,13 @@ class Connection:
 
         self._do(f"Ablegen in „{folder}“", call,
                  seconds=self.settings.timeout + len(data) / self.MIN_RATE)
+
+
+def _plain(value: object) -> str:
+    """A namespace prefix or delimiter as text (IMAPClient gives str, bytes or None)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value) if value is not None else ""
 
 
 def _listing(names: list[str]) -> str:

@@ -134,6 +134,7 @@ class SentCopies:
     def keep(self, built: Built) -> None:
         """Before DATA: the bytes as they will go out (no fsync: a power cut may lose a
         copy, never duplicate one)."""
+        self.spool.mkdir(parents=True, exist_ok=True)  # deleted meanwhile: made again
         atomic.write_bytes(self.spool / spool_name(built.message_id), built.data, fsync=False)
 
     def sent(self, built: Built) -> None:
