@@ -652,15 +652,11 @@ def mail_login(state: _State, for_imap: bool) -> None:
     if not imap.host:
         return
     if credentials.same_account(imap, settings):
-        from formtool.mail.imap import ImapError
-
-        try:
-            credentials.check_imap(imap, password)
-        except ImapError as exc:
-            click.echo(f"Postfach {imap.host}: mit demselben Passwort nicht möglich ({exc}).")
-        else:
+        refused = credentials.mailbox_refuses(imap, password)
+        if not refused:
             click.echo(f"Anmeldung am Postfach {imap.host} mit demselben Passwort erfolgreich.")
             return
+        click.echo(f"Postfach {imap.host}: mit demselben Passwort nicht möglich ({refused}).")
     imap_password = _read_password(f"Postfach-Passwort für {imap.user} bei {imap.host}")
     credentials.imap_login(imap, imap_password)
     click.echo(f"Anmeldung am Postfach {imap.host} erfolgreich; Passwort im Schlüsselbund "
@@ -716,11 +712,7 @@ def mail_fetch(state: _State, source: Path, dry_run: bool) -> None:
     else:
         password = credentials.imap_password(ws.imap_settings(), ws.mail_settings())
         result = fetching.fetch_imap(ws, password, dry_run=dry_run, on_message=show)
-    names = {Kind.FORM: "form", Kind.REPLY: "reply", Kind.OPTOUT: "optout",
-             Kind.BOUNCE: "bounce", Kind.AUTOREPLY: "auto", Kind.OTHER: "other",
-             Kind.TOO_BIG: "big"}
-    counts = {names[kind]: n for kind, n in result.counts.items()}
-    for line in screen.fetch_summary(counts, result.earlier, dry_run=dry_run):
+    for line in screen.fetch_summary(result.counts, result.earlier, dry_run=dry_run):
         click.echo(line)
     if result.imported is not None:
         summary = ", ".join(f"{n} {s.value}" for s, n in result.imported.counts.items())

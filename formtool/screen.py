@@ -13,10 +13,13 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable, Sequence
-from typing import TextIO
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, TextIO
 
 from formtool.usecases.status import Report, View
+
+if TYPE_CHECKING:
+    from formtool.mail.inbound import Kind
 
 WIDTH = 80
 INDENT = 2
@@ -51,17 +54,17 @@ def message_lines(kind: str, sender: str, subject: str, note: str) -> list[str]:
     return [head, *_wrapped(note, INDENT + 2)]
 
 
-def fetch_summary(counts: dict[str, int], earlier: int, *, dry_run: bool) -> list[str]:
+def fetch_summary(counts: Mapping[Kind, int], earlier: int, *, dry_run: bool) -> list[str]:
     """The counts of one ``mail fetch``, those that are not zero, in 80 columns."""
-    parts = [part for count, part in (
-        (counts.get("form", 0), f"{counts.get('form', 0)} mit Formular/Anhang"),
-        (counts.get("reply", 0), _n(counts.get("reply", 0), "Antwort", "Antworten")),
-        (counts.get("optout", 0), _n(counts.get("optout", 0), "Abmeldung", "Abmeldungen")),
-        (counts.get("bounce", 0), f"{counts.get('bounce', 0)} unzustellbar"),
-        (counts.get("auto", 0), _n(counts.get("auto", 0), "automatische Antwort",
-                                   "automatische Antworten")),
-        (counts.get("other", 0), f"{counts.get('other', 0)} andere (nicht angefasst)"),
-        (counts.get("big", 0), f"{counts.get('big', 0)} zu groß")) if count]
+    from formtool.mail.inbound import Kind
+
+    labels = ((Kind.FORM, "mit Formular/Anhang", "mit Formular/Anhang"),
+              (Kind.REPLY, "Antwort", "Antworten"), (Kind.OPTOUT, "Abmeldung", "Abmeldungen"),
+              (Kind.BOUNCE, "unzustellbar", "unzustellbar"),
+              (Kind.AUTOREPLY, "automatische Antwort", "automatische Antworten"),
+              (Kind.OTHER, "andere (nicht angefasst)", "andere (nicht angefasst)"),
+              (Kind.TOO_BIG, "zu groß", "zu groß"))
+    parts = [_n(counts[kind], one, many) for kind, one, many in labels if counts.get(kind)]
     text = ", ".join(parts) or "keine neuen E-Mails"
     if earlier:
         text += f"; {earlier} schon früher verarbeitet"
@@ -125,7 +128,8 @@ def report_lines(report: Report) -> list[str]:
     return lines
 
 
-# what ``mail fetch`` recorded (inbound.Kind's values) -> how status counts it
+# what ``mail fetch`` recorded (inbound.Kind's values; not imported: `status` starts
+# without the email package) -> how status counts it
 _MAILBOX = (("Rücklauf", "mit Formular/Anhang", "mit Formular/Anhang"),
             ("Antwort", "Antwort", "Antworten"), ("Abmeldung", "Abmeldung", "Abmeldungen"),
             ("unzustellbar", "unzustellbar", "unzustellbar"),

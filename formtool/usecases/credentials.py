@@ -139,6 +139,17 @@ def check_imap(settings: ImapSettings, password: str) -> None:
         box.select(settings.folder)
 
 
+def mailbox_refuses(settings: ImapSettings, password: str) -> str:
+    """Why the mailbox does not take ``password`` (German), or "" when it does."""
+    from formtool.mail.imap import ImapError
+
+    try:
+        check_imap(settings, password)
+    except ImapError as exc:
+        return str(exc)
+    return ""
+
+
 def imap_login(settings: ImapSettings, password: str) -> None:
     """`formtool mail login --imap`: test the mailbox login, then keep the password."""
     check_imap(settings, password)
