@@ -54,18 +54,16 @@ def message_lines(kind: str, sender: str, subject: str, note: str) -> list[str]:
     return [head, *_wrapped(note, INDENT + 2)]
 
 
+def _kind_counts(counts: Mapping[str, int]) -> list[str]:
+    """``counts`` by inbound.Kind's value -> "3 mit Formular/Anhang", "1 Antwort" …,
+    those that are not zero, in a fixed order."""
+    return [_n(counts[kind], one, many) for kind, one, many in _KINDS if counts.get(kind)]
+
+
 def fetch_summary(counts: Mapping[Kind, int], earlier: int, *, dry_run: bool) -> list[str]:
     """The counts of one ``mail fetch``, those that are not zero, in 80 columns."""
-    from formtool.mail.inbound import Kind
-
-    labels = ((Kind.FORM, "mit Formular/Anhang", "mit Formular/Anhang"),
-              (Kind.REPLY, "Antwort", "Antworten"), (Kind.OPTOUT, "Abmeldung", "Abmeldungen"),
-              (Kind.BOUNCE, "unzustellbar", "unzustellbar"),
-              (Kind.AUTOREPLY, "automatische Antwort", "automatische Antworten"),
-              (Kind.OTHER, "andere (nicht angefasst)", "andere (nicht angefasst)"),
-              (Kind.TOO_BIG, "zu groß", "zu groß"))
-    parts = [_n(counts[kind], one, many) for kind, one, many in labels if counts.get(kind)]
-    text = ", ".join(parts) or "keine neuen E-Mails"
+    text = ", ".join(_kind_counts({kind.value: n for kind, n in counts.items()}))
+    text = text or "keine neuen E-Mails"
     if earlier:
         text += f"; {earlier} schon früher verarbeitet"
     prefix = "Probelauf, nichts geändert: " if dry_run else "Ergebnis: "
@@ -128,21 +126,21 @@ def report_lines(report: Report) -> list[str]:
     return lines
 
 
-# what ``mail fetch`` recorded (inbound.Kind's values; not imported: `status` starts
-# without the email package) -> how status counts it
-_MAILBOX = (("Rücklauf", "mit Formular/Anhang", "mit Formular/Anhang"),
-            ("Antwort", "Antwort", "Antworten"), ("Abmeldung", "Abmeldung", "Abmeldungen"),
-            ("unzustellbar", "unzustellbar", "unzustellbar"),
-            ("automatische Antwort", "automatische Antwort", "automatische Antworten"),
-            ("zu groß", "zu groß", "zu groß"))
+# what ``mail fetch`` found, by inbound.Kind's value (not imported: `status` starts
+# without the email package), as counted for the coordinator
+_KINDS = (("Rücklauf", "mit Formular/Anhang", "mit Formular/Anhang"),
+          ("Antwort", "Antwort", "Antworten"), ("Abmeldung", "Abmeldung", "Abmeldungen"),
+          ("unzustellbar", "unzustellbar", "unzustellbar"),
+          ("automatische Antwort", "automatische Antwort", "automatische Antworten"),
+          ("anderes", "andere (nicht angefasst)", "andere (nicht angefasst)"),
+          ("zu groß", "zu groß", "zu groß"))
 
 
 def mailbox_lines(counts: dict[str, int], last: str) -> list[str]:
     """What ``mail fetch`` has handled so far, and when last."""
     when = f", zuletzt am {last[8:10]}.{last[5:7]}.{last[:4]}" if len(last) >= 10 else ""
-    parts = [_n(counts[kind], one, many) for kind, one, many in _MAILBOX if counts.get(kind)]
     return [fit(f"Postfach (formtool mail fetch{when})"),
-            *_wrapped(" · ".join(parts), INDENT)]
+            *_wrapped(" · ".join(_kind_counts(counts)), INDENT)]
 
 
 class SendProgress:
