@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -129,6 +130,16 @@ namespace inbox {{
         client.plain_login(USER, PASSWORD)  # UTF-8: the password has umlauts
         return client
 
+    def configure(self, ws: Path, cafile: Path) -> None:
+        """Point the workspace's [imap] at this server (implicit TLS)."""
+        configure_imap(ws, self.ssl_port, cafile=cafile)
+
+    def seed(self, cafile: Path, messages: list[Any]) -> None:
+        """APPEND each message (bytes or an EmailMessage) to INBOX."""
+        with self.client(cafile) as client:
+            for msg in messages:
+                client.append("INBOX", msg if isinstance(msg, bytes) else msg.as_bytes())
+
     def stop(self) -> None:
         self.process.terminate()
         try:
@@ -136,3 +147,18 @@ namespace inbox {{
         except subprocess.TimeoutExpired:
             self.process.kill()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def configure_imap(ws: Path, port: int, *, security: str = "ssl", cafile: Path | None = None,
+                   timeout: float = 10) -> None:
+    """Add an [imap] table for a server on 127.0.0.1 to the workspace's formtool.toml."""
+    config = ws / "formtool.toml"
+    config.write_text(config.read_text(encoding="utf-8") + f"""
+[imap]
+host = "127.0.0.1"
+port = {port}
+security = "{security}"
+user = "{USER}"
+ca_file = "{cafile or ''}"
+timeout = {timeout:g}
+""", encoding="utf-8")

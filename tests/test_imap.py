@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from helpers import invoke
-from imapserver import PASSWORD, USER, Dovecot
+from imapserver import PASSWORD, USER, Dovecot, configure_imap
 from mailhelpers import MemoryKeyring
 from test_fetch import _as_mbox, _journal, _message, _outcome, box  # noqa: F401 (box is a fixture)
 
@@ -25,27 +25,12 @@ def dovecot(certificate: tuple[Path, Path]) -> Iterator[Dovecot]:
     server.stop()
 
 
-def _configure(ws: Path, server: Dovecot, cafile: Path) -> None:
-    config = ws / "formtool.toml"
-    config.write_text(config.read_text(encoding="utf-8") + f"""
-[imap]
-host = "127.0.0.1"
-port = {server.ssl_port}
-security = "ssl"
-user = "{USER}"
-ca_file = "{cafile}"
-timeout = 10
-""", encoding="utf-8")
-
-
 def test_fetch_over_imap(ws: Path, box: list[EmailMessage | bytes],  # noqa: F811
                          dovecot: Dovecot, certificate: tuple[Path, Path], tmp_path: Path,
                          monkeypatch: pytest.MonkeyPatch) -> None:
     cafile = certificate[0]
-    with dovecot.client(cafile) as client:
-        for msg in box:
-            client.append("INBOX", msg if isinstance(msg, bytes) else msg.as_bytes())
-    _configure(ws, dovecot, cafile)
+    dovecot.seed(cafile, box)
+    dovecot.configure(ws, cafile)
     monkeypatch.setenv("FORMTOOL_IMAP_PASSWORD", PASSWORD)
     state = ws / ".formtool" / "state.db"
     before = state.read_bytes()
@@ -81,7 +66,7 @@ def test_fetch_over_imap(ws: Path, box: list[EmailMessage | bytes],  # noqa: F81
 
 def test_login_and_wrong_password(ws: Path, dovecot: Dovecot, certificate: tuple[Path, Path],
                                   memory_keyring: MemoryKeyring) -> None:
-    _configure(ws, dovecot, certificate[0])
+    dovecot.configure(ws, certificate[0])
     wrong = invoke(ws, "mail", "login", "--imap", input="falsch\n")
     assert wrong.exit_code == 1 and "Anmeldung am Postfach" in wrong.output
     right = invoke(ws, "mail", "login", "--imap", input=f"{PASSWORD}\n")
@@ -100,10 +85,8 @@ def test_sigkill_at_any_moment_loses_and_duplicates_nothing(
     import time
 
     cafile = certificate[0]
-    with dovecot.client(cafile) as client:
-        for msg in box:
-            client.append("INBOX", msg if isinstance(msg, bytes) else msg.as_bytes())
-    _configure(ws, dovecot, cafile)
+    dovecot.seed(cafile, box)
+    dovecot.configure(ws, cafile)
     env = {**os.environ, "FORMTOOL_IMAP_PASSWORD": PASSWORD}
     command = [sys.executable, "-m", "formtool", "--workspace", str(ws), "mail", "fetch"]
     for delay in (0.4, 0.7, 1.0, 1.3, 1.6, 2.0):  # killed at different moments of the run
@@ -139,11 +122,9 @@ def test_a_30_mb_attachment_is_named_not_loaded(ws: Path, dovecot: Dovecot,
     scan.add_attachment(b"\xff\xd8\xff\xe0" + os.urandom(20 * 1024 * 1024), maintype="image",
                         subtype="jpeg", filename="IMG_2040.jpg")
     cafile = certificate[0]
-    with dovecot.client(cafile) as client:
-        client.append("INBOX", huge.as_bytes())
-        client.append("INBOX", scan.as_bytes())
+    dovecot.seed(cafile, [huge, scan])
     del huge, scan
-    _configure(ws, dovecot, cafile)
+    dovecot.configure(ws, cafile)
     monkeypatch.setenv("FORMTOOL_IMAP_PASSWORD", PASSWORD)
     result = invoke(ws, "mail", "fetch")
     out = " ".join(result.output.split())
@@ -171,9 +152,8 @@ def test_a_server_without_move_gets_copy_and_delete(
             assert not client.has_capability("MOVE")
             client.append("INBOX", _message("privat@kita.example", "Alt").as_bytes(),
                           flags=(b"\\Deleted",))
-            for msg in box:
-                client.append("INBOX", msg if isinstance(msg, bytes) else msg.as_bytes())
-        _configure(ws, server, cafile)
+        server.seed(cafile, box)
+        server.configure(ws, cafile)
         monkeypatch.setenv("FORMTOOL_IMAP_PASSWORD", PASSWORD)
         result = invoke(ws, "mail", "fetch")
         assert "3 mit Formular/Anhang" in " ".join(result.output.split()), result.output
@@ -202,15 +182,7 @@ def test_a_misbehaving_server_ends_the_run_with_a_reason(
     from badimap import BadImap
 
     with BadImap(mode) as server:
-        config = ws / "formtool.toml"
-        config.write_text(config.read_text(encoding="utf-8") + f"""
-[imap]
-host = "127.0.0.1"
-port = {server.port}
-security = "none"
-user = "{USER}"
-timeout = 2
-""", encoding="utf-8")
+        configure_imap(ws, server.port, security="none", timeout=2)
         monkeypatch.setenv("FORMTOOL_IMAP_PASSWORD", "ascii-passwort")
         start = time.monotonic()
         result = invoke(ws, "mail", "fetch")
@@ -231,10 +203,8 @@ def test_a_server_with_inbox_dot_folders(
     server = Dovecot(certificate, separator=".", prefix="INBOX.")
     try:
         cafile = certificate[0]
-        with server.client(cafile) as client:
-            for msg in box:
-                client.append("INBOX", msg if isinstance(msg, bytes) else msg.as_bytes())
-        _configure(ws, server, cafile)
+        server.seed(cafile, box)
+        server.configure(ws, cafile)
         monkeypatch.setenv("FORMTOOL_IMAP_PASSWORD", PASSWORD)
         result = invoke(ws, "mail", "fetch")
         assert "3 mit Formular/Anhang" in " ".join(result.output.split()), result.output

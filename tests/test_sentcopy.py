@@ -32,20 +32,6 @@ from formtool.usecases import credentials
 CONTACTS = 40  # the sample list's contacts (workspace template)
 
 
-def _imap(ws: Path, dovecot: Dovecot, cafile: Path, extra: str = "") -> None:
-    config = ws / "formtool.toml"
-    config.write_text(config.read_text(encoding="utf-8") + f"""
-[imap]
-host = "127.0.0.1"
-port = {dovecot.ssl_port}
-security = "ssl"
-user = "{IMAP_USER}"
-ca_file = "{cafile}"
-timeout = 10
-{extra}
-""", encoding="utf-8")
-
-
 @pytest.fixture
 def peers(ws: Path, certificate: tuple[Path, Path], memory_keyring: MemoryKeyring,
           monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
@@ -59,7 +45,7 @@ def peers(ws: Path, certificate: tuple[Path, Path], memory_keyring: MemoryKeyrin
         with LocalSmtpServer(FaultyMailbox(), security="starttls", certfile=certfile,
                              keyfile=keyfile, auth=(USER, PASSWORD), delay=delay) as smtp:
             configure(ws, smtp.port, ca_file=certfile)
-            _imap(ws, dovecot, certfile)
+            dovecot.configure(ws, certfile)
             memory_keyring.set_password("formtool", f"{USER}@127.0.0.1", PASSWORD)
             monkeypatch.setenv(credentials.IMAP_PASSWORD_ENV, IMAP_PASSWORD)
             yield smtp, dovecot
@@ -233,7 +219,7 @@ def test_the_sent_folder_is_found_by_its_usual_name_or_named(
         with LocalSmtpServer(FaultyMailbox(), security="starttls", certfile=certfile,
                              keyfile=keyfile, auth=(USER, PASSWORD)) as smtp:
             configure(ws, smtp.port, ca_file=certfile)
-            _imap(ws, dovecot, certfile)
+            dovecot.configure(ws, certfile)
             memory_keyring.set_password("formtool", f"{USER}@127.0.0.1", PASSWORD)
             monkeypatch.setenv(credentials.IMAP_PASSWORD_ENV, IMAP_PASSWORD)
             none = invoke(ws, "mail", "send", "erinnerung", "--yes")
@@ -294,7 +280,7 @@ def test_one_mail_login_for_sending_and_the_mailbox(
         with LocalSmtpServer(FaultyMailbox(), security="starttls", certfile=certfile,
                              keyfile=keyfile, auth=(IMAP_USER, smtp_password)) as smtp:
             configure(ws, smtp.port, ca_file=certfile, user=IMAP_USER)
-            _imap(ws, dovecot, certfile)
+            dovecot.configure(ws, certfile)
             answers = f"{smtp_password}\n" + ("" if same else f"{IMAP_PASSWORD}\n")
             result = invoke(ws, "mail", "login", input=answers)
             assert result.exit_code == 0, result.output
