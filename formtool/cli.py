@@ -723,6 +723,9 @@ def mail_fetch(state: _State, source: Path, dry_run: bool) -> None:
     for report in result.not_imported:
         for line in screen.item_lines(f"nicht eingelesen: {report.path.name}: {report.reason}"):
             click.echo(line)
+    if result.not_imported_total > len(result.not_imported):
+        click.echo(f"  … und {result.not_imported_total - len(result.not_imported)} weitere "
+                   "(alle in ruecklaeufe/)")
     if result.to_read:
         more = (f", die ersten {len(result.to_read)}; alle Antworten: formtool status AKTION "
                 "--antworten" if result.to_read_total > len(result.to_read) else "")
@@ -731,7 +734,7 @@ def mail_fetch(state: _State, source: Path, dry_run: bool) -> None:
             click.echo("  " + screen.fit(f"{handled.sender or '?'} – {handled.subject}",
                                          screen.WIDTH - 2))
     if result.not_imported:
-        n = len(result.not_imported)
+        n = result.not_imported_total
         raise Failure("1 Anhang nicht eingelesen (siehe oben); er liegt in ruecklaeufe/."
                       if n == 1 else f"{n} Anhänge nicht eingelesen (siehe oben); sie liegen "
                       "in ruecklaeufe/.")
@@ -819,8 +822,12 @@ def status_(state: _State, campaign: str | None, offen: bool, fehler: bool, antw
 @click.option("--ordner", "out_dir", metavar="ORDNER",
               type=click.Path(file_okay=False, path_type=Path),
               help="Wohin die Listen geschrieben werden (Standard: website/ im Arbeitsordner).")
+@click.option("--freigeben", "approve", metavar="CODE", multiple=True,
+              help="Einen wartenden Rücklauf (von einer Adresse, die nicht angeschrieben "
+                   "wurde) auf die Liste lassen; den CODE nennt „formtool website“.")
 @pass_state
-def website_(state: _State, group_by: str, show_diff: bool, out_dir: Path | None) -> None:
+def website_(state: _State, group_by: str, show_diff: bool, out_dir: Path | None,
+             approve: tuple[str, ...]) -> None:
     """Partnerliste für die Website: aus den eingelesenen Rückläufen.
 
     Nur Organisationen, die der Nennung zugestimmt und eingewilligt haben; der
@@ -832,11 +839,14 @@ def website_(state: _State, group_by: str, show_diff: bool, out_dir: Path | None
     Beispiel:
         formtool website
         formtool website --gruppieren landkreis --diff
+        formtool website --freigeben 3f2a9c1b
     """
+    from formtool import screen
     from formtool.usecases import website
 
     ws = state.workspace()
-    result = website.publish(ws, group_by=group_by, out_dir=out_dir, diff=show_diff)
+    result = website.publish(ws, group_by=group_by, out_dir=out_dir, diff=show_diff,
+                             approve_codes=list(approve))
     counts = ", ".join(f"{len(entries)} {group}" for group, entries in result.partners.groups)
     click.echo(f"Partnerliste: {len(result.partners.entries)} Organisation(en)"
                + (f" ({counts})" if counts else "") + ".")
@@ -848,7 +858,20 @@ def website_(state: _State, group_by: str, show_diff: bool, out_dir: Path | None
         for label, names in (("Neu", c.new), ("Nicht mehr dabei", c.withdrawn),
                              ("Geändert", c.changed)):
             for name in names:
-                click.echo(f"  {label}: {name}")
+                for line in screen.item_lines(f"{label}: {name}"):
+                    click.echo(line)
+    if result.waiting:
+        n = len(result.waiting)
+        click.echo(("1 Rücklauf wartet" if n == 1 else f"{n} Rückläufe warten")
+                   + " auf Freigabe (von Adressen, die nicht angeschrieben wurden; "
+                   "noch nicht auf der Liste):")
+        for waiting in result.waiting[:50]:
+            for line in screen.item_lines(
+                    f"{waiting.title or '(ohne Namen)'} – von {waiting.sender}: auf die Liste "
+                    f"mit formtool website --freigeben {waiting.code}"):
+                click.echo(line)
+        if len(result.waiting) > 50:
+            click.echo(f"  … und {len(result.waiting) - 50} weitere")
     folder = result.files[0].parent
     click.echo(f"Geschrieben in {folder}: partnerliste.html (für einen WordPress-Block "
                "„Individuelles HTML“), .md, .csv und .json (für TablePress); dasselbe für "

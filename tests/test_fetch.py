@@ -220,14 +220,16 @@ def test_dry_run_changes_nothing(ws: Path, box: list[EmailMessage], tmp_path: Pa
 ])
 def test_attachment_names_from_the_internet_stay_in_the_folder(name: str,
                                                                 tmp_path: Path) -> None:
-    from formtool.usecases.fetching import _saved
+    from formtool.usecases.fetching import _Folder
 
     folder = tmp_path / "ruecklaeufe"
-    path = _saved(folder, name, b"%PDF-1.4 data")
+    path = _Folder(folder).save(name, b"%PDF-1.4 data")
     assert path.parent == folder and path.is_file()
     assert len(path.name) <= 100 and not any(c in path.name for c in "/\\\r\n\x00")
-    again = _saved(folder, name, b"%PDF-1.4 data")  # the same bytes: the same file
-    other = _saved(folder, name, b"%PDF-1.4 other")  # other bytes: never overwritten
+    # a later run (a new listing of the folder): the same bytes keep their file, other
+    # bytes never overwrite it
+    again = _Folder(folder).save(name, b"%PDF-1.4 data")
+    other = _Folder(folder).save(name, b"%PDF-1.4 other")
     assert again == path and other != path and path.read_bytes() == b"%PDF-1.4 data"
 
 
@@ -262,8 +264,9 @@ def test_a_second_fetch_while_one_runs_is_refused(ws: Path, box: list[EmailMessa
 def test_returns_as_people_really_send_them(ws: Path, blank_forms: dict[str, Path],
                                             tmp_path: Path) -> None:
     """Filled with pdf-lib and pdf.js (browser); forwarded as an attachment by a secretary
-    and inline by a colleague; a reply without In-Reply-To: each counted for the person
-    who was mailed, and each row names the mail it came with."""
+    (the original answers the invitation: its Message-ID is evidence) and inline by a
+    colleague (only a "Von:" line: no evidence, listed); a reply without In-Reply-To
+    from a contact's own address. Each row names the mail it came with."""
     from helpers import pdfjs_fill, pdflib_fill
 
     _journal(ws)
@@ -288,7 +291,9 @@ def test_returns_as_people_really_send_them(ws: Path, blank_forms: dict[str, Pat
                             "Wir sind dabei, das Formular folgt nächste Woche.")
     result = invoke(ws, "mail", "fetch", "--from",
                     str(_as_mbox([as_attachment, inline, no_reference], tmp_path / "m")))
-    assert "2 mit Formular/Anhang, 1 Antwort." in " ".join(result.output.split())
+    text = " ".join(result.output.split())
+    assert "2 mit Formular/Anhang, 1 Antwort." in text
+    assert "nennt d.frage@kita.example – das belegt nichts" in text
 
     rows = {r["Name der Organisation"]: r for r in read_csv(ws / "antworten" /
                                                              "buendnispartner.csv")}
@@ -307,8 +312,10 @@ def test_returns_as_people_really_send_them(ws: Path, blank_forms: dict[str, Pat
     assert isinstance(received, dt.datetime)  # a date-time cell in Excel, not text
     with Store(ws / ".formtool" / "state.db") as store:
         open_ = {r.email for r in Journal(store).unanswered("einladung")}
-    # c and d answered through the forward, a by mail; b alone is still open
-    assert open_ == {"b.bounce@kita.example"}
+    # c answered through the forward, a by mail; d's form came from an address that was
+    # never mailed, with nothing that ties it to d: d is still open (and the row is kept)
+    assert open_ == {"b.bounce@kita.example", "d.frage@kita.example"}
+    assert rows["Kita D"]["kontakt_id"] == ""
 
 
 def test_an_older_table_gets_the_mail_columns(ws: Path, box: list[EmailMessage],

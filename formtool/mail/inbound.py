@@ -1,11 +1,16 @@
 """A message from the mailbox -> what it is: a returned form, an opt-out, a bounce, an
-auto-reply, a reply, or something else. Every message is untrusted input: sizes are
-capped, parsing never raises, attachment names are only ever used after
+auto-reply, a reply, or something else. Every message is untrusted input: sizes, depth
+and number of parts are capped, classifying never raises (a message it cannot read is
+``Kind.UNREADABLE`` with the reason), attachment names are only ever used after
 ``safe_filename`` (the caller decides the folder).
+
+This module says what a message *claims*; who it may change is decided in one place,
+``usecases/evidence.py``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import enum
@@ -20,6 +25,9 @@ from email.utils import parseaddr, parsedate_to_datetime
 
 MAX_MESSAGE = 40 * 1024 * 1024  # bytes: bigger messages are reported, not read
 MAX_ATTACHMENT = 30 * 1024 * 1024
+MAX_DEPTH = 20  # MIME nesting (multipart in multipart, message/rfc822 in message/rfc822)
+MAX_PARTS = 1_000  # parts of one message, all levels
+MAX_DECODED = 2 * MAX_MESSAGE  # bytes of attachments decoded from one message
 SIGNATURE_IMAGE = 40 * 1024  # inline images smaller than this are logos, not scans
 
 
@@ -31,6 +39,16 @@ class Kind(enum.Enum):
     REPLY = "Antwort"
     OTHER = "anderes"
     TOO_BIG = "zu groß"
+    UNREADABLE = "unlesbar"
+    NOTICE = "Zustellhinweis"  # a delay warning or a delivery notice: no bounce
+
+
+class Optout(enum.Enum):
+    """What a message says about being mailed again."""
+
+    NO = "nein"
+    CLEAR = "klar"  # a request to be removed, outside the quoted text
+    UNCLEAR = "unklar"  # the words are there, but as a question, negated, or only in a subject
 
 
 @dataclass(frozen=True)
@@ -41,28 +59,37 @@ class Bounced:
     status: str  # "5.1.1", or ""
     diagnostic: str
     original_id: str  # Message-ID of the message that bounced, when the report has it
+    also: tuple[str, ...] = ()  # the same block's other addresses (Original-Recipient …)
 
 
 @dataclass
 class Inbound:
     kind: Kind
-    key: str  # Message-ID, else a hash of the bytes: what a second run recognises
+    key: str  # a hash of the bytes: what a second run recognises (never the Message-ID,
+    #           which any stranger can copy)
     sender: str = ""
     subject: str = ""
-    refs: list[str] = field(default_factory=list)  # In-Reply-To and References ids
+    # the Message-IDs it answers, as evidence may use them: In-Reply-To, else the last
+    # entry of References (the message replied to; earlier entries are older history)
+    refs: list[str] = field(default_factory=list)
+    message_id: str = ""
     attachments: list[tuple[str, bytes]] = field(default_factory=list)  # (name as sent, data)
     bounces: list[Bounced] = field(default_factory=list)
     candidates: list[str] = field(default_factory=list)  # addresses named in a free-text bounce
     snippet: str = ""  # the first lines of the text, for the coordinator
     date: str = ""  # its Date, ISO 8601, when readable
     forwarded: list[str] = field(default_factory=list)  # senders of the forwarded original(s)
+    inner_refs: list[str] = field(default_factory=list)  # ids of attached originals (their
+    #                       Message-ID, In-Reply-To, last References entry)
     oversized: list[str] = field(default_factory=list)  # attachments over MAX_ATTACHMENT
+    optout: Optout = Optout.NO
+    unverified: str = ""  # why the sender is not confirmed (Authentication-Results: fail)
+    report: bool = False  # looks like a mail server's report (see server_report)
+    reason: str = ""  # why it is UNREADABLE
 
 
 _ID = re.compile(r"<[^<>\s]+>")
 _ADDRESS = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
-_OPTOUT = ("abmelden", "abmeldung", "bitte abmelden", "unsubscribe", "austragen",
-           "bitte austragen", "abbestellen", "keine e-mails mehr", "keine mails mehr")
 _AUTO_SUBJECTS = ("abwesenheitsnotiz", "automatische antwort", "out of office", "auto-reply",
                   "autoreply", "automatic reply", "abwesend", "urlaubsbenachrichtigung",
                   "autoresponder")
@@ -89,56 +116,161 @@ def head_of(data: bytes) -> bytes:
     return data[:end] + b"\r\n\r\n"
 
 
+def identity(data: bytes | Big) -> str:
+    """What a second run recognises a message by: a hash of its bytes (of a message too
+    big to read, of its head and size). Never its Message-ID: anybody can send a
+    message with the Message-ID of somebody else's return."""
+    if isinstance(data, Big):
+        return "sha256-kopf:" + hashlib.sha256(data.head + str(data.size).encode()).hexdigest()
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
 def too_big(big: Big) -> Inbound:
     """Who sent a message too big to read, and what it is called."""
-    msg = _parse(big.head[:256 * 1024])
-    key = (_first_id(_header(msg, "Message-ID"))
-           or "sha256:" + hashlib.sha256(big.head).hexdigest())
-    sender = printable(parseaddr(_header(msg, "From"))[1]).strip().lower()
-    found = Inbound(Kind.TOO_BIG, key, sender,
-                    " ".join(printable(_header(msg, "Subject")).split()))
-    found.date = _date(msg)
+    found = Inbound(Kind.TOO_BIG, identity(big))
+    try:
+        msg = _parse(big.head[:256 * 1024])
+    except RecursionError:
+        return found
+    _head(found, msg)
     found.oversized = [f"die E-Mail mit {big.size // (1024 * 1024)} MB"]
     return found
 
 
+def _head(found: Inbound, msg: Message) -> None:
+    """Sender, subject, date, ids: what the header says, as text that is safe to show."""
+    found.message_id = _first_id(_header(msg, "Message-ID"))
+    found.sender = printable(parseaddr(_header(msg, "From"))[1]).strip().lower()
+    found.subject = " ".join(printable(_header(msg, "Subject")).split())
+    found.date = _date(msg)
+    replied = _ID.findall(_header(msg, "In-Reply-To"))[:1]
+    references = _ID.findall(_header(msg, "References"))[-1:]
+    found.refs = list(dict.fromkeys(replied + references))
+    found.unverified = _unverified(msg)
+
+
 def classify(data: bytes | Big) -> Inbound:
-    """What the message in ``data`` is (never raises for a malformed message)."""
+    """What the message in ``data`` is (never raises: a message that cannot be read is
+    UNREADABLE with the reason)."""
     if isinstance(data, Big):
         return too_big(data)
     if len(data) > MAX_MESSAGE:
         return too_big(Big(head_of(data[:256 * 1024]), len(data)))
-    msg = _parse(data)
-    message_id = _first_id(_header(msg, "Message-ID"))
-    key = message_id or "sha256:" + hashlib.sha256(data).hexdigest()
-    sender = printable(parseaddr(_header(msg, "From"))[1]).strip().lower()
-    subject = " ".join(printable(_header(msg, "Subject")).split())
-    refs = _ID.findall(_header(msg, "In-Reply-To") + " " + _header(msg, "References"))
-    found = Inbound(Kind.OTHER, key, sender, subject, refs)
+    found = Inbound(Kind.OTHER, identity(data))
+    try:
+        msg = _parse(data)
+    except RecursionError:  # the parser recurses once per level
+        return _unreadable(found, data, f"mehr als {MAX_DEPTH} Ebenen ineinander verschachtelt")
+    try:
+        _head(found, msg)
+        problem = _structure(msg)
+        if problem:
+            return _unreadable(found, data, problem)
+        _what(found, msg)
+    except Exception as exc:  # one odd message must not stop the mailbox: named, kept
+        return _unreadable(found, data, f"unerwarteter Aufbau ({type(exc).__name__})")
+    return found
+
+
+def _unreadable(found: Inbound, data: bytes, reason: str) -> Inbound:
+    """A message formtool cannot take apart: who sent it (from its head alone), why."""
+    if not found.sender and not found.subject:
+        with contextlib.suppress(Exception):  # not even the head: shown without sender
+            _head(found, _parse(head_of(data[:256 * 1024])))
+    found.kind, found.reason = Kind.UNREADABLE, reason
+    found.attachments, found.bounces, found.snippet = [], [], ""
+    return found
+
+
+def _structure(msg: Message) -> str:
+    """Why the message is too deep or has too many parts to be read (or "").
+    Walked with an explicit stack: ``Message.walk`` recurses once per level."""
+    stack = [(msg, 1)]
+    parts = 0
+    while stack:
+        part, depth = stack.pop()
+        parts += 1
+        if depth > MAX_DEPTH:
+            return f"mehr als {MAX_DEPTH} Ebenen ineinander verschachtelt"
+        if parts > MAX_PARTS:
+            return f"mehr als {MAX_PARTS} Teile"
+        payload = part.get_payload()
+        if isinstance(payload, list):
+            stack.extend((p, depth + 1) for p in payload if isinstance(p, Message))
+    return ""
+
+
+def _what(found: Inbound, msg: Message) -> None:
+    sender, subject = found.sender, found.subject
     found.snippet = _snippet(msg)
-    found.date = _date(msg)
+    found.report = server_report(msg, sender)
     if _is_bounce(msg, sender, subject):
         found.kind = Kind.BOUNCE
         found.bounces = _delivery_status(msg)
+        if not found.bounces and (_has_status_part(msg) or _DELAY.search(_all_text(msg))):
+            found.kind = Kind.NOTICE  # delayed, delivered, relayed: it did not fail
+            return
         if not found.bounces:  # a provider's own wording: the original may still be inside
             original = _original_id(msg)
             text = _all_text(msg)
-            found.candidates = [a.lower() for a in _ADDRESS.findall(text)
-                                if a.lower() != sender]
+            found.candidates = list(dict.fromkeys(
+                a.lower() for a in _ADDRESS.findall(text) if a.lower() != sender))
             found.bounces = [Bounced("", "", _first_line(text), original)]
-        return found
+        return
     if _is_auto_reply(msg, subject):
         found.kind = Kind.AUTOREPLY
-        return found
-    if _is_optout(subject, found.snippet):
-        found.kind = Kind.OPTOUT
-        return found
+        return
     found.attachments = _attachments(msg, found.oversized)
-    found.forwarded, inner_refs = _forwarded(msg, sender, inline=bool(_FORWARD.match(subject)))
-    found.refs += [r for r in inner_refs if r not in found.refs]
-    found.kind = (Kind.FORM if found.attachments else Kind.TOO_BIG if found.oversized
-                  else Kind.REPLY if refs else Kind.OTHER)
-    return found
+    found.forwarded, found.inner_refs = _forwarded(msg, sender,
+                                                   inline=bool(_FORWARD.match(subject)))
+    found.optout = optout_of(subject, _own_text(msg), form=bool(found.attachments))
+    if found.attachments:
+        found.kind = Kind.FORM
+    elif found.optout is Optout.CLEAR:
+        found.kind = Kind.OPTOUT
+    else:
+        found.kind = (Kind.TOO_BIG if found.oversized else Kind.REPLY if found.refs
+                      else Kind.OTHER)
+
+
+# a text report that the server still tries (Postfix, Exim, Sendmail, Exchange, German)
+_DELAY = re.compile(r"\b(delayed|will (retry|be retried|continue to try|keep trying)|"
+                    r"warning only|still (being )?(retried|undelivered|trying)|"
+                    r"verz(ö|oe)gert|wird (weiter|erneut) versucht|noch nicht zugestellt)\b",
+                    re.IGNORECASE)
+
+
+def _has_status_part(msg: Message) -> bool:
+    return any(p.get_content_type() in ("message/delivery-status",
+                                        "message/global-delivery-status") for p in msg.walk())
+
+
+def server_report(msg: Message, sender: str) -> bool:
+    """Whether the message looks like a mail server's report: it has a delivery-status
+    part, or comes from an MTA's address (MAILER-DAEMON, postmaster, or none), or has
+    the empty envelope sender (``Return-Path: <>``, RFC 5321 4.5.5)."""
+    if _has_status_part(msg):
+        return True
+    if _header(msg, "Return-Path").strip() == "<>":
+        return True
+    name, address = parseaddr(_header(msg, "From"))
+    local = (address or name).lower().partition("@")[0]
+    return not address or local in ("mailer-daemon", "postmaster")
+
+
+def _unverified(msg: Message) -> str:
+    """Why the sender's address may be forged: an Authentication-Results header
+    (RFC 8601) in which DMARC or SPF failed; "" when none says so."""
+    try:
+        results = msg.get_all("Authentication-Results") or []
+    except Exception:  # a malformed header says nothing
+        return ""
+    for value in results:
+        text = _decoded(_unescaped(str(value))).lower()
+        for method in ("dmarc", "spf"):
+            if re.search(rf"\b{method}\s*=\s*(fail|softfail)\b", text):
+                return f"{method.upper()} fehlgeschlagen"
+    return ""
 
 
 class _RawHeaders(email.policy.Compat32):
@@ -210,9 +342,11 @@ _FORWARD_FROM = re.compile(r"^\s*[>*]*\s*(?:von|from)\s*:\*?\s*(.+)$", re.I | re
 
 
 def _forwarded(msg: Message, sender: str, *, inline: bool) -> tuple[list[str], list[str]]:
-    """Who wrote the message that was forwarded (and what it answered): the From of an
-    attached original (message/rfc822), else (``inline``: the subject says WG:/Fwd:) the
-    "Von:"/"From:" line a mail program writes above an inline forward."""
+    """Who the forwarded message claims to be from, and the ids of an attached original
+    (message/rfc822: its Message-ID, In-Reply-To and last References entry – what
+    evidence may use). The claimed senders – the From of an attached original, or
+    (``inline``: the subject says WG:/Fwd:) the "Von:"/"From:" line above an inline
+    forward – are only shown, never evidence: anybody can write them."""
     senders: list[str] = []
     refs: list[str] = []
     for part in msg.walk():
@@ -222,15 +356,17 @@ def _forwarded(msg: Message, sender: str, *, inline: bool) -> tuple[list[str], l
         inner = payload[0] if isinstance(payload, list) and payload else None
         if isinstance(inner, Message):
             senders.append(parseaddr(_header(inner, "From"))[1].strip().lower())
-            refs += _ID.findall(_header(inner, "In-Reply-To") + " "
-                                + _header(inner, "References"))
+            refs += (_ID.findall(_header(inner, "Message-ID"))[:1]
+                     + _ID.findall(_header(inner, "In-Reply-To"))[:1]
+                     + _ID.findall(_header(inner, "References"))[-1:])
     if inline and not any(senders):
         for part in msg.walk():
             if part.get_content_type() == "text/plain" and not _is_attachment(part):
                 for line in _FORWARD_FROM.findall(_text(part)[:20000]):
                     senders += [a.lower() for a in _ADDRESS.findall(line)]
                 break
-    return [s for s in dict.fromkeys(senders) if s and s != sender], refs
+    return ([s for s in dict.fromkeys(senders) if s and s != sender],
+            list(dict.fromkeys(refs)))
 
 
 def _first_id(text: str) -> str:
@@ -239,10 +375,17 @@ def _first_id(text: str) -> str:
 
 
 def _is_bounce(msg: Message, sender: str, subject: str) -> bool:
+    """A delivery report by its structure (RFC 3464, Exim's X-Failed-Recipients), else by
+    an MTA's address and a report's subject. A read receipt or an abuse report
+    (multipart/report of another type) is none."""
     if msg.get_content_type() == "multipart/report":
+        kind = str(msg.get_param("report-type", "delivery-status") or "").lower()
+        return kind in ("delivery-status", "global-delivery-status")
+    if _header(msg, "X-Failed-Recipients").strip() or _has_status_part(msg):
         return True
     lowered = subject.lower()
-    return (any(s in sender for s in _BOUNCE_SENDERS)
+    name = parseaddr(_header(msg, "From"))[0].lower()
+    return (any(s in sender or s in name for s in _BOUNCE_SENDERS)
             and any(s in lowered for s in _BOUNCE_SUBJECTS)) or (
         sender.startswith(("mailer-daemon@", "postmaster@")))
 
@@ -259,38 +402,131 @@ def _is_auto_reply(msg: Message, subject: str) -> bool:
     return plain.startswith(_AUTO_SUBJECTS)
 
 
-def _is_optout(subject: str, snippet: str) -> bool:
-    first = next((line for line in snippet.splitlines() if line.strip()), "")
-    for text in (_REPLY_PREFIX.sub("", subject), first):
-        words = re.sub(r"[^\wäöüß\- ]", " ", text.lower()).split()
-        phrase = " ".join(words)
-        if phrase in _OPTOUT or (words and words[0] in ("abmelden", "unsubscribe")
-                                 and len(words) <= 4):
-            return True
-    return False
+# Opt-outs as people write them (German and English), matched in lower case with
+# umlauts folded (ä -> ae …). Each is a request; whether it is meant is decided by its
+# sentence (optout_of): a question or a negation makes it unclear.
+_OPTOUT_PATTERNS = re.compile("|".join((
+    r"\babmelde\w*", r"\babmeldung\w*", r"\babzumelden\b", r"\babbestell\w*",
+    r"\baustrag\w*", r"\bauszutragen\b", r"\btragen sie (mich|uns)\b.*\baus\b",
+    r"\b(streichen|entfernen|loeschen|nehmen)\b.*\b(verteiler|liste|adressliste)\b",
+    r"\b(verteiler|liste|adressliste)\b.*\b(streichen|entfernen|loeschen|nehmen)\b",
+    r"\bkeine (weiteren?|erneuten?) (e-?mails?|mails?|nachrichten|zusendungen|anschreiben"
+    r"|einladungen|informationen|infos|post)\b",
+    r"\bkeine (e-?mails?|mails?|nachrichten|zusendungen|anschreiben|einladungen|post) mehr\b",
+    r"\bnicht mehr (an)?(schreiben|kontaktieren|anmailen|mailen|zuschicken)\b",
+    r"\bwiderspr(uch|eche)\w*",
+    r"\bunsubscribe\w*", r"\bopt(ed)?[ -]?out\b", r"\bremove (me|us|my|our)\b",
+    r"\btake (me|us) off\b", r"\b(no|stop) (more |further )?(e-?mails?|mails?|messages)\b",
+    r"\bdo not (contact|e-?mail|write)\b",
+)))
+# words that turn a request around in its sentence ("nicht abmelden", "auf keinen Fall")
+_NEGATION = re.compile(r"\b(nicht|nie|niemals|auf keinen fall|keinesfalls|bloss nicht"
+                       r"|not|never|no way|don't|dont)\b")
+_SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
+# where the quoted original starts in a reply (Outlook, Thunderbird, Apple Mail, Gmail)
+_QUOTE_START = re.compile(
+    r"^\s*(-{2,}\s*(urspr(ü|ue)ngliche nachricht|original message|weitergeleitete nachricht"
+    r"|forwarded message)|(am|on) .{4,120}(schrieb|wrote)|(von|from)\s*:\s*\S+@)",
+    re.IGNORECASE)
+
+
+def _fold(text: str) -> str:
+    return (text.lower().replace("ä", "ae").replace("ö", "oe").replace("ü", "ue")
+            .replace("ß", "ss"))
+
+
+def _own_text(msg: Message) -> str:
+    """The first plain-text part: what the sender wrote, with what it quotes."""
+    for part in msg.walk():
+        if part.get_content_type() == "text/plain" and not _is_attachment(part):
+            return _text(part)[:20000]
+    return ""
+
+
+def _unquoted(text: str) -> str:
+    """What the sender wrote in a reply: up to the quoted original, without quoted
+    (">") lines; at most 4,000 characters."""
+    lines = []
+    for line in text.splitlines():
+        if _QUOTE_START.match(line):
+            break
+        if not line.lstrip().startswith(">"):
+            lines.append(line)
+    return "\n".join(lines)[:4000]
+
+
+def _request(text: str) -> Optout:
+    """Whether ``text`` asks not to be mailed again, sentence by sentence: one clear
+    request is CLEAR; a request only as a question or negated ("Abmelden? Auf keinen
+    Fall!") is UNCLEAR."""
+    verdict = Optout.NO
+    for sentence in _SENTENCE.findall(_fold(printable(text))):
+        match = _OPTOUT_PATTERNS.search(sentence)
+        if match is None:
+            continue
+        rest = sentence[:match.start()] + " " + sentence[match.end():]
+        if sentence.rstrip().endswith("?") or _NEGATION.search(rest):
+            verdict = Optout.UNCLEAR
+            continue
+        return Optout.CLEAR
+    return verdict
+
+
+def optout_of(subject: str, body: str, *, form: bool = False) -> Optout:
+    """Whether a message asks to be removed: what its text says decides; a subject like
+    "Abmelden" alone is a request when the text says nothing against it, but not when
+    a form comes with it (a reused subject: the form is a return first)."""
+    own = _request(_unquoted(body))
+    if own is not Optout.NO:
+        return own
+    titled = _request(_REPLY_PREFIX.sub("", subject))
+    if titled is Optout.CLEAR and form:
+        return Optout.UNCLEAR
+    return titled
+
+
+def _addresses_of(value: str) -> list[str]:
+    """The addresses of a DSN field ("rfc822; a@b.example") or a header list."""
+    out = []
+    for item in value.split(","):
+        address = item.split(";", 1)[-1].strip().strip("<>").strip().lower()
+        if "@" in address:
+            out.append(printable(address).strip())
+    return out
 
 
 def _delivery_status(msg: Message) -> list[Bounced]:
-    """RFC 3464: the failed recipients of a delivery-status report."""
+    """RFC 3464: the failed recipients of a delivery-status report, every per-recipient
+    block (``Final-Recipient``, with ``Original-Recipient`` and ``X-Actual-Recipient``
+    as the block's other names), and ``X-Failed-Recipients`` (Exim). Only failures:
+    ``Action: failed`` (a 4.x.x status too: the server gave up retrying), or no action
+    and a 5.x.x status; delayed, delivered, relayed, expanded are no bounce."""
     original = _original_id(msg)
     out: list[Bounced] = []
     for part in msg.walk():
-        if part.get_content_type() != "message/delivery-status":
+        if part.get_content_type() not in ("message/delivery-status",
+                                            "message/global-delivery-status"):
             continue
         payload = part.get_payload()
         blocks = [b for b in payload if isinstance(b, Message)] if isinstance(payload,
                                                                                 list) else []
         for block in blocks[1:]:  # the first block is about the message, the rest per recipient
-            action = str(block.get("Action", "")).strip().lower()
-            status = str(block.get("Status", "")).strip()
-            if action not in ("failed", "") or (status and not status.startswith("5")):
-                continue  # delayed, relayed, delivered: not a bounce
-            recipient = str(block.get("Final-Recipient", "") or block.get("Original-Recipient",
-                                                                               ""))
-            address = recipient.split(";", 1)[-1].strip().strip("<>").lower()
-            diagnostic = " ".join(str(block.get("Diagnostic-Code", "")).split())
+            action = _header(block, "Action").strip().lower()
+            status = _header(block, "Status").strip().split(" ")[0]
+            if not (action == "failed" or (not action and status.startswith("5"))):
+                continue
+            names = [a for field_name in ("Final-Recipient", "Original-Recipient",
+                                          "X-Actual-Recipient")
+                     for a in _addresses_of(_header(block, field_name))]
+            names = list(dict.fromkeys(names))
+            diagnostic = " ".join(printable(_header(block, "Diagnostic-Code")).split())
             diagnostic = diagnostic.split(";", 1)[-1].strip() if ";" in diagnostic else diagnostic
-            out.append(Bounced(address, status, diagnostic[:300], original))
+            out.append(Bounced(names[0] if names else "", status, diagnostic[:300], original,
+                               tuple(names[1:])))
+    known = {b.recipient for b in out}
+    for address in _addresses_of(_header(msg, "X-Failed-Recipients")):
+        if address not in known:
+            out.append(Bounced(address, "", "", original))
     return out
 
 

@@ -157,6 +157,14 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE answers ADD COLUMN snippet TEXT NOT NULL DEFAULT '';
     """,
+    # 9: returns the coordinator let onto the public list although nothing tied them to
+    # a contact (`website --freigeben`); keyed like responses
+    """
+    CREATE TABLE website_approved (
+        key          TEXT PRIMARY KEY,   -- responses.key: response id, else sha256:<hex>
+        approved_at  TEXT NOT NULL
+    );
+    """,
 )
 
 
@@ -519,6 +527,13 @@ class Store:
                            "WHERE response_id = ?", (response_id,)).fetchone()
         return Issued(*row) if row else None
 
+    def approve_for_website(self, key: str) -> None:
+        self.execute("INSERT OR IGNORE INTO website_approved (key, approved_at) VALUES (?, ?)",
+                     (key, _now()))
+
+    def approved_for_website(self) -> set[str]:
+        return {r[0] for r in self.execute("SELECT key FROM website_approved")}
+
     def contact_email(self, key: str) -> str | None:
         row = self.execute("SELECT email FROM contacts WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
@@ -557,6 +572,8 @@ class Store:
                     "DELETE FROM contacts WHERE email = ? COLLATE NOCASE", (email,)).rowcount
             out.sends = self.execute("DELETE FROM sends WHERE email = ?", (email,)).rowcount
             self.execute("DELETE FROM answers WHERE email = ?", (email,))
+            self.execute("DELETE FROM website_approved WHERE key NOT IN "
+                         "(SELECT key FROM responses)")
             self.execute("INSERT OR IGNORE INTO optouts (email_hash, source, created_at) "
                           "VALUES (?, ?, ?)", (email_hash(address), "vergessen", _now()))
             if dry_run:

@@ -11,6 +11,7 @@ imported is handled again (the import's dedupe keeps the rows single).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import mailbox
@@ -21,17 +22,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from formtool.addresses import is_valid_email, normalise
+from formtool.addresses import is_valid_email
 from formtool.data.filenames import safe_filename
 from formtool.errors import FormtoolError
-from formtool.mail.inbound import MAX_MESSAGE, Big, Inbound, Kind, classify, head_of
+from formtool.mail.inbound import MAX_MESSAGE, Big, Inbound, Kind, Optout, classify, head_of
 from formtool.state.runlock import RunLock
-from formtool.state.store import BOUNCED, Journal, Send, Store
-from formtool.usecases import importing
+from formtool.state.store import BOUNCED, Journal, Store
+from formtool.usecases import evidence, importing
 from formtool.workspace import Workspace
 
 RETURNS_DIR = "ruecklaeufe"
 TO_READ_SHOWN = 50  # messages to read listed at the end of a run (all: status --antworten)
+NOT_IMPORTED_SHOWN = 20  # attachments not imported, named at the end of a run
+NAMES_SHOWN = 10  # file names in one message's note
 
 
 class FetchError(FormtoolError):
@@ -55,9 +58,10 @@ class Fetched:
     counts: Counter[Kind] = field(default_factory=Counter)
     earlier: int = 0  # handled by an earlier run
     saved: list[Path] = field(default_factory=list)
-    mail: dict[Path, tuple[str, str, str]] = field(default_factory=dict)  # From, Date, ID
+    mail: dict[Path, importing.Origin] = field(default_factory=dict)  # the mail of a file
     imported: importing.Imported | None = None
     not_imported: list[importing.FileReport] = field(default_factory=list)  # scans, Word …
+    not_imported_total: int = 0  # of which the first NOT_IMPORTED_SHOWN are kept
     to_read: list[Handled] = field(default_factory=list)  # the first TO_READ_SHOWN of them
     to_read_total: int = 0
 
@@ -106,25 +110,68 @@ def _read(path: Path) -> bytes | Big:
         return Big(head_of(fh.read(256 * 1024)), size)
 
 
-def _saved(folder: Path, name: str, data: bytes) -> Path:
-    """The attachment under ``folder`` with a safe, readable, unique name; the same
-    bytes saved before keep their file (a second run saves nothing twice)."""
-    stem, dot, suffix = name.rpartition(".")
-    if not dot or len(suffix) > 5:
-        stem, suffix = name, "bin"
-    base = safe_filename(stem or "Anhang", max_length=80) or "Anhang"
-    suffix = safe_filename(suffix.lower(), max_length=5) or "bin"
-    digest = hashlib.sha256(data).digest()
-    for number in range(1, 10_000):
-        path = folder / (f"{base}.{suffix}" if number == 1 else f"{base} ({number}).{suffix}")
-        if not path.exists():
-            folder.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-            return path
-        if path.stat().st_size == len(data) and hashlib.sha256(path.read_bytes()).digest() \
-                == digest:
-            return path
-    raise FetchError(f"{folder}: zu viele Dateien namens {base}.{suffix}.")
+class _Folder:
+    """Where attachments are saved: safe, readable, unique names found in constant time
+    (the folder is listed once; a counter per name, not a search), and the same bytes
+    saved before keep their file (a second run saves nothing twice)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.names: set[str] | None = None  # lower case: Windows and macOS ignore case
+        self.by_size: dict[int, list[Path]] = {}
+        self.digests: dict[Path, bytes] = {}
+        self.next: dict[str, int] = {}
+
+    def _listed(self) -> set[str]:
+        if self.names is None:
+            self.names = set()
+            if self.folder.is_dir():
+                for path in self.folder.iterdir():
+                    self.names.add(path.name.lower())
+                    with contextlib.suppress(OSError):
+                        if path.is_file():
+                            self.by_size.setdefault(path.stat().st_size, []).append(path)
+        return self.names
+
+    def _same(self, data: bytes, digest: bytes) -> Path | None:
+        for path in self.by_size.get(len(data), []):
+            known = self.digests.get(path)
+            if known is None:
+                try:
+                    known = self.digests[path] = hashlib.sha256(path.read_bytes()).digest()
+                except OSError:
+                    continue
+            if known == digest:
+                return path
+        return None
+
+    def save(self, name: str, data: bytes) -> Path:
+        stem, dot, suffix = name.rpartition(".")
+        if not dot or len(suffix) > 5:
+            stem, suffix = name, "bin"
+        base = safe_filename(stem or "Anhang", max_length=80) or "Anhang"
+        suffix = safe_filename(suffix.lower(), max_length=5) or "bin"
+        names = self._listed()
+        digest = hashlib.sha256(data).digest()
+        same = self._same(data, digest)
+        if same is not None:
+            return same
+        family = f"{base}.{suffix}".lower()
+        number = self.next.get(family, 1)
+        while True:
+            candidate = f"{base}.{suffix}" if number == 1 else f"{base} ({number}).{suffix}"
+            if candidate.lower() not in names:
+                break
+            number += 1
+        self.next[family] = number + 1
+        path = self.folder / candidate
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with path.open("xb") as fh:  # never over a file that appeared meanwhile
+            fh.write(data)
+        names.add(candidate.lower())
+        self.by_size.setdefault(len(data), []).append(path)
+        self.digests[path] = digest
+        return path
 
 
 class _Run:
@@ -134,7 +181,9 @@ class _Run:
                  on_message: Callable[[Handled], None]) -> None:
         self.ws, self.journal, self.dry_run, self.on_message = ws, journal, dry_run, on_message
         self.result = Fetched()
-        self.forms: list[tuple[Inbound, list[Path]]] = []  # recorded after the import
+        self.folder = _Folder(ws.root / RETURNS_DIR)
+        # forms' messages, recorded after the import: (key, kind, tie, subject, saved files)
+        self.forms: list[tuple[str, Kind, evidence.Tie, str, list[Path]]] = []
 
     def one(self, where: str, data: bytes | Big) -> bool:
         """Handle one message; whether it is done with (handled now or before), so that
@@ -147,7 +196,7 @@ class _Run:
         if found.kind is Kind.OTHER and found.sender and self.journal.sends_to(found.sender):
             found.kind = Kind.REPLY  # no In-Reply-To, but from somebody formtool mailed
         saved_before = len(result.saved)
-        handled = _handle(self.ws, self.journal, found, where, self.dry_run, result)
+        handled, tie = _handle(self, found, where)
         found.attachments, found.snippet = [], ""  # saved, shown: not kept (flat memory)
         result.counts[found.kind] += 1
         if handled.look:
@@ -157,11 +206,13 @@ class _Run:
         self.on_message(handled)
         if self.dry_run or found.kind is Kind.OTHER:
             return False  # left where it is: a later run looks again
-        if found.kind is Kind.TOO_BIG:  # reported once, left in the inbox to be looked at
+        if found.kind in (Kind.TOO_BIG, Kind.UNREADABLE):
+            # reported once, left in the inbox to be looked at
             self.journal.record_handled(found.key, found.kind.value)
             return False
         if found.kind is Kind.FORM:
-            self.forms.append((found, result.saved[saved_before:]))
+            self.forms.append((found.key, found.kind, tie, found.subject,
+                               result.saved[saved_before:]))
         else:
             self.journal.record_handled(found.key, found.kind.value)
         return True
@@ -177,17 +228,22 @@ class _Run:
             def answer(report: importing.FileReport) -> None:
                 reports[report.path] = report
                 if not report.status.ok:
-                    result.not_imported.append(report)
+                    result.not_imported_total += 1
+                    if len(result.not_imported) < NOT_IMPORTED_SHOWN:
+                        result.not_imported.append(report)
 
             result.imported = importing.run_import(
                 self.ws, sorted(set(result.saved)),
                 importing.ImportOptions(output_dir=self.ws.root / "antworten", mail=result.mail),
                 on_file=answer)
-            for found, paths in self.forms:
-                _answered_by_sender(self.journal, found,
-                                    [reports[p] for p in paths if p in reports])
-        for found, _ in self.forms:
-            self.journal.record_handled(found.key, found.kind.value)
+            for key, _, tie, subject, paths in self.forms:
+                held = [reports[p] for p in paths
+                        if p in reports and reports[p].status is importing.Status.HELD]
+                if held and tie.send is not None:  # the sender's own state is what changes
+                    self.journal.record_answer(email=tie.send.email, campaign=tie.send.campaign,
+                                               message_id=key, subject=subject, kind="form")
+        for key, kind, *_ in self.forms:
+            self.journal.record_handled(key, kind.value)
         return result
 
 
@@ -263,104 +319,104 @@ def fetch_imap(ws: Workspace, password: str, *, dry_run: bool = False,
     return result
 
 
-def _handle(ws: Workspace, journal: Journal, found: Inbound, where: str, dry_run: bool,
-            result: Fetched) -> Handled:
+def _names(names: list[str]) -> str:
+    shown = ", ".join(names[:NAMES_SHOWN])
+    return shown + (f" … und {len(names) - NAMES_SHOWN} weitere"
+                    if len(names) > NAMES_SHOWN else "")
+
+
+def _handle(run: _Run, found: Inbound, where: str) -> tuple[Handled, evidence.Tie]:
+    """Do with one message what it proves (``evidence``), and say so in German."""
+    journal, dry_run, result = run.journal, run.dry_run, run.result
     handled = Handled(where, found.kind, found.sender, found.subject)
+    tie = evidence.NOBODY
+    notes: list[str] = []
     if found.kind is Kind.FORM:
+        tie = evidence.answer(journal, found)
         names = []
         for name, data in found.attachments:
             if dry_run:
                 names.append(name)
                 continue
-            path = _saved(ws.root / RETURNS_DIR, name, data)
+            path = run.folder.save(name, data)
             result.saved.append(path)
-            result.mail[path] = (found.sender, found.date,
-                                 found.key if found.key.startswith("<") else "")
+            result.mail[path] = importing.Origin(found.sender, found.date, found.message_id,
+                                                 tie)
             names.append(path.name)
-        handled.note = f"gespeichert in {RETURNS_DIR}/: " + ", ".join(names)
+        notes.append(f"gespeichert in {RETURNS_DIR}/: " + _names(names))
         if found.oversized:
-            handled.note += ("; zu groß, nicht gespeichert: " + ", ".join(found.oversized)
-                             + " – bitte im Postfach ansehen")
-            handled.look = True
+            notes.append("zu groß, nicht gespeichert: " + _names(found.oversized)
+                         + " – bitte im Postfach ansehen")
+        if tie.note:
+            notes.append(tie.note)
+        if found.optout is Optout.CLEAR:
+            notes.append(_optout(journal, found, dry_run))
+        elif found.optout is Optout.UNCLEAR:
+            notes.append("bitte prüfen: Abmeldung? (nicht abgemeldet)")
+        handled.look = bool(found.oversized) or tie.note != "" or found.optout is not Optout.NO
     elif found.kind is Kind.OPTOUT:
-        if is_valid_email(found.sender):
-            if not dry_run:
-                journal.add_optout(found.sender, "postfach")
-            handled.note = f"{found.sender} abgemeldet: bekommt keine E-Mail mehr"
-        else:
-            handled.note, handled.look = "Abmeldung ohne gültige Absenderadresse", True
+        notes.append(_optout(journal, found, dry_run))
+        handled.look = not is_valid_email(found.sender) or bool(found.unverified)
     elif found.kind is Kind.BOUNCE:
-        marked = _bounce(journal, found, dry_run)
-        handled.note = ("unzustellbar: " + ", ".join(marked) if marked else
-                        "Rückmeldung über eine Zustellung, keiner Sendung zuzuordnen")
-        handled.look = not marked
-    elif found.kind is Kind.AUTOREPLY:
-        handled.note = "automatische Antwort (Abwesenheit o. Ä.), zählt nicht als Antwort"
-    elif found.kind is Kind.REPLY:
-        send = _sent_to(journal, found)
-        if send is not None:
+        tied = evidence.bounce(journal, found)
+        tie = tied.tie
+        if tie.send is not None and tied.bounce is not None:
+            words = " ".join(p for p in (tied.bounce.status, tied.bounce.diagnostic) if p)
+            unconfirmed = f" ({evidence.UNCONFIRMED})" if tie.proof is evidence.Proof.ADDRESS \
+                else ""
             if not dry_run:
-                journal.record_answer(email=send.email, campaign=send.campaign,
-                                      message_id=found.key, subject=found.subject,
+                journal.mark_undeliverable(tie.send.campaign, tie.send.email,
+                                           f"{BOUNCED}{unconfirmed}: {words}"[:300])
+            notes.append(f"unzustellbar: {tie.send.email}")
+        if tie.note:
+            notes.append(tie.note)
+        handled.look = tie.look
+    elif found.kind is Kind.NOTICE:
+        notes.append("Zustellhinweis (Verzögerung oder Bestätigung), nicht unzustellbar")
+    elif found.kind is Kind.AUTOREPLY:
+        notes.append("automatische Antwort (Abwesenheit o. Ä.), zählt nicht als Antwort")
+    elif found.kind is Kind.REPLY:
+        tie = evidence.answer(journal, found)
+        if tie.send is not None:
+            if not dry_run:
+                journal.record_answer(email=tie.send.email, campaign=tie.send.campaign,
+                                      message_id=found.message_id, subject=found.subject,
                                       snippet=found.snippet)
-            handled.note = (f"Antwort auf „{send.campaign}“ ohne Formular: als beantwortet "
-                            "vermerkt (keine Erinnerung) – bitte lesen")
+            notes.append(f"Antwort auf „{tie.send.campaign}“ ohne Formular: als beantwortet "
+                         "vermerkt (keine Erinnerung) – bitte lesen")
         else:
-            handled.note = "Antwort ohne Formular, keiner Sendung zuzuordnen – bitte lesen"
+            notes.append("Antwort ohne Formular – bitte lesen")
+        if tie.note:
+            notes.append(tie.note)
+        if found.optout is Optout.UNCLEAR:
+            notes.append("bitte prüfen: Abmeldung? (nicht abgemeldet)")
         handled.look = True
     elif found.kind is Kind.TOO_BIG:
         what = ", ".join(found.oversized) or "die E-Mail"
-        handled.note = (f"zu groß zum Einlesen ({what}) – bleibt im Posteingang, bitte dort "
-                        "ansehen")
+        notes.append(f"zu groß zum Einlesen ({what}) – bleibt im Posteingang, bitte dort "
+                     "ansehen")
+        handled.look = True
+    elif found.kind is Kind.UNREADABLE:
+        notes.append(f"nicht lesbar: {found.reason} – bleibt im Posteingang, nichts daraus "
+                     "übernommen; bitte dort ansehen")
         handled.look = True
     else:
-        handled.note = "nicht angefasst"
+        notes.append("nicht angefasst")
+    handled.note = "; ".join(notes)
     if found.snippet and handled.look:
         handled.note += f" („{found.snippet.splitlines()[0][:80]}“)"
-    return handled
+    return handled, tie
 
 
-def _sent_to(journal: Journal, found: Inbound) -> Send | None:
-    """The send a message answers: by its In-Reply-To/References (its own or a forwarded
-    original's), else the latest send to its sender's address, else to the sender of
-    the original it forwards."""
-    send = next((s for s in map(journal.by_message_id, found.refs) if s), None)
-    for address in (found.sender, *found.forwarded):
-        if send is None and is_valid_email(address):
-            send = next(iter(journal.sends_to(address)), None)
-    return send
-
-
-def _answered_by_sender(journal: Journal, found: Inbound,
-                        reports: list[importing.FileReport]) -> None:
-    """A form imported without a response id (a blank form, filled and sent back) is
-    still an answer: the sender's, to the send the message replies to."""
-    if not any(r.status.ok and not r.response_id for r in reports):
-        return
-    send = _sent_to(journal, found)
-    if send is not None:
-        journal.record_answer(email=send.email, campaign=send.campaign, message_id=found.key,
-                              subject=found.subject, kind="form")
-
-
-def _bounce(journal: Journal, found: Inbound, dry_run: bool) -> list[str]:
-    """Mark the sends a delivery report names as undeliverable; who they were."""
-    marked: list[str] = []
-    for bounce in found.bounces:
-        reply = f"{BOUNCED}: " + " ".join(
-            p for p in (bounce.status, bounce.diagnostic) if p)
-        send = journal.by_message_id(bounce.original_id)
-        if send is not None and bounce.recipient and normalise(bounce.recipient) != send.email:
-            send = None  # a report about another recipient of the same message
-        if send is None:
-            for address in ([bounce.recipient] if bounce.recipient else found.candidates):
-                sends = journal.sends_to(address) if address else []
-                if sends:
-                    send = sends[0]
-                    break
-        if send is None:
-            continue
-        if not dry_run:
-            journal.mark_undeliverable(send.campaign, send.email, reply[:300])
-        marked.append(send.email)
-    return marked
+def _optout(journal: Journal, found: Inbound, dry_run: bool) -> str:
+    """The sender opted out – only the sender, by the address in From. A forged-looking
+    one is honoured all the same (never mail somebody who may have asked not to be
+    mailed), and said so."""
+    if not is_valid_email(found.sender):
+        return "Abmeldung ohne gültige Absenderadresse – bitte lesen"
+    if not dry_run:
+        journal.add_optout(found.sender, "postfach")
+    note = f"{found.sender} abgemeldet: bekommt keine E-Mail mehr"
+    if found.unverified:
+        note += f" (Absender nicht bestätigt: {found.unverified} – gefälscht?)"
+    return note

@@ -32,6 +32,7 @@ from formtool.pdf import formdef
 from formtool.pdf.extract import TOO_BIG, Outcome, extract
 from formtool.pdf.formdef import FormDefinition
 from formtool.state.store import Response, Store
+from formtool.usecases import evidence
 from formtool.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -47,11 +48,22 @@ class Status(Enum):
     REPLACED = "ersetzt (--update)"
     DUPLICATE = "bereits importiert"
     CONFLICT = "nicht übernommen"
+    HELD = "zurückgehalten (bitte prüfen)"  # somebody else's form: who sent it disagrees
     FAILED = "fehlgeschlagen"
 
     @property
     def ok(self) -> bool:
-        return self not in (Status.CONFLICT, Status.FAILED)
+        return self not in (Status.CONFLICT, Status.HELD, Status.FAILED)
+
+
+@dataclass(frozen=True)
+class Origin:
+    """The mail a file came with (``mail fetch``), and whose send it proves (evidence)."""
+
+    sender: str
+    date: str
+    message_id: str
+    tie: evidence.Tie | None = None
 
 
 @dataclass
@@ -74,8 +86,8 @@ class ImportOptions:
     update: bool = False
     password: str = ""
     processes: int = 0  # 0: one per core
-    # the mail each file came with (`mail fetch`): path -> (From, Date, Message-ID)
-    mail: dict[Path, tuple[str, str, str]] = field(default_factory=dict)
+    # the mail each file came with (`mail fetch`)
+    mail: dict[Path, Origin] = field(default_factory=dict)
 
 
 # The operating systems' and office programs' own bookkeeping, never a return.
@@ -363,27 +375,45 @@ class Importer:
             self.tables[form_id] = table
         return table
 
-    def _match(self, row: Row) -> None:
-        """Who got the form with this response id; flag returns that look forwarded."""
+    def _match(self, row: Row, origin: Origin | None) -> str:
+        """Who the form belongs to: the contact its response id was issued to (when the
+        mail it came with agrees, ``evidence.form``), else the contact the mail is tied
+        to; flag returns that look forwarded. Returns why the row is held back ("")."""
+        tie = origin.tie if origin is not None else None
         if not row.response_id:
-            return
+            if tie is not None and tie.send is not None:
+                row.contact_key, row.campaign = tie.send.contact_key, tie.send.campaign
+            return ""
         issued = self.store.issued_by_response_id(row.response_id)
         if issued is None:
             row.problems.append(f"unbekannte Rücklauf-Kennung {row.response_id} (nicht aus "
                                 "diesem Arbeitsordner verschickt?)")
-            return
-        row.contact_key, row.campaign = issued.contact_key, issued.campaign
+            return ""
         invited = self.store.contact_email(issued.contact_key) or ""
+        counts, note = evidence.form(tie, sender=origin.sender if origin else "",
+                                     invited=invited)
+        if not counts:
+            return note
+        if note:
+            row.problems.append(note)
+        row.contact_key, row.campaign = issued.contact_key, issued.campaign
         returned = row.values.get("email", "")
         if invited and returned and not same_address(returned, invited):
             row.problems.append(f"zurück von {returned}, verschickt an {invited} "
                                 "(weitergeleitet?)")
+        return ""
 
     def _add(self, read: Read, row: Row) -> FileReport:
         form_id = read.form_id
-        self._match(row)
-        row.sender, row.received, row.message_id = self.options.mail.get(read.path,
-                                                                          ("", "", ""))
+        origin = self.options.mail.get(read.path)
+        held = self._match(row, origin)
+        if held:
+            return FileReport(read.path, Status.HELD, form_id, reason=(
+                f"{held}. Zum Übernehmen: formtool import „{read.path.name}“ aus "
+                f"{read.path.parent.name}/"), response_id=row.response_id)
+        if origin is not None:
+            row.sender, row.received, row.message_id = (origin.sender, origin.date,
+                                                        origin.message_id)
         table = self._table(form_id)
         report = FileReport(read.path, Status.IMPORTED, form_id, problems=row.problems,
                             response_id=row.response_id)

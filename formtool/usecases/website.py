@@ -11,12 +11,14 @@ same data gives the same bytes.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from formtool import atomic
+from formtool.addresses import same_address
 from formtool.data import csvtext
 from formtool.data.normalise import columns
 from formtool.data.publish import (
@@ -62,12 +64,57 @@ class Changes:
     changed: list[str] = field(default_factory=list)  # "Org: Ort A → B"
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """A return that would change the public list but is tied to no contact (it came
+    from an address the campaign never mailed): it waits for ``--freigeben CODE``."""
+
+    code: str
+    title: str
+    sender: str
+    received: str
+    key: str  # the response's key in state.db
+
+
 @dataclass
 class Published:
     partners: Listing
     groups: Listing
     files: list[Path]
     changes: Changes | None = None
+    waiting: list[Waiting] = field(default_factory=list)
+
+
+def _key(row: dict[str, str]) -> str:
+    return row.get("response_id") or f"sha256:{row.get('pruefsumme', '')}"
+
+
+def code_of(key: str) -> str:
+    """A short, typeable name for a waiting return."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:8]
+
+
+def source_of(row: dict[str, str]) -> str:
+    """Where a row came from, in words: the mail, else the file."""
+    when = row.get("eingegangen_am", "")[:10]
+    if row.get("absender"):
+        return f"Rücklauf von {row['absender']}" + (f" vom {_german(when)}" if when else "")
+    return f"eingelesen aus {row.get('datei', '?')}"
+
+
+def _german(iso: str) -> str:
+    return f"{iso[8:10]}.{iso[5:7]}.{iso[:4]}" if len(iso) == 10 else iso
+
+
+def _tied(store: Store, approved: set[str], row: dict[str, str]) -> bool:
+    """Evidence before the public list: a return imported by hand (no mail), or one
+    from its contact's own address, or one the coordinator approved."""
+    sender = row.get("absender", "").strip()
+    if not sender or _key(row) in approved:
+        return True
+    contact = row.get("kontakt_id", "")
+    invited = store.contact_email(contact) if contact else None
+    return invited is not None and same_address(invited, sender)
 
 
 def _rows(ws: Workspace, store: Store, form: FormDefinition) -> Iterator[dict[str, str]]:
@@ -93,8 +140,7 @@ def _rows(ws: Workspace, store: Store, form: FormDefinition) -> Iterator[dict[st
     rows = []
     for position, cells in enumerate(reader):
         row = {names.get(h, h): unneutralise(c) for h, c in zip(header, cells, strict=False)}
-        key = row.get("response_id") or f"sha256:{row.get('pruefsumme', '')}"
-        if key in live:
+        if _key(row) in live:
             rows.append((row.get("importiert_am", ""), position, row))
     for _, _, row in sorted(rows, key=lambda r: (r[0], r[1])):
         yield row
@@ -126,12 +172,30 @@ def _short(label: str) -> str:
     return label.split(" (")[0].strip()
 
 
-def partner_list(ws: Workspace, store: Store, *, group_by: str = BY_CIRCLE) -> Listing:
+def _trusted(store: Store, rows: Iterator[dict[str, str]], waiting: list[Waiting] | None
+             ) -> Iterator[dict[str, str]]:
+    """The rows the public list may use; the others named in ``waiting``."""
+    approved = store.approved_for_website()
+    for row in rows:
+        if _tied(store, approved, row):
+            yield row
+        elif waiting is not None:
+            title = row.get("organisation") or row.get("gruppenname") or row.get("region")
+            waiting.append(Waiting(code_of(_key(row)), clean(title or ""),
+                                   row.get("absender", ""), row.get("eingegangen_am", ""),
+                                   _key(row)))
+
+
+def partner_list(ws: Workspace, store: Store, *, group_by: str = BY_CIRCLE,
+                 waiting: list[Waiting] | None = None,
+                 sources: dict[str, str] | None = None) -> Listing:
+    """The public partner list; returns tied to no contact are left out (and named in
+    ``waiting``); ``sources`` gets where each entry's row came from."""
     form = _form(ws, PARTNER_FORM)
     journal = Journal(store)
     circles = [_short(o.label) for f in form.fields() if f.name == "kreis" for o in f.options]
     entries: list[tuple[str, Entry]] = []
-    for row in _latest(_rows(ws, store, form), ["organisation"]):
+    for row in _latest(_trusted(store, _rows(ws, store, form), waiting), ["organisation"]):
         if not (_yes(row.get("website_nennung", "")) and _yes(row.get("einwilligung", ""))):
             continue
         if _opted_out(journal, store, row):
@@ -142,6 +206,8 @@ def partner_list(ws: Workspace, store: Store, *, group_by: str = BY_CIRCLE) -> L
         details = tuple((label, _short(clean(row.get(name, ""))) if name == "kreis"
                          else clean(row.get(name, ""))) for label, name in PARTNER_DETAILS)
         entry = Entry(title, safe_url(row.get("website", "")), details)
+        if sources is not None:
+            sources[din_key(title).split("\x00")[0]] = source_of(row)
         group = (entry.detail("Kreis") if group_by == BY_CIRCLE
                  else entry.detail("Landkreis")) or "ohne Angabe"
         entries.append((group, entry))
@@ -155,10 +221,11 @@ def partner_list(ws: Workspace, store: Store, *, group_by: str = BY_CIRCLE) -> L
     return listing
 
 
-def group_list(ws: Workspace, store: Store) -> Listing:
+def group_list(ws: Workspace, store: Store, *, waiting: list[Waiting] | None = None) -> Listing:
     form = _form(ws, GROUP_FORM)
     entries: list[tuple[str, Entry]] = []
-    for row in _latest(_rows(ws, store, form), ["region", "gruppenname"]):
+    for row in _latest(_trusted(store, _rows(ws, store, form), waiting),
+                       ["region", "gruppenname"]):
         if not _yes(row.get("einwilligung", "")):
             continue
         region = clean(row.get("region", ""))
@@ -188,8 +255,10 @@ def _form(ws: Workspace, form_id: str) -> FormDefinition:
                            f"forms/ ({exc}).") from None
 
 
-def changes(before: list[dict[str, str]], after: Listing) -> Changes:
-    """Who is new, who withdrew, whose details changed, by organisation name."""
+def changes(before: list[dict[str, str]], after: Listing,
+            sources: dict[str, str] | None = None) -> Changes:
+    """Who is new, who withdrew, whose details changed, by organisation name; each new
+    or changed entry with where it came from (``sources``, by the same key)."""
     old = {din_key(e.get("Name", "")).split("\x00")[0]: e for e in before}
     out = Changes()
     seen = set()
@@ -198,34 +267,55 @@ def changes(before: list[dict[str, str]], after: Listing) -> Changes:
             key = din_key(entry.title).split("\x00")[0]
             seen.add(key)
             previous = old.get(key)
+            source = f" ({sources[key]})" if sources and key in sources else ""
             if previous is None:
-                out.new.append(entry.title)
+                out.new.append(entry.title + source)
                 continue
             now = {**dict(entry.details), "Website": entry.link}
             diffs = [f"{label} „{previous.get(label, '')}“ → „{value}“"
                      for label, value in now.items() if previous.get(label, "") != value]
             if diffs:
-                out.changed.append(f"{entry.title}: " + ", ".join(diffs))
+                out.changed.append(f"{entry.title}: " + ", ".join(diffs) + source)
     out.withdrawn = sorted((e.get("Name", "") for k, e in old.items() if k not in seen),
                            key=din_key)
     return out
 
 
+def approve(ws: Workspace, store: Store, codes: list[str]) -> None:
+    """Let waiting returns onto the public list, by the codes ``publish`` named."""
+    waiting: list[Waiting] = []
+    for form_id in (PARTNER_FORM, GROUP_FORM):
+        for _ in _trusted(store, _rows(ws, store, _form(ws, form_id)), waiting):
+            pass
+    keys = {w.code: w.key for w in waiting}
+    for code in codes:
+        key = keys.get(code.strip().lower())
+        if key is None:
+            raise WebsiteError(f"„{code}“ wartet nicht auf Freigabe (formtool website zeigt, "
+                               "welche Rückläufe warten).")
+        store.approve_for_website(key)
+
+
 def publish(ws: Workspace, *, group_by: str = BY_CIRCLE, out_dir: Path | None = None,
-            diff: bool = False) -> Published:
+            diff: bool = False, approve_codes: list[str] | None = None) -> Published:
     """Write both lists in every format; with ``diff``, compare the partner list with
-    the one written before."""
+    the one written before. Returns tied to no contact wait in ``waiting`` until
+    approved (``approve_codes``)."""
     target = out_dir or ws.root / "website"
+    waiting: list[Waiting] = []
+    sources: dict[str, str] = {}
     with Store(ws.state_db) as store:
-        partners = partner_list(ws, store, group_by=group_by)
-        groups = group_list(ws, store)
+        if approve_codes:
+            approve(ws, store, approve_codes)
+        partners = partner_list(ws, store, group_by=group_by, waiting=waiting, sources=sources)
+        groups = group_list(ws, store, waiting=waiting)
     found: Changes | None = None
     if diff:
         previous = target / f"{PARTNER_FILE}.json"
         try:
-            found = changes(from_json(previous.read_text(encoding="utf-8")), partners)
+            found = changes(from_json(previous.read_text(encoding="utf-8")), partners, sources)
         except FileNotFoundError:
-            found = changes([], partners)
+            found = changes([], partners, sources)
         except (OSError, ValueError) as exc:
             raise WebsiteError(f"{previous}: die zuletzt veröffentlichte Liste ist nicht "
                                f"lesbar ({type(exc).__name__}).") from None
@@ -236,4 +326,4 @@ def publish(ws: Workspace, *, group_by: str = BY_CIRCLE, out_dir: Path | None = 
             path = target / f"{stem}.{suffix}"
             atomic.write_bytes(path, text.encode("utf-8"))
             files.append(path)
-    return Published(partners, groups, files, found)
+    return Published(partners, groups, files, found, waiting)
