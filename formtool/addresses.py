@@ -6,6 +6,7 @@ A neutral home: contact lists, the journal, the store and the commands all ask h
 from __future__ import annotations
 
 import re
+import unicodedata
 
 # Deliberately plain: an ASCII local part, a domain with a dot, no spaces or brackets.
 EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
@@ -50,3 +51,32 @@ def normalise(address: str) -> str:
 def same_address(a: str, b: str) -> bool:
     """Whether two spellings name one mailbox (case, umlaut domain or its IDNA form)."""
     return normalise(a) == normalise(b)
+
+
+def _char_name(char: str) -> str:
+    return f"U+{ord(char):04X} {unicodedata.name(char, 'ohne Namen')}"
+
+
+def shown(address: str) -> str:
+    """An address as a person can read it: an invisible character as [U+200B]."""
+    return "".join(f"[U+{ord(c):04X}]" if unicodedata.category(c) in ("Cf", "Cc", "Zs",
+                                                                       "Zl", "Zp")
+                   and c != " " else c for c in address)
+
+
+def why_invalid(address: str) -> str:
+    """Why ``address`` is no valid address when a character says it, in German: an
+    invisible one, a full-width one (from Asian keyboards or copied text), an umlaut
+    before the @; "" when it is something else (then the address alone is shown)."""
+    text = address.strip()
+    for position, char in enumerate(text, 1):
+        if unicodedata.category(char) in ("Cf", "Cc", "Zs", "Zl", "Zp"):
+            return (f"unsichtbares Zeichen {_char_name(char)} an Stelle {position} – bitte "
+                    "die Adresse neu eintippen")
+        plain = unicodedata.normalize("NFKC", char)
+        if plain != char and plain.isascii():
+            return (f"Zeichen „{char}“ ({_char_name(char)}) an Stelle {position} ist eine "
+                    f"breite Form von „{plain}“ – bitte mit normaler Tastatur eintippen")
+    if not text.rpartition("@")[0].isascii():
+        return "Umlaute vor dem @"
+    return ""

@@ -750,10 +750,11 @@ def mail_optout(state: _State, addresses: tuple[str, ...]) -> None:
     Beispiel:
         formtool mail optout jana.koehler@jugendamt-greiz.example
     """
-    from formtool.addresses import is_valid_email
+    from formtool.addresses import is_valid_email, shown, why_invalid
     from formtool.usecases import sending
 
-    bad = [a for a in addresses if not is_valid_email(a.strip())]
+    bad = [shown(a) + (f" ({why_invalid(a)})" if why_invalid(a) else "")
+           for a in addresses if not is_valid_email(a.strip())]
     if bad:
         raise click.BadParameter(f"keine gültige E-Mail-Adresse: {', '.join(bad)}",
                                  param_hint="ADRESSE")
@@ -939,10 +940,9 @@ def forget_(state: _State, address: str, delete_files: bool) -> None:
     if not result.findings:
         click.echo("Keine Dateien im Arbeitsordner enthalten noch Daten dieser Person.")
         return
-    verb = "gelöscht" if delete_files else "enthält noch Daten"
     for finding in result.findings:
-        what = "Datei" if finding.whole_file else f"{finding.rows} Zeile(n)"
-        click.echo(f"  {finding.path.relative_to(ws.root)}: {what} {verb}")
+        click.echo(f"  {finding.path.relative_to(ws.root)}: "
+                   f"{finding.what(deleted=delete_files)}")
     if not delete_files:
         click.echo("Mit --delete-files werden diese Dateien gelöscht und die Zeilen aus den "
                    "Tabellen entfernt.")

@@ -132,8 +132,9 @@ _KINDS = (("Rücklauf", "mit Formular/Anhang", "mit Formular/Anhang"),
           ("Antwort", "Antwort", "Antworten"), ("Abmeldung", "Abmeldung", "Abmeldungen"),
           ("unzustellbar", "unzustellbar", "unzustellbar"),
           ("automatische Antwort", "automatische Antwort", "automatische Antworten"),
+          ("Zustellhinweis", "Zustellhinweis", "Zustellhinweise"),
           ("anderes", "andere (nicht angefasst)", "andere (nicht angefasst)"),
-          ("zu groß", "zu groß", "zu groß"))
+          ("zu groß", "zu groß", "zu groß"), ("unlesbar", "unlesbar", "unlesbar"))
 
 
 def mailbox_lines(counts: dict[str, int], last: str) -> list[str]:

@@ -437,3 +437,89 @@ def test_the_hostile_mailbox_over_imap(campaign: Path, dovecot: object,
     _journal(other)
     _fetch(other, box, tmp_path / "box")
     assert _state(other) == after
+
+
+# 12 --------------------------------------------------------------------------------
+
+def _holders(root: Path, needles: list[bytes]) -> list[str]:
+    """Every file below ``root`` whose bytes – or, for a zip (a workbook), whose
+    members' bytes – hold one of ``needles``."""
+    import zipfile
+
+    found = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        blobs = [path.read_bytes()]
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as book:
+                blobs += [book.read(info) for info in book.infolist()]
+        if any(n in blob for n in needles for blob in blobs):
+            found.append(str(path.relative_to(root)))
+    return found
+
+
+def test_forget_reaches_every_copy(campaign: Path, blank_forms: dict[str, Path],
+                                   tmp_path: Path) -> None:
+    """A return fetched from a Maildir inside the workspace and one from an mbox there,
+    imported into the table and its workbook: after ``forget --delete-files`` no byte of
+    the workspace holds the address or the name – and the other person is still there."""
+    from test_website import PERSON, partner
+
+    person = {**PERSON, "email": A}
+    mine = pdftk_fill(blank_forms["buendnispartner"], partner("Kita 1", **person),
+                      tmp_path / "a.pdf")
+    other = pdftk_fill(blank_forms["buendnispartner"], partner(
+        "Kita 2", vorname="Berta", nachname="Bleibt", email=B), tmp_path / "b.pdf")
+    messages: list[EmailMessage | bytes] = []
+    for sender, pdf in ((A, mine), (B, other)):
+        msg = _message(sender, "AW: Einladung", "Anbei.", In_Reply_To=CONTACTS[sender])
+        msg.add_attachment(pdf.read_bytes(), maintype="application", subtype="pdf",
+                           filename="Formular.pdf")
+        messages.append(msg)
+    maildir = _as_maildir(messages, campaign / "eingang")
+    invoke(campaign, "mail", "fetch", "--from", str(maildir))
+    from test_fetch import _as_mbox
+
+    _as_mbox([*messages, _message("dritte@x.example", "Hallo")], campaign / "export.mbox")
+    needles = [A.encode(), b"Privatmann", b"Wilhelmine"]
+    assert "antworten/buendnispartner.xlsx" in _holders(campaign, needles)
+    assert any(p.startswith("eingang/") for p in _holders(campaign, needles))
+
+    result = invoke(campaign, "forget", A, "--delete-files")
+    assert result.exit_code == 0, result.output
+    assert "Excel-Tabelle ohne diese Person neu geschrieben" in result.output
+    assert _holders(campaign, needles) == []
+    assert "antworten/buendnispartner.xlsx" in _holders(campaign, [b"Bleibt"])
+    import mailbox
+
+    left = [m["From"] for m in mailbox.mbox(campaign / "export.mbox")]
+    assert left == [B, "dritte@x.example"]  # the mbox keeps the others' mail
+
+
+# 13 --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("address", "words"), [
+    ("zero\u200b@y.example", "unsichtbares Zeichen U+200B ZERO WIDTH SPACE an Stelle 5"),
+    ("\uff41nna@x.example", "„\uff41“ (U+FF41 FULLWIDTH LATIN SMALL LETTER A) an Stelle 1"),
+    ("jürgen@x.example", "Umlaute vor dem @"),
+])
+def test_an_odd_character_in_an_address_is_named(ws: Path, address: str, words: str) -> None:
+    shipped = ws / "contacts" / "fachberatungen.csv"
+    header, first = shipped.read_text(encoding="utf-8").splitlines()[:2]
+    contacts = ws / "contacts" / "liste.csv"
+    odd = first.replace(first.split(",")[11], address)
+    contacts.write_text(f"{header}\n{odd}\n{first}\n", encoding="utf-8")
+    shipped.unlink()
+    result = invoke(ws, "mail", "preview", "einladung-fachberatung", "--contacts",
+                    str(contacts))
+    text = " ".join(result.output.split())
+    assert words in text
+    assert "\u200b" not in result.output and "[U+200B]" in text or "200B" not in words
+    optout = invoke(ws, "mail", "optout", address)
+    assert optout.exit_code == 2 and words.split(" an Stelle")[0] in " ".join(
+        optout.output.split())
+
+
+def test_every_kind_is_counted_in_words() -> None:
+    from formtool.screen import _KINDS
+
+    assert {value for value, _, _ in _KINDS} == {kind.value for kind in Kind}

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from formtool.addresses import ascii_email
+from formtool.addresses import ascii_email, shown, why_invalid
 from formtool.data import csvtext
 from formtool.errors import FormtoolError, os_reason
 
@@ -99,9 +99,9 @@ class ContactList:
                 continue
             sendable = ascii_email(email)
             if sendable is None:
-                umlaut = "" if email.rpartition("@")[0].isascii() else " (Umlaute vor dem @)"
-                self.skipped.append(Skipped(row, f"ungültige E-Mail-Adresse „{email}“{umlaut}",
-                                            key))
+                why = why_invalid(email)
+                self.skipped.append(Skipped(row, f"ungültige E-Mail-Adresse „{shown(email)}“"
+                                            + (f" ({why})" if why else ""), key))
                 continue
             key = key or sendable.lower()
             if key in seen_ids:

@@ -456,6 +456,19 @@ def _kinds(form: FormDefinition | None, *, labels: bool) -> dict[str, workbook.K
     return kinds
 
 
+def rewrite_workbook(ws: Workspace, table: Path, book: Path) -> None:
+    """The Excel workbook ``book`` written anew from the response table ``table`` (after
+    ``forget`` took rows out of it), with the cell kinds of its form."""
+    from formtool.data import csvtext
+
+    text, encoding = csvtext.decode(table.read_bytes(), str(table))
+    delimiter = csvtext.delimiter(text.split("\n", 1)[0])
+    form = _load_forms(ws.forms_dir).get(table.stem)
+    kinds = {**_kinds(form, labels=False), **_kinds(form, labels=True)}
+    workbook.from_csv(table, book, delimiter=delimiter, encoding=encoding, kinds=kinds,
+                      sheet=table.stem[:31] or "Tabelle")
+
+
 def _load_forms(forms_dir: Path) -> dict[str, FormDefinition]:
     forms: dict[str, FormDefinition] = {}
     for path in formdef.definitions(forms_dir):
