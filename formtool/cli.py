@@ -515,8 +515,8 @@ def mail_send(state: _State, template: str, contacts_file: Path | None, campaign
     if result.summary.wall:
         raise Failure(result.summary.wall)
     if result.trouble:
-        raise Failure(f"{result.trouble} Kontakt(e) ohne E-Mail (siehe oben). Ein neuer Aufruf "
-                      "sendet die zurückgestellten; bereits gesendete nie doppelt.")
+        raise Failure(f"{result.trouble} Kontakt(e) ohne E-Mail: {result.trouble_words()} "
+                      "(siehe oben). Bereits gesendete gehen nie doppelt hinaus.")
 
 
 def _named(contact: Contact) -> str:
@@ -575,9 +575,13 @@ def _show_copies(report: CopyReport | None) -> None:
 
 def _exit_for(before: Before, skipped: list[Skipped]) -> None:
     """Nothing to send: exit 1 still when somebody did not get the mail."""
+    from formtool.usecases.sending import trouble_words
+
     trouble = len(skipped) + len(before.unknown) + len(before.failed)
     if trouble:
-        raise Failure(f"{trouble} Kontakt(e) ohne E-Mail (siehe oben).")
+        words = trouble_words(skipped=len(skipped), failed=len(before.failed), pending=0,
+                              unknown=len(before.unknown))
+        raise Failure(f"{trouble} Kontakt(e) ohne E-Mail: {words} (siehe oben).")
 
 
 def _send_with_progress(plan: SendPlan, password: str | None, total: int, limit: int | None

@@ -258,6 +258,9 @@ def test_the_sent_mark_failing_after_the_250_never_resends(ws: Path,
     counts = _received(provider)
     assert set(counts.values()) == {1}, counts
     assert "Zustand unbekannt (1; " in again.output
+    # the last line names the state, not a reason that is not the case
+    assert "1 Kontakt(e) ohne E-Mail: 1 mit unbekanntem Zustand" in " ".join(
+        again.output.split())
 
 
 # -- data never becomes structure ---------------------------------------------------------

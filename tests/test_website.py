@@ -3,6 +3,7 @@ the imported returns. Real forms filled by pdftk, the real import, the real CLI.
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -47,7 +48,7 @@ def _outputs(ws: Path, stem: str = "partnerliste") -> dict[str, str]:
 
 def _names(ws: Path) -> list[str]:
     data = json.loads((ws / "website" / "partnerliste.json").read_text(encoding="utf-8"))
-    return [e["Name"] for e in data["eintraege"]]
+    return [html.unescape(e["Name"]) for e in data["eintraege"]]  # escaped for TablePress
 
 
 HOSTILE = '<script>alert("x")</script> "Kita" & Co'
@@ -108,8 +109,21 @@ def test_hostile_values_are_escaped_and_bad_links_dropped(published: Path) -> No
     assert "<script>" not in out["md"] and "&lt;script&gt;" in out["md"]
     assert "](javascript" not in out["md"]
     assert "'=HYPERLINK" in out["csv"]  # no formula for TablePress or a spreadsheet
-    entry = next(e for e in json.loads(out["json"])["eintraege"] if e["Name"] == HOSTILE)
-    assert entry["Website"] == "" and entry["Ort"] == '=HYPERLINK("http://evil")'
+    # TablePress renders a cell's HTML: every cell of the CSV and JSON is escaped
+    escaped = html.escape(HOSTILE, quote=True)
+    entry = next(e for e in json.loads(out["json"])["eintraege"] if e["Name"] == escaped)
+    assert entry["Website"] == "" and entry["Ort"] == html.escape('=HYPERLINK("http://evil")')
+    assert "<script>" not in out["csv"] and "<script>" not in out["json"]
+    import csv
+    import io
+
+    cells = [c for row in csv.reader(io.StringIO(out["csv"])) for c in row]
+    assert escaped in cells
+    for text in (out["csv"], out["json"]):  # what TablePress shows: the text, not a tag
+        table = html5lib.HTMLParser(namespaceHTMLElements=False).parseFragment(
+            f"<table><tr><td>{escaped}</td></tr></table>")
+        assert table.findall(".//script") == [] and HOSTILE in "".join(table.itertext())
+        assert escaped in text
 
 
 def test_a_rerun_writes_the_same_bytes(published: Path) -> None:
@@ -156,7 +170,9 @@ def test_german_sort_order() -> None:
     ("HTTPS://Kita.example", "https://Kita.example"),
     ("javascript:alert(1)", ""), ("JaVaScRiPt:alert(1)", ""), ("data:text/html,x", ""),
     ("file:///etc/passwd", ""), ("https://user:pw@kita.example", ""),
-    ('https://kita.example/"onmouseover="x', ""), ("kita", ""), ("", ""),
+    ('https://kita.example/"onmouseover="x', "https://kita.example/%22onmouseover=%22x"),
+    ("https://kita.example/<b> a'`\\", "https://kita.example/%3Cb%3E%20a%27%60%5C"),
+    ("kita", ""), ("", ""),
     ("https://kita.example/\u2028x", ""),
 ])
 def test_only_web_addresses_become_links(given: str, link: str) -> None:

@@ -77,8 +77,11 @@ def safe_url(text: str) -> str:
     https (``javascript:``, ``data:``, ``file:`` are dropped); a bare ``www.x.de`` or
     ``x.de`` becomes ``https://…``; no spaces, quotes or control characters."""
     text = text.strip()
-    if not text or _CONTROL.search(text) or any(c in text for c in " \"'<>`\\"):
+    if not text or _CONTROL.search(text):
         return ""
+    # characters that could end an attribute or a tag: written percent-encoded (RFC 3986
+    # 2.1), never dropped with the address – the address stays what the partner wrote
+    text = "".join(f"%{ord(c):02X}" if c in " \"'<>`\\" else c for c in text)
     if not re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", text):
         text = "https://" + text.removeprefix("//")
     try:
@@ -152,30 +155,40 @@ def to_markdown(listing: Listing) -> str:
 
 # -- CSV and JSON (TablePress imports both) ---------------------------------------------
 
+def _cell(value: str) -> str:
+    """A table cell for TablePress, which renders a cell's HTML (and so would run a
+    partner's ``<script>``): every value HTML-escaped, shown as the characters typed."""
+    return html.escape(value, quote=True)
+
+
 def to_csv(listing: Listing) -> str:
-    """Name, the details (the group is one of them), the website; in the groups' order."""
+    """Name, the details (the group is one of them), the website; in the groups' order.
+    Every cell HTML-escaped (TablePress) and formula-guarded (a spreadsheet)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(["Name", *listing.columns, "Website"])
     for entry in listing.entries:
         row = [entry.title, *(entry.detail(c) for c in listing.columns), entry.link]
-        writer.writerow([neutralise(v) for v in row])
+        writer.writerow([neutralise(_cell(v)) for v in row])
     return buffer.getvalue()
 
 
 def to_json(listing: Listing) -> str:
+    """The entries for TablePress's JSON import, every value HTML-escaped."""
     data = {
-        "titel": listing.title,
+        "titel": _cell(listing.title),
         "eintraege": [
-            {"Name": entry.title, **{c: entry.detail(c) for c in listing.columns},
-             "Website": entry.link}
+            {"Name": _cell(entry.title),
+             **{c: _cell(entry.detail(c)) for c in listing.columns},
+             "Website": _cell(entry.link)}
             for entry in listing.entries],
     }
     return json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False) + "\n"
 
 
 def from_json(text: str) -> list[dict[str, str]]:
-    """The entries of a list written by :func:`to_json` (for ``--diff``)."""
+    """The entries of a list written by :func:`to_json` (for ``--diff``), as text."""
     data = json.loads(text)
     entries = data.get("eintraege", []) if isinstance(data, dict) else []
-    return [e for e in entries if isinstance(e, dict)]
+    return [{k: html.unescape(v) if isinstance(v, str) else v for k, v in e.items()}
+            for e in entries if isinstance(e, dict)]

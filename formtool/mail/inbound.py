@@ -90,15 +90,39 @@ class Inbound:
 
 _ID = re.compile(r"<[^<>\s]+>")
 _ADDRESS = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
-_AUTO_SUBJECTS = ("abwesenheitsnotiz", "automatische antwort", "out of office", "auto-reply",
-                  "autoreply", "automatic reply", "abwesend", "urlaubsbenachrichtigung",
-                  "autoresponder")
+# How the common mail programs and providers begin an automatic reply's subject, by
+# language (casefolded): de, en, fr, nl, it, es, pt, pl, tr, sv, no, da, fi, cs
+_AUTO_SUBJECTS = (
+    "abwesenheitsnotiz", "abwesenheitsnachricht", "automatische antwort", "abwesend",
+    "urlaubsbenachrichtigung", "nicht im büro", "autoresponder", "autoantwort",
+    "out of office", "out of the office", "auto-reply", "auto reply", "autoreply",
+    "automatic reply", "auto response", "auto-response", "autoresponse", "vacation reply",
+    "away from", "on vacation", "on leave",
+    "réponse automatique", "reponse automatique", "message d'absence", "absent du bureau",
+    "absence du bureau", "absence",
+    "automatisch antwoord", "afwezig", "niet aanwezig", "afwezigheidsbericht",
+    "risposta automatica", "fuori sede", "fuori ufficio", "fuori dall'ufficio", "assente",
+    "respuesta automática", "respuesta automatica", "fuera de la oficina", "ausente",
+    "resposta automática", "resposta automatica", "fora do escritório",
+    "odpowiedź automatyczna", "automatyczna odpowiedź", "poza biurem", "nieobecność",
+    "otomatik yanıt", "otomatik cevap", "ofis dışında",
+    "automatiskt svar", "frånvaro", "frånvarande", "ej på kontoret", "inte på kontoret",
+    "automatisk svar", "fravær", "fraværende", "ikke på kontoret", "ikke tilstede",
+    "automaattinen vastaus", "poissa toimistolta", "poissaolo",
+    "automatická odpověď", "mimo kancelář",
+)
+# an out-of-office text (with X-Auto-Response-Suppress, which Outlook/Exchange set)
+_AWAY = re.compile(r"\b(abwesen\w*|nicht im (büro|haus)|urlaub|out of (the )?office|away|"
+                   r"vacation|on leave|wieder (im büro|erreichbar|da)|zurück am|back on)\b",
+                   re.IGNORECASE)
 _BOUNCE_SENDERS = ("mailer-daemon", "postmaster", "mail delivery", "maildelivery")
 _BOUNCE_SUBJECTS = ("unzustellbar", "nicht zustellbar", "undeliverable", "undelivered",
                     "delivery status notification", "mail delivery failed",
                     "returned mail", "delivery failure", "zustellung fehlgeschlagen",
                     "fehler bei der zustellung", "failure notice")
-_REPLY_PREFIX = re.compile(r"^\s*((re|aw|wg|fw|fwd|antw)\s*:\s*)+", re.IGNORECASE)
+# reply and forward prefixes of the common clients (de, en, nl, sv/da/no, fi, pl, fr, it)
+_REPLY_PREFIX = re.compile(r"^\s*((re|aw|wg|fw|fwd|antw|sv|vs|odp|réf|ref|r|rif|auto)"
+                           r"\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -391,14 +415,22 @@ def _is_bounce(msg: Message, sender: str, subject: str) -> bool:
 
 
 def _is_auto_reply(msg: Message, subject: str) -> bool:
+    """RFC 3834 (``Auto-Submitted`` other than ``no``), the autoresponders' own headers,
+    ``Precedence: bulk|junk|list|auto_reply``, Outlook's ``X-Auto-Response-Suppress`` on
+    an out-of-office text, or a subject as the common clients write it in 14 languages."""
     auto = _header(msg, "Auto-Submitted").strip().lower()
     if auto and auto != "no":
         return True
-    if _header(msg, "X-Autoreply") or _header(msg, "X-Autorespond"):
+    if any(_header(msg, h).strip() for h in ("X-Autoreply", "X-Autorespond",
+                                            "X-Autoresponse", "X-Autorespond-Message")):
         return True
-    if _header(msg, "Precedence").strip().lower() in ("auto_reply", "auto-reply"):
+    if _header(msg, "Precedence").strip().lower() in ("bulk", "junk", "list", "auto_reply",
+                                                       "auto-reply"):
         return True
-    plain = _REPLY_PREFIX.sub("", subject).lower()
+    if _header(msg, "X-Auto-Response-Suppress").strip() and _AWAY.search(
+            _own_text(msg)[:2000]):
+        return True
+    plain = _REPLY_PREFIX.sub("", subject).casefold().lstrip(" [(")
     return plain.startswith(_AUTO_SUBJECTS)
 
 

@@ -57,6 +57,27 @@ class Result:
         return (len(self.skipped) + s.failed + s.pending + s.unknown + len(self.before.unknown)
                 + len(self.before.failed))
 
+    def trouble_words(self) -> str:
+        """Who did not get the mail, by why, in German (for the run's last line)."""
+        s = self.summary
+        return trouble_words(skipped=len(self.skipped), failed=s.failed + len(self.before.failed),
+                             pending=s.pending, unknown=s.unknown + len(self.before.unknown))
+
+
+def trouble_words(*, skipped: int, failed: int, pending: int, unknown: int) -> str:
+    """Contacts without the mail, named by their state: never one reason for all."""
+    parts = []
+    if unknown:
+        parts.append(f"{unknown} mit unbekanntem Zustand (erneut senden nur mit "
+                     "--resend-unknown)")
+    if failed:
+        parts.append(f"{failed} abgewiesen (erneut mit --retry-failed)")
+    if pending:
+        parts.append(f"{pending} zurückgestellt (ein neuer Aufruf sendet sie)")
+    if skipped:
+        parts.append(f"{skipped} Zeile(n) der Kontaktliste übersprungen")
+    return "; ".join(parts)
+
 
 class SendPlan:
     """A checked mail run; holds the send lock and state.db until ``close``."""
