@@ -354,11 +354,23 @@ def test_a_thousand_parts_of_one_name_are_saved_quickly_and_listed_briefly(
 
 
 def test_classify_never_raises_and_stays_bounded() -> None:
+    import tracemalloc
+
     for data in (_nested_multipart(1000), _nested_rfc822(1000), _many_parts(10_000),
                  _nested_multipart(21), b"\x00" * 1000, b"Content-Type: multipart/mixed\r\n"):
+        start = time.monotonic()
         found = classify(data)
         assert found.kind in (Kind.UNREADABLE, Kind.OTHER)
+        assert time.monotonic() - start < 20
     assert classify(_nested_multipart(19)).kind is Kind.OTHER
+    data = _many_parts(10_000)  # 1 MB: what parsing it may cost
+    tracemalloc.start()
+    try:
+        classify(data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 2**20
 
 
 # the evidence rule, case by case ----------------------------------------------------
