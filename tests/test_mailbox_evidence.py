@@ -54,6 +54,17 @@ def campaign(ws: Path) -> Path:
     return ws
 
 
+def _kita1(blank_forms: dict[str, Path], tmp_path: Path) -> Path:
+    return pdftk_fill(blank_forms["buendnispartner"], {"organisation": "Kita 1"},
+                      tmp_path / "f.pdf")
+
+
+def _attach(msg: EmailMessage, pdf: Path) -> EmailMessage:
+    msg.add_attachment(pdf.read_bytes(), maintype="application", subtype="pdf",
+                       filename="Formular.pdf")
+    return msg
+
+
 def _fetch(ws: Path, messages: list[EmailMessage | bytes], folder: Path) -> str:
     result = invoke(ws, "mail", "fetch", "--from", str(_as_maildir(messages, folder)))
     return " ".join(result.output.split())
@@ -243,10 +254,7 @@ def test_a_question_is_not_an_optout(campaign: Path, tmp_path: Path) -> None:
 def test_a_form_under_an_optout_subject_is_a_return_first(
         campaign: Path, blank_forms: dict[str, Path], tmp_path: Path) -> None:
     msg = _message(A, "AW: Abmelden", "Anbei unser Formular.", In_Reply_To=CONTACTS[A])
-    filled = pdftk_fill(blank_forms["buendnispartner"], {"organisation": "Kita 1"},
-                        tmp_path / "f.pdf")
-    msg.add_attachment(filled.read_bytes(), maintype="application", subtype="pdf",
-                       filename="Formular.pdf")
+    _attach(msg, _kita1(blank_forms, tmp_path))
     text = _fetch(campaign, [msg], tmp_path / "box")
     after = _state(campaign)
     assert after[A][1] and not after[A][2]  # answered, not opted out
@@ -282,10 +290,7 @@ def test_optout_words(subject: str, body: str, form: bool, expected: Optout) -> 
 def test_a_copied_message_id_does_not_hide_the_real_return(
         campaign: Path, blank_forms: dict[str, Path], tmp_path: Path) -> None:
     real = _message(A, "AW: Einladung", "Anbei.", In_Reply_To=CONTACTS[A])
-    filled = pdftk_fill(blank_forms["buendnispartner"], {"organisation": "Kita 1"},
-                        tmp_path / "f.pdf")
-    real.add_attachment(filled.read_bytes(), maintype="application", subtype="pdf",
-                        filename="Formular.pdf")
+    _attach(real, _kita1(blank_forms, tmp_path))
     decoy = _message("fremd@evil.example", "Hallo", "nichts")
     decoy.replace_header("Message-ID", real["Message-ID"])
     text = _fetch(campaign, [decoy, real], tmp_path / "box")
@@ -323,10 +328,7 @@ def _many_parts(count: int) -> bytes:
 def test_no_message_blocks_the_mailbox(campaign: Path, blank_forms: dict[str, Path],
                                        tmp_path: Path) -> None:
     good = _message(A, "AW: Einladung", "Anbei.", In_Reply_To=CONTACTS[A])
-    filled = pdftk_fill(blank_forms["buendnispartner"], {"organisation": "Kita 1"},
-                        tmp_path / "f.pdf")
-    good.add_attachment(filled.read_bytes(), maintype="application", subtype="pdf",
-                        filename="Formular.pdf")
+    _attach(good, _kita1(blank_forms, tmp_path))
     optout = _message(B, "Abmelden")
     start = time.monotonic()
     text = _fetch(campaign, [good, _nested_multipart(1000), _nested_rfc822(1000),
