@@ -133,6 +133,7 @@ _KINDS = (("Rücklauf", "mit Formular/Anhang", "mit Formular/Anhang"),
           ("unzustellbar", "unzustellbar", "unzustellbar"),
           ("automatische Antwort", "automatische Antwort", "automatische Antworten"),
           ("Zustellhinweis", "Zustellhinweis", "Zustellhinweise"),
+          ("Spam-Beschwerde", "Spam-Beschwerde", "Spam-Beschwerden"),
           ("anderes", "andere (nicht angefasst)", "andere (nicht angefasst)"),
           ("zu groß", "zu groß", "zu groß"), ("unlesbar", "unlesbar", "unlesbar"))
 

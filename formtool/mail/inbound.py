@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from email.errors import HeaderParseError
 from email.header import decode_header, make_header
 from email.message import Message
-from email.utils import parseaddr, parsedate_to_datetime
+from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
 MAX_MESSAGE = 40 * 1024 * 1024  # bytes: bigger messages are reported, not read
 MAX_ATTACHMENT = 30 * 1024 * 1024
@@ -41,6 +41,7 @@ class Kind(enum.Enum):
     TOO_BIG = "zu groß"
     UNREADABLE = "unlesbar"
     NOTICE = "Zustellhinweis"  # a delay warning or a delivery notice: no bounce
+    COMPLAINT = "Spam-Beschwerde"  # an abuse feedback report (RFC 5965): never mail again
 
 
 class Optout(enum.Enum):
@@ -228,18 +229,34 @@ def _what(found: Inbound, msg: Message) -> None:
     sender, subject = found.sender, found.subject
     found.snippet = _snippet(msg)
     found.report = server_report(msg, sender)
+    if msg.get_content_type() == "multipart/report" and str(
+            msg.get_param("report-type", "") or "").lower() == "disposition-notification":
+        found.kind = Kind.NOTICE  # a read receipt (RFC 8098): read, not answered
+        return
+    if _is_complaint(msg):
+        found.kind = Kind.COMPLAINT
+        found.bounces = _complaint(msg)
+        return
     if _is_bounce(msg, sender, subject):
         found.kind = Kind.BOUNCE
+        report = _report_text(msg)
         found.bounces = _delivery_status(msg)
-        if not found.bounces and (_has_status_part(msg) or _DELAY.search(_all_text(msg))):
+        if not found.bounces and (_has_status_part(msg) or (
+                _DELAY.search(f"{subject}\n{report}") and not _PERMANENT.search(report))):
             found.kind = Kind.NOTICE  # delayed, delivered, relayed: it did not fail
             return
-        if not found.bounces:  # a provider's own wording: the original may still be inside
-            original = _original_id(msg)
-            text = _all_text(msg)
-            found.candidates = list(dict.fromkeys(
-                a.lower() for a in _ADDRESS.findall(text) if a.lower() != sender))
-            found.bounces = [Bounced("", "", _first_line(text), original)]
+        ours = {sender, *(a.lower() for _, a in getaddresses([_header(msg, "To")]))}
+        found.candidates = [a for a in dict.fromkeys(a.lower().strip(".")
+                                                      for a in _ADDRESS.findall(report))
+                            if a not in ours and a.partition("@")[0] not in _MTA_NAMES]
+        if not found.bounces:  # a mail server's own wording: the original may be inside
+            status, diagnostic = _diagnostic(report, found.candidates)
+            found.bounces = [Bounced("", status, diagnostic, _original_id(msg))]
+        else:  # a DSN without a diagnostic: the server's line from the text, if any
+            found.bounces = [b if b.diagnostic else Bounced(
+                b.recipient, b.status or _diagnostic(report, [b.recipient])[0],
+                _diagnostic(report, [b.recipient])[1], b.original_id, b.also)
+                for b in found.bounces]
         return
     if _is_auto_reply(msg, subject):
         found.kind = Kind.AUTOREPLY
@@ -262,6 +279,12 @@ _DELAY = re.compile(r"\b(delayed|will (retry|be retried|continue to try|keep try
                     r"warning only|still (being )?(retried|undelivered|trying)|"
                     r"verz(ö|oe)gert|wird (weiter|erneut) versucht|noch nicht zugestellt)\b",
                     re.IGNORECASE)
+
+
+# a report that gave up: no delay warning, whatever else it says
+_PERMANENT = re.compile(r"permanent|given up|gave up|not going to try|endg(ü|ue)ltig|"
+                        r"dauerhaft|(?<![\d.])5\.\d{1,3}\.\d{1,3}|(?<![\d.])5\d\d[ -]",
+                        re.IGNORECASE)
 
 
 def _has_status_part(msg: Message) -> bool:
@@ -398,20 +421,167 @@ def _first_id(text: str) -> str:
     return match.group(0) if match else ""
 
 
+# the local parts and names mail servers send their reports under
+_MTA_NAMES = ("mailer-daemon", "mailer_daemon", "mailerdaemon", "postmaster", "mdaemon",
+              "mail-daemon", "maildaemon", "mailadmin", "mail-admin", "bounce", "bounces",
+              "nobody", "noreply-dmarc-support")
+_PLAIN_MTA_NAMES = {re.sub(r"[^a-z]", "", n) for n in _MTA_NAMES}
+_MTA_DISPLAY = re.compile(r"mailer.?daemon|postmaster|mail delivery|delivery subsystem|"
+                          r"mail administrator|mail system|system administrator|"
+                          r"content.?filter|\bmta\b|e-?mail.?server",
+                          re.IGNORECASE)
+# what a report says when delivery failed, in the languages such reports come in
+_FAILURE = re.compile("|".join((
+    r"could not be delivered", r"couldn't be delivered", r"undeliver", r"not (been )?delivered",
+    r"did not reach", r"could not reach", r"unable to deliver", r"wasn't delivered",
+    r"could not deliver", r"fatal (delivery )?errors?", r"delivery errors?",
+    r"delivery (to the following recipients? )?(has )?failed", r"permanent(ly)? (error|fail)",
+    r"failed permanently", r"was not relayed", r"delivery failure", r"failure notice",
+    r"returned mail", r"user unknown", r"unknown user", r"no such (user|mailbox|recipient)",
+    r"mailbox (is )?(unavailable|full|not found|disabled)", r"recipient address rejected",
+    r"does not exist", r"address rejected", r"not listed in", r"delivery status notification",
+    r"unzustellbar", r"nicht zugestellt", r"konnte nicht zugestellt", r"zustellung fehlgeschlagen",
+    r"nicht zustellbar", r"non recapitabile", r"impossibile recapitare", r"non remis",
+    r"n'a pas pu (être|etre) (remis|distribu)", r"échec de (la )?remise", r"no se pudo entregar",
+    r"no se puede entregar", r"kan niet worden (afgeleverd|bezorgd)", r"onbestelbaar",
+    r"nie (może zostać|została) dostarczona", r"nedoručiteln", r"teslim edilemedi",
+    r"kunde inte levereras", r"kunne ikke leveres", r"ei voitu toimittaa",
+    r"не (может быть |удалось )?доставлен", r"недоставлен",
+    r"送信できませんでした", r"配信できませんでした", r"届きませんでした", r"配送",
+    r"エラー", r"退信", r"退回", r"无法投递", r"无法送达", r"未能送达", r"投递失败", r"發送失敗",
+    r"無法傳遞", r"전달되지", r"배달 실패",
+)), re.IGNORECASE)
+
+
+def _is_mta(msg: Message, sender: str) -> bool:
+    """Whether the sender is a mail server, by its address, its name or none at all."""
+    name, address = parseaddr(_header(msg, "From"))
+    local = re.sub(r"[^a-z]", "", (address or "").lower().partition("@")[0])
+    return (not address or local in _PLAIN_MTA_NAMES or local.startswith((
+        "mailerdaemon", "postmaster")) or bool(_MTA_DISPLAY.search(name)))
+
+
+def _null_sender(msg: Message) -> bool:
+    """The envelope sender of a report is empty (RFC 5321 4.5.5): Return-Path <>."""
+    path = _header(msg, "Return-Path").strip().lower()
+    return path in ("<>", "", "<mailer-daemon>") if msg.get("Return-Path") is not None \
+        else False
+
+
 def _is_bounce(msg: Message, sender: str, subject: str) -> bool:
-    """A delivery report by its structure (RFC 3464, Exim's X-Failed-Recipients), else by
-    an MTA's address and a report's subject. A read receipt or an abuse report
-    (multipart/report of another type) is none."""
+    """A delivery report: by its structure first (RFC 3464 anywhere, Exim's
+    X-Failed-Recipients), then as a mail server's wording – sent by a server (its
+    address, its name, or the empty envelope sender) and saying delivery failed, in its
+    subject or text, in any of the common languages. A read receipt or an abuse report
+    (multipart/report of another type) is none; a person writing from postmaster@ about
+    something else is none."""
     if msg.get_content_type() == "multipart/report":
         kind = str(msg.get_param("report-type", "delivery-status") or "").lower()
         return kind in ("delivery-status", "global-delivery-status")
     if _header(msg, "X-Failed-Recipients").strip() or _has_status_part(msg):
         return True
-    lowered = subject.lower()
-    name = parseaddr(_header(msg, "From"))[0].lower()
-    return (any(s in sender or s in name for s in _BOUNCE_SENDERS)
-            and any(s in lowered for s in _BOUNCE_SUBJECTS)) or (
-        sender.startswith(("mailer-daemon@", "postmaster@")))
+    if not (_is_mta(msg, sender) or _null_sender(msg)):
+        return False
+    if _is_auto_reply_header(msg):
+        return False
+    return bool(_FAILURE.search(subject) or _FAILURE.search(_report_text(msg))
+                or _DELAY.search(subject) or _DELAY.search(_report_text(msg)[:3000]))
+
+
+# where a text report ends and the returned original begins
+_ORIGINAL_START = re.compile(
+    r"^[\s>|-]*(-*\s*(below this line is a copy|this is a copy of the message|"
+    r"the header of the original message|original message (headers? )?follows|"
+    r"original message|copy of the original|returned message|headers of the original|"
+    r"ursprüngliche nachricht|urspr(ue|ü)nglicher nachrichtenkopf|kopf der nachricht|"
+    r"message original|message d'origine|messaggio originale|mensaje original)\b"
+    r"[^\n]{0,40}$|content-type:\s*message/rfc822|return-path:|received:\s|message-id:\s)",
+    re.IGNORECASE | re.MULTILINE)
+
+
+def _report_text(msg: Message) -> str:
+    """The report's own words: its text parts (not the returned original), each up to
+    where a copy of the original begins; at most 20,000 characters."""
+    texts = []
+    for part in msg.walk():
+        if part.get_content_type() == "message/rfc822":
+            break  # the returned original and everything after it
+        broken = part.is_multipart() is False and part.get_content_maintype() == "multipart"
+        if broken or (part.get_content_maintype() == "text" and part.get_content_type()
+                      != "text/rfc822-headers"):  # a multipart without a boundary: its text
+            text = _text(part)[:20000] if not broken else str(part.get_payload())[:20000]
+            if part.get_content_type() == "text/html":
+                text = re.sub(r"<[^>]*>", " ", text)
+            match = _ORIGINAL_START.search(text)
+            texts.append(text[:match.start()] if match else text)
+    return "\n".join(texts)[:20000]
+
+
+_SMTP_STATUS = re.compile(r"(?<![\d.])([245]\.\d{1,3}\.\d{1,3})(?![\d.])")
+_SMTP_REPLY = re.compile(r"(?<![\d.])[45]\d\d(?:[ -]|$)")
+_REASON_WORDS = re.compile(r"unknown|not exist|no such|unavailable|disabled|rejected|"
+                           r"denied|refused|quota|full|size|too large|not listed|invalid|"
+                           r"blocked|spam|expired|timed? ?out|not found|not recognized|"
+                           r"unbekannt|nicht erkannt|"
+                           r"existiert nicht|voll|abgelehnt|gesperrt|ungültig", re.IGNORECASE)
+
+
+def _diagnostic(report: str, recipients: list[str]) -> tuple[str, str]:
+    """(status code, the server's line) from a report's text: the first line that
+    carries an SMTP reply or status code, else one that gives a reason; the status
+    code is the one written in it ("" when none is)."""
+    lines = [" ".join(printable(line).split()) for line in report.splitlines()]
+    lines = [line for line in lines if line]
+    at = next((i for i, line in enumerate(lines) if _SMTP_STATUS.search(line)
+               or _SMTP_REPLY.search(line)), None)
+    chosen = lines[at] if at is not None else ""
+    if at is not None and not _SMTP_STATUS.search(chosen):
+        # the status code may follow on the next lines (qmail's "(#5.5.0)")
+        more = next((line for line in lines[at + 1:at + 3] if _SMTP_STATUS.search(line)), "")
+        chosen = f"{chosen} {more}".strip()
+    if not chosen:
+        wanted = [r for r in recipients if r]
+        chosen = next((line for line in lines if _REASON_WORDS.search(line)
+                       and not line.endswith(":")), "")
+        if not chosen and wanted:
+            chosen = next((line for line in lines if any(w in line.lower() for w in wanted)),
+                          "")
+        chosen = chosen or (lines[0] if lines else "")
+    status = _SMTP_STATUS.search(chosen)
+    return (status.group(1) if status else ""), chosen[:300]
+
+
+def _is_complaint(msg: Message) -> bool:
+    """An abuse feedback report (ARF, RFC 5965): somebody marked the mail as spam."""
+    return msg.get_content_type() == "multipart/report" and str(
+        msg.get_param("report-type", "") or "").lower() == "feedback-report"
+
+
+def _complaint(msg: Message) -> list[Bounced]:
+    """Whom an abuse report is about: the returned original (its Message-ID) and the
+    report's Original-Rcpt-To."""
+    original = _original_id(msg)
+    recipients = []
+    for part in msg.walk():
+        if part.get_content_type() == "message/feedback-report":
+            payload = part.get_payload()
+            blocks = payload if isinstance(payload, list) else [part]
+            for block in blocks:
+                if isinstance(block, Message):
+                    recipients += _addresses_of(_header(block, "Original-Rcpt-To"))
+            if not recipients:
+                text = _text(part)
+                recipients += [a.lower() for a in re.findall(
+                    r"^Original-Rcpt-To:\s*<?([^>\s]+@[^>\s]+)>?", text, re.I | re.M)]
+    return [Bounced(r, "", "als Spam gemeldet", original) for r in recipients] or [
+        Bounced("", "", "als Spam gemeldet", original)]
+
+
+def _is_auto_reply_header(msg: Message) -> bool:
+    """An autoresponder's own header (a vacation program, not a mail server: servers
+    set Auto-Submitted: auto-replied on their reports too, so that one is not it)."""
+    return any(_header(msg, h).strip() for h in ("X-Autoreply", "X-Autorespond",
+                                                 "X-Autoresponse", "X-Autorespond-Message"))
 
 
 def _is_auto_reply(msg: Message, subject: str) -> bool:
@@ -419,10 +589,7 @@ def _is_auto_reply(msg: Message, subject: str) -> bool:
     ``Precedence: bulk|junk|list|auto_reply``, Outlook's ``X-Auto-Response-Suppress`` on
     an out-of-office text, or a subject as the common clients write it in 14 languages."""
     auto = _header(msg, "Auto-Submitted").strip().lower()
-    if auto and auto != "no":
-        return True
-    if any(_header(msg, h).strip() for h in ("X-Autoreply", "X-Autorespond",
-                                            "X-Autoresponse", "X-Autorespond-Message")):
+    if (auto and auto != "no") or _is_auto_reply_header(msg):
         return True
     if _header(msg, "Precedence").strip().lower() in ("bulk", "junk", "list", "auto_reply",
                                                        "auto-reply"):
@@ -562,23 +729,36 @@ def _delivery_status(msg: Message) -> list[Bounced]:
     return out
 
 
+_QUOTED_ID = re.compile(r"^[ \t>|]*Message-I[Dd]:\s*(<[^<>\s]+>)", re.IGNORECASE | re.MULTILINE)
+
+
 def _original_id(msg: Message) -> str:
-    """The Message-ID of the message a report returns (its headers or the whole)."""
+    """The Message-ID of the message a report returns: of the original attached
+    (message/rfc822, message/partial …), of its headers (text/rfc822-headers) or of a
+    copy in the text (also indented or quoted); else what the report itself says it
+    answers (In-Reply-To, References: Exchange and others set them)."""
     for part in msg.walk():
         kind = part.get_content_type()
-        if kind == "message/rfc822":
+        if kind.startswith("message/") and kind not in (
+                "message/delivery-status", "message/global-delivery-status",
+                "message/feedback-report", "message/disposition-notification"):
             payload = part.get_payload()
             inner = payload[0] if isinstance(payload, list) and payload else None
             if isinstance(inner, Message):
                 found = _first_id(_header(inner, "Message-ID"))
                 if found:
                     return found
-        elif kind in ("text/rfc822-headers", "text/plain"):
-            text = _text(part)
-            match = re.search(r"^Message-ID:\s*(<[^<>\s]+>)", text, re.IGNORECASE | re.MULTILINE)
+            elif isinstance(payload, str):
+                match = _QUOTED_ID.search(payload[:200_000])
+                if match:
+                    return match.group(1)
+        elif kind in ("text/rfc822-headers", "text/plain", "message/global-headers"):
+            match = _QUOTED_ID.search(_text(part)[:200_000])
             if match:
                 return match.group(1)
-    return ""
+    own = _ID.findall(_header(msg, "In-Reply-To"))[:1] + _ID.findall(
+        _header(msg, "References"))[-1:]
+    return own[0] if own else ""
 
 
 def _text(part: Message) -> str:

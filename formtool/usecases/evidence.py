@@ -115,14 +115,19 @@ class BounceTie:
     bounce: Bounced | None  # the block that is about the send
 
 
-def bounce(journal: Journal, found: Inbound) -> BounceTie:
-    """The one send a delivery report is about: the returned original's Message-ID
-    (proven); else the one contact it names, when it looks like a server's report
-    (not confirmed); else nobody."""
+def bounce(journal: Journal, found: Inbound, *,
+           effect: str = "als unzustellbar markiert") -> BounceTie:
+    """The one send a report (a bounce, an abuse complaint) is about: the returned
+    original's Message-ID (proven); else the one contact it names, when it looks like a
+    server's report (not confirmed); else nobody. ``effect`` says in the note what was
+    not done to anybody."""
     for block in found.bounces:
         send = journal.by_message_id(block.original_id)
-        if send is not None:
-            return BounceTie(Tie(send, Proof.MESSAGE_ID), block)
+        if send is not None:  # the block about that very address, else the first
+            own = next((b for b in found.bounces
+                        if send.email in (normalise(b.recipient), *map(normalise, b.also))
+                        and b.recipient), block)
+            return BounceTie(Tie(send, Proof.MESSAGE_ID), own)
     named: dict[str, tuple[Send, Bounced]] = {}
     for block in found.bounces:
         addresses = [block.recipient, *block.also] if block.recipient else found.candidates
@@ -136,8 +141,8 @@ def bounce(journal: Journal, found: Inbound) -> BounceTie:
                              "nur die Adresse, nicht die verschickte E-Mail"), block)
     if len(named) > 1:
         return BounceTie(Tie(None, Proof.NONE, f"nennt {len(named)} Kontakte, aber keine "
-                             "verschickte E-Mail – niemand als unzustellbar markiert"), None)
+                             f"verschickte E-Mail – niemand {effect}"), None)
     if named:
         return BounceTie(Tie(None, Proof.NONE, "sieht nicht aus wie der Bericht eines "
-                             "Mailservers – niemand als unzustellbar markiert"), None)
+                             f"Mailservers – niemand {effect}"), None)
     return BounceTie(Tie(None, Proof.NONE, "keiner Sendung zuzuordnen"), None)

@@ -371,6 +371,17 @@ def _handle(run: _Run, found: Inbound, where: str) -> tuple[Handled, evidence.Ti
         if tie.note:
             notes.append(tie.note)
         handled.look = tie.look
+    elif found.kind is Kind.COMPLAINT:  # never mail somebody who reported the mail as spam
+        tied = evidence.bounce(journal, found, effect="abgemeldet")
+        tie = tied.tie
+        if tie.send is not None:
+            if not dry_run:
+                journal.add_optout(tie.send.email, "spam-beschwerde")
+            notes.append(f"{tie.send.email} hat die E-Mail als Spam gemeldet: abgemeldet, "
+                         "bekommt keine E-Mail mehr")
+        if tie.note:
+            notes.append(tie.note)
+        handled.look = True
     elif found.kind is Kind.NOTICE:
         notes.append("Zustellhinweis (Verzögerung oder Bestätigung), nicht unzustellbar")
     elif found.kind is Kind.AUTOREPLY:
