@@ -54,3 +54,5 @@ wheel-check: $(BIN)/formtool
 	cd build && wheel-venv/bin/formtool demo --dir wheel-demo
 	test -s build/wheel-demo/antworten/buendnispartner.xlsx
 	build/wheel-venv/bin/formtool --workspace build/wheel-demo status
+	rm -rf build/wheel-init && build/wheel-venv/bin/formtool init build/wheel-init
+	test -s build/wheel-init/forms/buendnispartner.toml && test -s build/wheel-init/templates/erinnerung.md.j2 && test -s build/wheel-init/contacts/fachberatungen.csv

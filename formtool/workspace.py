@@ -363,10 +363,19 @@ def find(start: Path | None = None) -> Workspace:
     )
 
 
+SHIPPED = ("forms", "templates", "contacts")  # what `init` copies into a new workspace
+
+
 def _examples() -> Path:
+    """Where the shipped forms, templates and contacts are: in an installed wheel
+    ``formtool/examples/`` (the build puts the repository's top-level folders there),
+    in a source checkout the repository's top level itself."""
     from importlib import resources
 
-    return Path(str(resources.files("formtool") / "examples"))
+    packaged = Path(str(resources.files("formtool") / "examples"))
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent
 
 
 def shipped_forms_dir() -> Path:
@@ -386,7 +395,7 @@ def init(root: Path) -> list[Path]:
             config.write_text(CONFIG_TEMPLATE, encoding="utf-8")
             created.append(config)
         examples = _examples()
-        for source in sorted(examples.rglob("*")):
+        for source in sorted(p for folder in SHIPPED for p in (examples / folder).rglob("*")):
             if not source.is_file() or "__pycache__" in source.parts:
                 continue
             target = root / source.relative_to(examples)
