@@ -149,3 +149,56 @@ def test_a_blank_form_from_a_contacts_own_address_is_theirs(
         ("kita@traeger.example", "FB-7"), ("neu@anderswo.example", "")]
     with Store(ws / ".formtool" / "state.db") as store:
         assert not list(Journal(store).unanswered("einladung"))
+
+
+# hybrid XFA forms (AcroForm fields and XFA datasets side by side, as Acrobat and
+# LiveCycle Designer save them)
+
+XFA_NS = b'xmlns:xfa="http://www.xfa.org/schema/xfa-data/1.0/"'
+
+
+def _with_xfa(source: Path, out: Path, data: bytes, *, dynamic: bool = False) -> Path:
+    import pikepdf
+
+    with pikepdf.open(source) as pdf:
+        datasets = b"<xfa:datasets " + XFA_NS + b"><xfa:data>" + data + b"</xfa:data>" \
+            b"</xfa:datasets>"
+        pdf.Root.AcroForm.XFA = pikepdf.Array([
+            pikepdf.String("preamble"), pdf.make_stream(
+                b'<xdp:xdp xmlns:xdp="http://ns.adobe.com/xdp/">'),
+            pikepdf.String("template"), pdf.make_stream(b"<template/>"),
+            pikepdf.String("datasets"), pdf.make_stream(datasets),
+            pikepdf.String("postamble"), pdf.make_stream(b"</xdp:xdp>")])
+        if dynamic:
+            pdf.Root.NeedsRendering = True
+        pdf.save(out)
+    return out
+
+
+@pytest.mark.parametrize(("acro", "xfa", "dynamic", "verdict"), [
+    ("Kita Acro", b"<form1><organisation/></form1>", False, "read"),  # empty XFA data
+    ("Kita Acro", b"<form1><organisation>Kita Acro</organisation></form1>", False, "read"),
+    ("Kita Acro", b"<form1><organisation>Kita XFA</organisation></form1>", False, "differ"),
+    ("", b"<form1><organisation>Kita XFA</organisation></form1>", False, "xfa only"),
+    ("", b"<form1><organisation>Kita XFA</organisation></form1>", True, "xfa only"),
+    ("", b"<form1><organisation/></form1>", False, "not xfa"),  # a blank hybrid
+])
+def test_hybrid_xfa_forms(ws: Path, blank_forms: dict[str, Path], tmp_path: Path, acro: str,
+                          xfa: bytes, dynamic: bool, verdict: str) -> None:
+    filled = (pdftk_fill(blank_forms["buendnispartner"], {"organisation": acro},
+                         tmp_path / "acro.pdf") if acro else blank_forms["buendnispartner"])
+    form = _with_xfa(filled, tmp_path / "hybrid.pdf", xfa, dynamic=dynamic)
+    result = invoke(ws, "import", str(form))
+    text = " ".join(result.output.split())
+    table = ws / "antworten" / "buendnispartner.csv"
+    if verdict == "xfa only":
+        assert "Antworten stehen nur in den XFA-Daten" in text and not table.exists()
+        return
+    assert "Antworten stehen nur in den XFA-Daten" not in text
+    if verdict == "not xfa":
+        return
+    [row] = read_csv(table)
+    assert row["Name der Organisation"] == acro
+    assert "enthält auch XFA-Daten" in row["probleme"]
+    assert ("weichen ab: organisation (XFA „Kita XFA“)" in row["probleme"]) == (
+        verdict == "differ")

@@ -200,9 +200,15 @@ def _read(pdf: pikepdf.Pdf, path: Path, sha: str) -> Extraction:
             existing.selected_states += raw.selected_states
 
     fields = {n: f for n, f in fields.items() if not f.is_pushbutton}
-    answers = [f for f in fields.values() if f.kind != "Sig" and f.value not in (None, "", [])]
-    if has_xfa and (bool(pdf.Root.get("/NeedsRendering", False)) or not answers):
-        # a dynamic XFA form: the answers live in the XFA data, the AcroForm is a shell
+    # what a person filled in: not a signature, not a read-only field (a form's own
+    # hidden id and version, PDF 32000-1 12.7.3.1 bit 1)
+    answers = [f for f in fields.values() if f.kind != "Sig" and not f.flags & 1
+               and f.value not in (None, "", [], "Off")]
+    xfa = _xfa_values(acroform) if isinstance(acroform, pikepdf.Dictionary) and has_xfa else {}
+    dynamic = has_xfa and bool(pdf.Root.get("/NeedsRendering", False))
+    if (dynamic and not answers) or (has_xfa and not answers and xfa):
+        # the answers live only in the XFA data (a dynamic form, or a hybrid one filled by
+        # a program that wrote only XFA): the AcroForm is a shell
         return _failed(path, sha, "XFA-Formular (Adobe LiveCycle): die Antworten stehen nur "
                                   "in den XFA-Daten, die formtool nicht liest. Bitte als "
                                   "normales PDF-Formular ausfüllen lassen")
@@ -216,8 +222,65 @@ def _read(pdf: pikepdf.Pdf, path: Path, sha: str) -> Extraction:
                                   "speichern und senden lassen")
     result = Extraction(path, Outcome.READ, sha, fields=fields)
     if has_xfa:
-        result.notes.append("enthält auch XFA-Daten; gelesen wurden die normalen Formularfelder")
+        differ = _differences(fields, xfa)
+        result.notes.append("enthält auch XFA-Daten; gelesen wurden die normalen Formularfelder"
+                            + (f" – die XFA-Daten weichen ab: {differ}" if differ else ""))
     return result
+
+
+XFA_MAX = 8 * 1024 * 1024  # bytes of XFA datasets read at most
+
+
+def _xfa_values(acroform: pikepdf.Dictionary) -> dict[str, str]:
+    """The answers in a form's XFA datasets (the ``datasets`` packet, XFA 3.3 ch. 4):
+    each leaf element's text by its name, the non-empty ones. Bounded in size; an
+    unreadable packet counts as empty."""
+    import xml.etree.ElementTree as ET
+
+    xfa = acroform.get("/XFA")
+    streams: list[pikepdf.Object] = []
+    if isinstance(xfa, pikepdf.Array):  # [name, stream, name, stream …]
+        items = list(xfa)
+        streams = [items[i + 1] for i in range(0, len(items) - 1, 2)
+                   if str(items[i]) == "datasets"] or items[1::2]
+    elif isinstance(xfa, pikepdf.Stream):
+        streams = [xfa]
+    values: dict[str, str] = {}
+    for stream in streams:
+        if not isinstance(stream, pikepdf.Stream):
+            continue
+        try:
+            data = stream.read_bytes()[:XFA_MAX]
+        except pikepdf.PdfError:
+            continue
+        start = data.find(b"<xfa:datasets")
+        if start < 0:
+            continue
+        end = data.find(b"</xfa:datasets>", start)
+        packet = data[start:end + len(b"</xfa:datasets>")] if end >= 0 else b""
+        try:
+            # the packet alone, its prefix declared (a packet cut out of the XDP may not)
+            root = ET.fromstring(b'<r xmlns:xfa="http://www.xfa.org/schema/xfa-data/1.0/">'
+                                 + packet + b"</r>")
+        except ET.ParseError:
+            continue
+        for element in root.iter():
+            text = (element.text or "").strip()
+            if len(element) == 0 and text:
+                values.setdefault(element.tag.rpartition("}")[2], text)
+    return values
+
+
+def _differences(fields: dict[str, RawField], xfa: dict[str, str]) -> str:
+    """Where a hybrid form's AcroForm answer and its XFA data disagree (at most five),
+    matched by the field's last name part (XFA's "form1[0].seite1[0].name[0]")."""
+    out = []
+    for name, raw in fields.items():
+        leaf = name.rpartition(".")[2].split("[", 1)[0]
+        value = raw.value if isinstance(raw.value, str) else ""
+        if leaf in xfa and value and xfa[leaf] != value:
+            out.append(f"{leaf} (XFA „{xfa[leaf][:40]}“)")
+    return ", ".join(out[:5]) + (f" und {len(out) - 5} weitere" if len(out) > 5 else "")
 
 
 def _field_of(item: pikepdf.AcroFormField) -> RawField | None:
