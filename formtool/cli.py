@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # the use cases are imported by the commands that need them (
     from formtool.mail.sentcopy import CopyReport
     from formtool.usecases.importing import FileReport, Imported
     from formtool.usecases.sending import Before, Result, SendPlan
+    from formtool.usecases.settling import Settled
 
 
 class _Group(clitext.Group):
@@ -540,11 +541,25 @@ def _show_plan(plan: SendPlan, limit: int | None) -> None:
     if before.crashed:
         click.echo(f"  Achtung: {len(before.crashed)} E-Mail(s) eines abgebrochenen Laufs waren "
                    "gerade in Zustellung; ob sie ankamen, ist unbekannt.")
+    if before.settled is not None:
+        _show_settled(before.settled, "werden nicht erneut gesendet")
     _show_unknown([_named(c) for c in before.unknown])
     for warning in plan.warnings:
         click.echo(f"  Achtung: {warning}")
     if plan.count == 0:
         click.echo("Nichts zu senden.")
+
+
+def _show_settled(settled: Settled, then: str) -> None:
+    """What the mailbox told about sends of unknown outcome."""
+    if settled.sent:
+        click.echo(f"  Im Ordner „Gesendet“ oder in einer Antwort gefunden, also angekommen "
+                   f"({then}): {len(settled.sent)}")
+    if settled.problem:
+        from formtool.screen import item_lines
+
+        for line in item_lines(f"Achtung: {settled.problem}"):
+            click.echo(line)
 
 
 def _show_unknown(names: list[str]) -> None:
@@ -718,6 +733,8 @@ def mail_fetch(state: _State, source: Path, dry_run: bool) -> None:
         result = fetching.fetch_imap(ws, password, dry_run=dry_run, on_message=show)
     for line in screen.fetch_summary(result.counts, result.earlier, dry_run=dry_run):
         click.echo(line)
+    if result.settled is not None:
+        _show_settled(result.settled, "als gesendet vermerkt, nie erneut gesendet")
     if result.imported is not None:
         summary = ", ".join(f"{n} {s.value}" for s, n in result.imported.counts.items())
         click.echo(f"Eingelesen: {summary}.")

@@ -737,12 +737,34 @@ class Journal:
                                   (normalise(email),)).fetchall()
         return [_send(r) for r in rows]
 
+    def unsettled(self, campaign: str | None = None) -> list[Send]:
+        """Sends whose outcome nobody knows (a run died between handing the message over
+        and the server's 250 being recorded), with the Message-ID they went out with.
+        Only the holder of the run lock may call this: then 'sending' rows are a dead
+        run's too."""
+        sql = (f"SELECT {_columns(SEND_COLUMNS)} FROM sends WHERE state IN "
+               "('unknown', 'sending') AND message_id != ''")
+        args: tuple[str, ...] = ()
+        if campaign is not None:
+            sql += " AND campaign = ?"
+            args = (campaign,)
+        return [_send(r) for r in self.store.execute(sql + " ORDER BY rowid", args).fetchall()]
+
+    def settle_sent(self, send: Send, how: str) -> bool:
+        """An unknown send went out after all (``how``: the proof, in German)."""
+        cursor = self.store.execute(
+            "UPDATE sends SET state = 'sent', reply = ?, updated_at = ?, "
+            "sent_at = COALESCE(sent_at, ?) WHERE campaign = ? AND email = ? AND "
+            "message_id = ? AND state IN ('unknown', 'sending')",
+            (how, _now(), time.time(), send.campaign, send.email, send.message_id))
+        return cursor.rowcount == 1
+
     def mark_undeliverable(self, campaign: str, email: str, reply: str) -> bool:
         """A delivery report says the message never arrived: failed, with its words
         (``status --fehler`` lists it, reminders skip it, ``--retry-failed`` tries again)."""
         cursor = self.store.execute("UPDATE sends SET state = 'failed', reply = ?, "
                                     "updated_at = ? WHERE campaign = ? AND email = ? "
-                                    "AND state IN ('sent', 'unknown')",
+                                    "AND state IN ('sent', 'unknown', 'sending')",
                                     (reply, _now(), campaign, normalise(email)))
         return cursor.rowcount == 1
 

@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from formtool.addresses import is_valid_email
 from formtool.data.filenames import safe_filename
@@ -28,8 +28,11 @@ from formtool.errors import FormtoolError
 from formtool.mail.inbound import MAX_MESSAGE, Big, Inbound, Kind, Optout, classify, head_of
 from formtool.state.runlock import RunLock
 from formtool.state.store import BOUNCED, Journal, Store
-from formtool.usecases import evidence, importing
-from formtool.workspace import Workspace
+from formtool.usecases import evidence, importing, settling
+from formtool.workspace import ImapSettings, Workspace
+
+if TYPE_CHECKING:
+    from formtool.mail.imap import Connection
 
 RETURNS_DIR = "ruecklaeufe"
 TO_READ_SHOWN = 50  # messages to read listed at the end of a run (all: status --antworten)
@@ -64,6 +67,7 @@ class Fetched:
     not_imported_total: int = 0  # of which the first NOT_IMPORTED_SHOWN are kept
     to_read: list[Handled] = field(default_factory=list)  # the first TO_READ_SHOWN of them
     to_read_total: int = 0
+    settled: settling.Settled | None = None  # sends of unknown outcome the mailbox settled
 
 
 def messages(source: Path) -> Iterator[tuple[str, bytes | Big]]:
@@ -312,6 +316,7 @@ def fetch_imap(ws: Workspace, password: str, *, dry_run: bool = False,
                     box.move(done, settings.done_folder)
                 if uids:
                     journal.set_imap_position(account, settings.folder, validity, max(uids))
+                result.settled = _settle(box, settings, journal)
                 store.checkpoint()
     finally:
         if not dry_run:
@@ -323,6 +328,16 @@ def _names(names: list[str]) -> str:
     shown = ", ".join(names[:NAMES_SHOWN])
     return shown + (f" … und {len(names) - NAMES_SHOWN} weitere"
                     if len(names) > NAMES_SHOWN else "")
+
+
+def _settle(box: Connection, settings: ImapSettings, journal: Journal) -> settling.Settled:
+    """Unknown sends looked up in the Sent folder; a folder that cannot be searched is
+    said, and stops nothing (the messages were handled)."""
+    try:
+        return settling.in_folder(box, settings, journal)
+    except FormtoolError as exc:
+        return settling.Settled(left=len(journal.unsettled()),
+                                problem=f"Ordner „Gesendet“ nicht durchsucht: {exc}")
 
 
 def _handle(run: _Run, found: Inbound, where: str) -> tuple[Handled, evidence.Tie]:
@@ -349,6 +364,9 @@ def _handle(run: _Run, found: Inbound, where: str) -> tuple[Handled, evidence.Ti
                          + " – bitte im Postfach ansehen")
         if tie.note:
             notes.append(tie.note)
+        if tie.proof is evidence.Proof.MESSAGE_ID and not dry_run and settling.by_evidence(
+                journal, tie.send):
+            notes.append("die Einladung kam also an (ihr Zustand war unbekannt)")
         if found.optout is Optout.CLEAR:
             notes.append(_optout(journal, found, dry_run))
         elif found.optout is Optout.UNCLEAR:
@@ -388,6 +406,9 @@ def _handle(run: _Run, found: Inbound, where: str) -> tuple[Handled, evidence.Ti
         notes.append("automatische Antwort (Abwesenheit o. Ä.), zählt nicht als Antwort")
     elif found.kind is Kind.REPLY:
         tie = evidence.answer(journal, found)
+        if tie.proof is evidence.Proof.MESSAGE_ID and not dry_run and settling.by_evidence(
+                journal, tie.send):
+            notes.append("die Einladung kam also an (ihr Zustand war unbekannt)")
         if tie.send is not None:
             if not dry_run:
                 journal.record_answer(email=tie.send.email, campaign=tie.send.campaign,

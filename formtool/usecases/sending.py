@@ -22,8 +22,9 @@ from formtool.mail.outbox import Event, Outbox, Summary
 from formtool.mail.sentcopy import CopyReport, SentCopies
 from formtool.state.runlock import RunLock
 from formtool.state.store import Journal, Send, SendState, Store
-from formtool.usecases import credentials, mailing
-from formtool.workspace import Workspace
+from formtool.usecases import credentials, mailing, settling
+from formtool.usecases.settling import Settled
+from formtool.workspace import ImapSettings, Workspace
 
 
 class SendingError(FormtoolError):
@@ -39,6 +40,7 @@ class Before:
     unknown: list[Contact] = field(default_factory=list)  # not resent (--resend-unknown)
     failed: list[tuple[Contact, str]] = field(default_factory=list)  # not retried
     crashed: list[Send] = field(default_factory=list)  # left 'sending' by a run that died
+    settled: Settled | None = None  # --resend-unknown: what the Sent folder proved first
 
 
 @dataclass
@@ -102,7 +104,19 @@ class SendPlan:
         self._changed = bool(self.before.crashed)
         imap = ws.imap_settings()
         self.copies = SentCopies(imap, self.journal, ws.state_dir) if imap.sent_copy else None
+        if resend_unknown and imap.host:
+            self.before.settled = self._settle(imap)
+            self._changed |= bool(self.before.settled.sent)
         self._select(resend_unknown=resend_unknown, retry_failed=retry_failed)
+
+    def _settle(self, imap: ImapSettings) -> Settled:
+        """Before resending what nobody knows went out: look in the Sent folder."""
+        try:
+            password = credentials.imap_password(imap, self.mailing.settings)
+        except FormtoolError as exc:
+            return Settled(left=len(self.journal.unsettled(self.campaign)),
+                           problem=f"Ordner „Gesendet“ nicht durchsucht: {exc}")
+        return settling.by_mailbox(imap, password, self.journal, self.campaign)
 
     @property
     def skipped(self) -> list[Skipped]:
