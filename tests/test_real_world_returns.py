@@ -147,6 +147,8 @@ def test_a_blank_form_from_a_contacts_own_address_is_theirs(
     rows = read_csv(ws / "antworten" / "buendnispartner.csv")
     assert sorted((r["absender"], r["kontakt_id"]) for r in rows) == [
         ("kita@traeger.example", "FB-7"), ("neu@anderswo.example", "")]
+    stranger = next(r for r in rows if r["absender"] == "neu@anderswo.example")
+    assert "keinem Kontakt zuzuordnen" in stranger["probleme"]  # the row says so
     with Store(ws / ".formtool" / "state.db") as store:
         assert not list(Journal(store).unanswered("einladung"))
 

@@ -6,6 +6,13 @@ and number of parts are capped, classifying never raises (a message it cannot re
 
 This module says what a message *claims*; who it may change is decided in one place,
 ``usecases/evidence.py``.
+
+Delivery reports are read here, not with Mailman's flufl.bounce: it finds the failed
+addresses in many formats, but gives neither the status code nor the server's line, nor
+the returned original's Message-ID – and that Message-ID is what proves which send a
+report is about (one message per recipient). What it knows about formats is covered by
+reading the structure first (RFC 3464 anywhere, X-Failed-Recipients), then a server's
+own wording in many languages (tests/bouncecorpus.py: 43 families).
 """
 
 from __future__ import annotations
@@ -493,6 +500,7 @@ _ORIGINAL_START = re.compile(
     r"^[\s>|-]*(-*\s*(below this line is a copy|this is a copy of the message|"
     r"the header of the original message|original message (headers? )?follows|"
     r"original message|copy of the original|returned message|headers of the original|"
+    r"enclosed (are|is) the original|original (message )?headers|"
     r"ursprüngliche nachricht|urspr(ue|ü)nglicher nachrichtenkopf|kopf der nachricht|"
     r"message original|message d'origine|messaggio originale|mensaje original)\b"
     r"[^\n]{0,40}$|content-type:\s*message/rfc822|return-path:|received:\s|message-id:\s)",

@@ -383,6 +383,9 @@ class Importer:
         if not row.response_id:
             if tie is not None and tie.send is not None:
                 row.contact_key, row.campaign = tie.send.contact_key, tie.send.campaign
+            elif origin is not None:
+                row.problems.append(f"keinem Kontakt zuzuordnen: ohne Rücklauf-Kennung, von "
+                                    f"{origin.sender or 'unbekannt'} (nicht angeschrieben)")
             return ""
         issued = self.store.issued_by_response_id(row.response_id)
         if issued is None:
