@@ -13,7 +13,7 @@ import re
 import shutil
 import subprocess
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -256,3 +256,40 @@ def campaign_counts(output: str, campaign: str) -> dict[str, int]:
             label, number = part.strip().rsplit(maxsplit=1)
             counts[label] = int(number)
     return counts
+
+
+def kill_sends(ws: Path, received: Callable[[], int], *, seed: int, runs: int = 5,
+               most: int = 6, late: float = 0.02) -> int:
+    """Start `mail send erinnerung --yes` ``runs`` times and SIGKILL it at a random moment
+    – after 1 to ``most`` more messages reached the server (``received`` counts them),
+    and up to ``late`` seconds more; how many runs were killed."""
+    import os
+    import random
+    import signal
+    import sys
+    import time
+
+    from imapserver import PASSWORD as IMAP_PASSWORD
+    from mailhelpers import PASSWORD
+
+    from formtool.usecases import credentials
+
+    rng = random.Random(seed)
+    env = {**os.environ, credentials.PASSWORD_ENV: PASSWORD,
+           credentials.IMAP_PASSWORD_ENV: IMAP_PASSWORD}
+    command = [sys.executable, "-m", "formtool", "--workspace", str(ws), "mail", "send",
+               "erinnerung", "--yes"]
+    kills = 0
+    for _ in range(runs):
+        wanted = received() + rng.randint(1, most)
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while process.poll() is None and received() < wanted and time.monotonic() < deadline:
+            time.sleep(0.001)
+        time.sleep(rng.random() * late)
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            kills += 1
+        process.wait(timeout=60)
+    return kills

@@ -5,8 +5,6 @@ and the append, or the mailbox goes away during the run."""
 from __future__ import annotations
 
 import os
-import random
-import signal
 import subprocess
 import sys
 import threading
@@ -17,7 +15,7 @@ from email import message_from_bytes
 from pathlib import Path
 
 import pytest
-from helpers import invoke
+from helpers import invoke, kill_sends
 from imapserver import PASSWORD as IMAP_PASSWORD
 from imapserver import USER as IMAP_USER
 from imapserver import Dovecot
@@ -134,25 +132,11 @@ def test_sigkill_at_random_moments_each_copy_once(
         ws: Path, peers: tuple[LocalSmtpServer, Dovecot],
         certificate: tuple[Path, Path]) -> None:
     smtp, dovecot = peers
-    rng = random.Random(20261126)
+    kills = kill_sends(ws, lambda: len(smtp.handler.received), seed=20261126)
     env = {**os.environ, credentials.PASSWORD_ENV: PASSWORD,
            credentials.IMAP_PASSWORD_ENV: IMAP_PASSWORD}
     command = [sys.executable, "-m", "formtool", "--workspace", str(ws), "mail", "send",
                "erinnerung", "--yes"]
-    kills = 0
-    for _ in range(5):
-        wanted = len(smtp.handler.received) + rng.randint(1, 6)
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while (process.poll() is None and len(smtp.handler.received) < wanted
-               and time.monotonic() < deadline):
-            time.sleep(0.001)
-        time.sleep(rng.random() * 0.02)
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-            kills += 1
-        process.wait(timeout=60)
     final = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert "Traceback" not in final.stdout + final.stderr
     assert kills >= 3
