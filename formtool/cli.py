@@ -43,7 +43,10 @@ class _Group(clitext.Group):
         except KeyboardInterrupt:
             # Everything done before was recorded; a new call carries on from there.
             raise Failure("Abgebrochen (Strg+C).") from None
-        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+        except click.exceptions.Abort:
+            # Ctrl+C or the end of input at a question: click would say "Aborted!"
+            raise Failure("Abgebrochen.") from None
+        except (click.exceptions.Exit, click.ClickException):
             raise
         except Exception as exc:
             if _debug(ctx):

@@ -111,3 +111,4 @@ def test_no_workspace_is_a_plain_german_error(tmp_path: Path,
 def test_usage_error_exits_2() -> None:
     result = CliRunner().invoke(cli, ["forms", "generate"])
     assert result.exit_code == 2
+

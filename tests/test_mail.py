@@ -627,3 +627,12 @@ def test_the_caches_change_no_byte(ws: Path) -> None:
         data = message.to_bytes(built, contact, 10**8)
         assert data == built.as_bytes(policy=email.policy.SMTP)
         assert data == message.to_bytes(built, contact, 10**8)
+
+
+def test_no_answer_at_the_question_is_german(ws: Path, server: LocalSmtpServer) -> None:
+    """Ctrl+C or the end of input at "jetzt senden?": „Abgebrochen.“, never click's
+    "Aborted!", and nothing sent."""
+    result = invoke(ws, "mail", "send", "erinnerung", input="")
+    assert result.exit_code == 1
+    assert "Abgebrochen." in result.output and "Aborted" not in result.output
+    assert server.handler.received == []
