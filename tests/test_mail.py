@@ -636,3 +636,20 @@ def test_no_answer_at_the_question_is_german(ws: Path, server: LocalSmtpServer) 
     assert result.exit_code == 1
     assert "Abgebrochen." in result.output and "Aborted" not in result.output
     assert server.handler.received == []
+
+
+@pytest.mark.parametrize(("port", "security", "words"), [
+    (465, "starttls", "Port 465 spricht sofort TLS"),
+    (587, "ssl", "Port 587 beginnt unverschlüsselt"),
+])
+def test_a_port_that_speaks_the_other_way_is_named_at_once(
+        ws: Path, port: int, security: str, words: str) -> None:
+    """Caught from the settings, before connecting: no 68 s of silence (issue 20)."""
+    import time
+
+    configure(ws, port, security=security)
+    for args in (("mail", "send", "erinnerung", "--yes"), ("mail", "login")):
+        start = time.monotonic()
+        result = invoke(ws, *args, input="x\n")
+        assert result.exit_code == 1 and words in " ".join(result.output.split())
+        assert time.monotonic() - start < 5

@@ -59,6 +59,14 @@ def check_settings(settings: MailSettings) -> None:
     if not settings.host:
         raise SmtpError("Kein Mailserver eingestellt: bitte in formtool.toml unter [smtp] "
                           "host (und port, user) eintragen.")
+    # the two well-known ports speak only one way (RFC 8314: 465 implicit TLS, RFC 6409:
+    # 587 STARTTLS): a mismatch would wait for the server's timeout before saying so
+    if settings.port == 465 and settings.security == "starttls":
+        raise SmtpError("[smtp] Port 465 spricht sofort TLS: bitte security = \"ssl\" "
+                        "(oder Port 587 mit \"starttls\").")
+    if settings.port == 587 and settings.security == "ssl":
+        raise SmtpError("[smtp] Port 587 beginnt unverschlüsselt und schaltet mit STARTTLS "
+                        "um: bitte security = \"starttls\" (oder Port 465 mit \"ssl\").")
     if settings.security == "none" and settings.user and settings.host not in LOOPBACK:
         raise SmtpError(f"[smtp] security = \"none\" würde das Passwort unverschlüsselt an "
                           f"{settings.host} senden; bitte starttls oder ssl verwenden.")
