@@ -666,10 +666,19 @@ def mail_login(state: _State, for_imap: bool) -> None:
     smtp.check_settings(settings)
     if not settings.user:
         raise Failure("In formtool.toml ist unter [smtp] kein user eingetragen.")
-    password = _read_password(f"Passwort für {settings.user} bei {settings.host}")
-    credentials.login(settings, password)
-    click.echo(f"Anmeldung bei {settings.host} erfolgreich; Passwort im Schlüsselbund "
-               "gespeichert.")
+    from_env = credentials.from_environment()
+    if from_env is not None:
+        password = from_env
+        click.echo(f"{credentials.PASSWORD_ENV} ist gesetzt: formtool nimmt dieses Passwort "
+                   "und fragt nicht (im Schlüsselbund wird nichts gespeichert).")
+        credentials.login(settings, password, store=False)
+        click.echo(f"Anmeldung bei {settings.host} mit dem Passwort aus "
+                   f"{credentials.PASSWORD_ENV} erfolgreich.")
+    else:
+        password = _read_password(f"Passwort für {settings.user} bei {settings.host}")
+        credentials.login(settings, password)
+        click.echo(f"Anmeldung bei {settings.host} erfolgreich; Passwort im Schlüsselbund "
+                   "gespeichert.")
     imap = state.workspace().imap_settings()
     if not imap.host:
         return

@@ -653,3 +653,22 @@ def test_a_port_that_speaks_the_other_way_is_named_at_once(
         result = invoke(ws, *args, input="x\n")
         assert result.exit_code == 1 and words in " ".join(result.output.split())
         assert time.monotonic() - start < 5
+
+
+def test_login_uses_the_password_in_the_environment(ws: Path, server: LocalSmtpServer,
+                                                    memory_keyring: MemoryKeyring,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """FORMTOOL_SMTP_PASSWORD set: `mail login` says so, tests it, asks nothing and
+    stores nothing (issue 20)."""
+    from formtool.usecases import credentials
+
+    memory_keyring.passwords.clear()
+    monkeypatch.setenv(credentials.PASSWORD_ENV, PASSWORD)
+    result = invoke(ws, "mail", "login", input="")
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "FORMTOOL_SMTP_PASSWORD ist gesetzt" in text and "erfolgreich" in text
+    assert memory_keyring.passwords == {}
+    monkeypatch.setenv(credentials.PASSWORD_ENV, "falsch")
+    wrong = invoke(ws, "mail", "login", input="")
+    assert wrong.exit_code == 1 and "abgelehnt" in wrong.output

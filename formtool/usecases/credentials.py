@@ -94,8 +94,15 @@ def _no_keyring(exc: Exception, env_name: str, *, storing: bool = False) -> str:
             f"Umgebungsvariablen {env_name} setzen.")
 
 
-def login(settings: MailSettings, password: str) -> None:
-    """`formtool mail login`: test the login, then keep the password in the keyring."""
+def from_environment() -> str | None:
+    """The sending password set in the environment (FORMTOOL_SMTP_PASSWORD), if any:
+    then `mail login` tests it instead of asking, and stores nothing."""
+    return os.environ.get(PASSWORD_ENV) or None
+
+
+def login(settings: MailSettings, password: str, *, store: bool = True) -> None:
+    """`formtool mail login`: test the login, then keep the password in the keyring
+    (not one from the environment: ``store`` False)."""
     from formtool.mail import smtp
 
     smtp.check_settings(settings)
@@ -106,7 +113,8 @@ def login(settings: MailSettings, password: str) -> None:
         session.connect()
     finally:
         session.close()
-    store_password(settings, password)
+    if store:
+        store_password(settings, password)
 
 
 def _imap_account(settings: ImapSettings) -> str:
