@@ -194,7 +194,29 @@ def _suggest(word: str, choices: set[str]) -> str:
     return f" – meinten Sie „{close[0]}“?" if close else ""
 
 
-def check_config(config: dict[str, Any], path: Path) -> None:
+def _commented_header(text: str, section: str, key: str) -> tuple[int, str] | None:
+    """Where ``key`` of ``section`` stands under a commented-out header of the section
+    it belongs to ("# [imap]" above "host = …"): (line number, that section)."""
+    import re
+
+    current = ""
+    commented = ""
+    for number, line in enumerate(text.splitlines(), 1):
+        header = re.match(r"^\s*\[([^\]]+)\]", line)
+        if header:
+            current, commented = header.group(1).strip(), ""
+            continue
+        hidden = re.match(r"^\s*#+\s*\[([^\]]+)\]\s*$", line)
+        if hidden:
+            commented = hidden.group(1).strip()
+            continue
+        if current == section and commented in SCHEMA and key in SCHEMA[commented] and \
+                re.match(rf"^\s*{re.escape(key)}\s*=", line):
+            return number, commented
+    return None
+
+
+def check_config(config: dict[str, Any], path: Path, text: str = "") -> None:
     """Unknown sections and keys, and passwords, stop every command with one German line."""
     for section, value in config.items():
         if section.lower() in ("password", "passwort"):
@@ -209,6 +231,12 @@ def check_config(config: dict[str, Any], path: Path) -> None:
             if "password" in key.lower() or "passwort" in key.lower():
                 raise WorkspaceError(_password_hint(path, f"[{section}] {key}"))
             if key not in SCHEMA[section]:
+                hidden = _commented_header(text, section, key)
+                if hidden is not None:
+                    raise WorkspaceError(
+                        f"{path}, Zeile {hidden[0]}: {key} gehört zu [{hidden[1]}] – die Zeile "
+                        f"„[{hidden[1]}]“ darüber ist noch auskommentiert: bitte dort das # "
+                        "am Anfang entfernen.")
                 raise WorkspaceError(f"{path}: [{section}] {key} ist unbekannt"
                                      f"{_suggest(key, SCHEMA[section])} (erlaubt: "
                                      f"{', '.join(sorted(SCHEMA[section]))}).")
@@ -335,7 +363,7 @@ def load(root: Path) -> Workspace:
         config = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise WorkspaceError(_toml_problem(path, str(exc))) from None
-    check_config(config, path)
+    check_config(config, path, text)
     mail_settings(config)  # every value in range, for every command (not only mail)
     return Workspace(root=root.resolve(), config=config)
 

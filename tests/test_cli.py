@@ -112,3 +112,25 @@ def test_usage_error_exits_2() -> None:
     result = CliRunner().invoke(cli, ["forms", "generate"])
     assert result.exit_code == 2
 
+
+
+def test_keys_under_a_commented_section_header_are_named(tmp_path: Path) -> None:
+    """The [imap] keys uncommented, its header not: say so, not "[limits] host ist
+    unbekannt" (issue 20)."""
+    from helpers import invoke
+
+    from formtool import workspace
+
+    ws = tmp_path / "ws"
+    workspace.init(ws)
+    config = ws / "formtool.toml"
+    text = config.read_text(encoding="utf-8")
+    text = text.replace('# host = ""', 'host = "imap.ionos.de"').replace(
+        "# port = 993", "port = 993")
+    config.write_text(text, encoding="utf-8")
+    line = text.splitlines().index('host = "imap.ionos.de"') + 1
+    result = invoke(ws, "status")
+    words = " ".join(result.output.split())
+    assert result.exit_code == 1
+    assert f"Zeile {line}: host gehört zu [imap]" in words
+    assert "„[imap]“ darüber ist noch auskommentiert" in words and "[limits]" not in words
