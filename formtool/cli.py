@@ -445,6 +445,11 @@ def mail_preview(state: _State, template: str, contacts_file: Path | None, to: s
 
     result = sending.preview(state.workspace(), template, contacts_file=contacts_file, to=to,
                              out_dir=out_dir)
+    from formtool.screen import item_lines
+
+    for line in result.contacts:
+        for shown in item_lines(line):
+            click.echo(shown)
     _show_skipped(result.skipped, (contacts_file.name if contacts_file else "der Kontaktliste"))
     if not result.written:
         raise Failure(f"Kein Kontakt gefunden{f' für „{to}“' if to else ''}.")
@@ -534,6 +539,11 @@ def _show_plan(plan: SendPlan, limit: int | None) -> None:
                f"Kontakte {run.contacts.path.name}:")
     if plan.only_unanswered:
         click.echo(f"  nur wer „{plan.only_unanswered}“ bekam und noch nicht geantwortet hat")
+    from formtool.screen import item_lines
+
+    for line in run.contacts.described()[1:]:  # the file is named in the line above
+        for shown in item_lines(line):
+            click.echo(shown)
     click.echo(f"  zu senden: {plan.count}" + (f" (davon jetzt höchstens {limit})"
                                                 if limit else ""))
     for label, value in (("schon gesendet", before.already_sent),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +19,58 @@ from formtool.addresses import ascii_email, shown, why_invalid
 from formtool.data import csvtext
 from formtool.errors import FormtoolError, os_reason
 
-EMAIL_COLUMNS = ("email", "e-mail", "mail", "e_mail", "emailadresse", "e-mail-adresse")
-OPTOUT_COLUMNS = ("optout", "opt-out", "abgemeldet")
+# The columns formtool reads, and how people write them in a spreadsheet's header:
+# case, spaces, hyphens, dots and umlaut spellings do not matter (``_folded``).
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "email": ("e-mail", "mail", "emailadresse", "e-mail-adresse", "mailadresse",
+              "email address", "e-mail address", "elektronische post"),
+    "id": ("kennung", "kontakt-id", "kontaktnummer", "nr", "nummer"),
+    "anrede": ("salutation", "geschlecht"),
+    "titel": ("title", "akademischer titel", "akad. titel"),
+    "vorname": ("rufname", "first name", "firstname", "given name"),
+    "nachname": ("name", "familienname", "zuname", "last name", "lastname", "surname"),
+    "organisation": ("organization", "einrichtung", "träger", "traeger", "institution",
+                     "firma", "dienststelle", "behörde", "verband", "organisation/träger"),
+    "fachbereich": ("abteilung", "bereich", "referat"),
+    "strasse": ("straße", "str", "str.", "anschrift", "straße und hausnummer",
+                "strasse und hausnummer", "adresse"),
+    "plz": ("postleitzahl", "zip", "zip code"),
+    "ort": ("stadt", "city", "wohnort", "gemeinde"),
+    "landkreis": ("kreis", "landkreis/kreisfreie stadt"),
+    "telefon": ("tel", "tel.", "telefonnummer", "phone", "fon", "festnetz"),
+    "optout": ("opt-out", "abgemeldet", "abmeldung"),
+}
+EMAIL_COLUMNS = ("email", *COLUMNS["email"])
 TRUE_WORDS = {"ja", "j", "x", "1", "true", "wahr", "yes", "y"}
+NAME_COLUMNS = ("anrede", "titel", "vorname", "nachname", "organisation", "strasse", "ort")
+
+
+def _folded(header: str) -> str:
+    text = header.strip().lower()
+    for umlaut, plain in (("ä", "ae"), ("ö", "oe"), ("ü", "ue"), ("ß", "ss")):
+        text = text.replace(umlaut, plain)
+    return "".join(c for c in text if c.isalnum())
+
+
+_NAMES = {_folded(word): name for name, words in COLUMNS.items() for word in (name, *words)}
+
+
+def column_names(header: list[str]) -> list[str]:
+    """The name formtool reads each header as: its own (``email``, ``nachname`` …) where
+    the header is one of the ways people write it, else the header itself. A header
+    written exactly as the name wins over a synonym ("Nachname" over "Name")."""
+    names = list(header)
+    taken = {h for h in header if h in COLUMNS}
+    for exact in (True, False):
+        for i, text in enumerate(header):
+            name = _NAMES.get(_folded(text))
+            if names[i] in COLUMNS or name is None or name in taken:
+                continue
+            if exact != (_folded(text) == _folded(name)):
+                continue
+            names[i] = name
+            taken.add(name)
+    return names
 
 
 class ContactsError(FormtoolError):
@@ -66,16 +116,38 @@ class ContactList:
     encoding: str
     header: list[str]
     skipped: list[Skipped] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)  # what each header is read as
+    notes: list[str] = field(default_factory=list)  # values repaired or suspect, after a pass
+
+    def described(self) -> list[str]:
+        """What the coordinator should know about the list, in German: which file, how
+        its columns are read, and (after a pass) what was repaired or looks damaged."""
+        lines = [f"Kontaktliste: {self.path.name}"]
+        if self.mapping:
+            lines.append("Spalten erkannt: " + ", ".join(f"„{h}“ → {n}"
+                                                        for h, n in self.mapping))
+        return lines + self.notes
+
+    @property
+    def mapping(self) -> list[tuple[str, str]]:
+        """(header as written, name formtool reads it as) where the two differ."""
+        return [(h, n) for h, n in zip(self.header, self.names, strict=True) if h != n]
 
     def __iter__(self) -> Iterator[Contact]:
-        """Valid contacts in file order; ``skipped`` holds the others after a full pass."""
+        """Valid contacts in file order; ``skipped`` holds the others after a full pass,
+        ``notes`` what was repaired (a postcode's lost leading zero) or looks damaged."""
         self.skipped = []
+        self.notes = []
+        postcodes: list[str] = []
+        lost: list[str] = []
         reader = csv.reader(io.StringIO(self.text, newline=""), delimiter=self.delimiter)
         next(reader, None)
-        lower = [h.lower() for h in self.header]
-        email_col = next((lower.index(c) for c in EMAIL_COLUMNS if c in lower), None)
-        id_col = lower.index("id") if "id" in lower else None
-        optout_col = next((lower.index(c) for c in OPTOUT_COLUMNS if c in lower), None)
+        names = self.names or column_names(self.header)
+        email_col = names.index("email") if "email" in names else None
+        id_col = names.index("id") if "id" in names else None
+        optout_col = names.index("optout") if "optout" in names else None
+        plz_col = names.index("plz") if "plz" in names else None
+        checked = [i for i, n in enumerate(names) if n in NAME_COLUMNS]
         seen_ids: dict[str, int] = {}
         seen_emails: dict[str, int] = {}
         start = reader.line_num + 1
@@ -92,6 +164,15 @@ class ContactList:
                                                  f"{len(self.header)})"))
                 continue
             columns = {h: c.strip() for h, c in zip(self.header, cells, strict=False)}
+            columns.update({n: c.strip() for n, c in zip(names, cells, strict=False)})
+            if plz_col is not None and re.fullmatch(r"\d{4}", columns.get("plz", "")):
+                # Excel kept the postcode as a number: 07318 became 7318
+                postcodes.append(f"Zeile {row}: {columns['plz']} → 0{columns['plz']}")
+                columns["plz"] = "0" + columns["plz"]
+                columns[self.header[plz_col]] = columns["plz"]
+            if self.encoding == "cp1252":
+                lost += [f"Zeile {row}: „{cells[i].strip()}“" for i in checked
+                         if i < len(cells) and re.search(r"\w\?|\?\w", cells[i])]
             email = cells[email_col].strip() if email_col is not None else ""
             key = cells[id_col].strip() if id_col is not None else ""
             if not email:
@@ -118,6 +199,15 @@ class ContactList:
             opted_out = (optout_col is not None
                          and cells[optout_col].strip().lower() in TRUE_WORDS)
             yield Contact(row, key, email, columns, opted_out)
+        if postcodes:
+            self.notes.append(f"{len(postcodes)} Postleitzahl(en) mit 4 Ziffern um die "
+                              "führende 0 ergänzt (Excel hatte sie als Zahl gespeichert), "
+                              f"z. B. {postcodes[0]}")
+        if lost:
+            self.notes.append(f"{len(lost)} Name(n) mit „?“ mitten im Wort, z. B. {lost[0]}: "
+                              "Zeichen, die Excel beim Speichern als „CSV (Trennzeichen-"
+                              "getrennt)“ nicht speichern konnte (ł, ś, ş …). Bitte in Excel "
+                              "„Speichern unter → CSV UTF-8“ wählen.")
 
 
 def _printable(text: str, limit: int = 200) -> str:
@@ -156,12 +246,13 @@ def read(path: Path) -> ContactList:
         raise ContactsError(f"{path}: die Kontaktliste ist leer.")
     delimiter = csvtext.delimiter(first)
     header = [h.strip() for h in next(csv.reader([first], delimiter=delimiter))]
-    lower = [h.lower() for h in header]
-    if not any(c in lower for c in EMAIL_COLUMNS):
+    names = column_names(header)
+    if "email" not in names:
         raise ContactsError(f"{path}: keine Spalte für die E-Mail-Adresse (erwartet: "
-                            f"{', '.join(EMAIL_COLUMNS[:2])}); gefunden: "
+                            f"{', '.join(EMAIL_COLUMNS[:3])} …); gefunden: "
                             f"{_printable(', '.join(header))}")
+    lower = [h.lower() for h in header]
     duplicates = sorted({h for h in lower if lower.count(h) > 1})
     if duplicates:
         raise ContactsError(f"{path}: Spalten doppelt: {', '.join(duplicates)}")
-    return ContactList(path, text.lstrip("\r\n"), delimiter, encoding, header)
+    return ContactList(path, text.lstrip("\r\n"), delimiter, encoding, header, names=names)

@@ -285,6 +285,7 @@ class Preview:
     target: Path
     written: list[Path]
     skipped: list[Skipped]
+    contacts: list[str] = field(default_factory=list)  # the list used, its columns, notes
 
 
 def preview(ws: Workspace, template: str, *, contacts_file: Path | None = None,
@@ -297,7 +298,7 @@ def preview(ws: Workspace, template: str, *, contacts_file: Path | None = None,
                 if not wanted or wanted & {c.key.lower(), normalise(c.email)})
     target = out_dir or ws.root / "vorschau" / run.template.name
     written = list(run.preview(target, selected))
-    return Preview(target, written, list(run.contacts.skipped))
+    return Preview(target, written, list(run.contacts.skipped), run.contacts.described())
 
 
 def opt_out(ws: Workspace, addresses: list[str], source: str = "manuell") -> int:

@@ -1,0 +1,59 @@
+"""Contact lists as people make them in Excel (issue 20): headers as written
+(`Organisation`, `Nachname`, `E-Mail-Adresse`), postcodes stored as numbers, and the
+older "CSV (Trennzeichen-getrennt)" that turns ł ś ş into "?"."""
+
+from __future__ import annotations
+
+from email import message_from_bytes
+from email.policy import default
+from pathlib import Path
+
+from helpers import field_values, invoke
+
+HEADER = "Organisation;Anrede;Titel;Vorname;Nachname;E-Mail-Adresse;Straße;PLZ;Ort\r\n"
+ROWS = ("Jugendamt Saale-Orla;Frau;Dr.;Jana;Köhler;jana.koehler@saale-orla.example;"
+        "Oschitzer Str. 4;7907;Schleiz\r\n"
+        "Caritas Eichsfeld;Frau;;Agnieszka;Wi?niewska-Kowalczyk;a.w@caritas-eichsfeld.example;"
+        "Lindenallee 2;37308;Heilbad Heiligenstadt\r\n")
+
+
+def _list(ws: Path) -> Path:
+    (ws / "contacts" / "fachberatungen.csv").unlink()
+    path = ws / "contacts" / "liste.csv"
+    path.write_bytes((HEADER + ROWS).encode("cp1252"))  # as Excel's older CSV writes it
+    return path
+
+
+def test_headers_as_people_write_them(ws: Path) -> None:
+    contacts = _list(ws)
+    result = invoke(ws, "mail", "preview", "einladung-fachberatung", "--contacts", str(contacts))
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "Kontaktliste: liste.csv" in text
+    assert "„E-Mail-Adresse“ → email" in text and "„Nachname“ → nachname" in text
+    assert "„Organisation“ → organisation" in text
+    first = sorted((ws / "vorschau").rglob("*.eml"))[0]
+    msg = message_from_bytes(first.read_bytes(), policy=default)
+    assert msg["To"].addresses[0].addr_spec == "jana.koehler@saale-orla.example"
+    body = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Sehr geehrte Frau Dr. Köhler," in body
+
+
+def test_a_lost_leading_zero_is_restored_and_said(ws: Path, tmp_path: Path) -> None:
+    contacts = _list(ws)
+    result = invoke(ws, "mail", "preview", "einladung-fachberatung", "--contacts", str(contacts))
+    text = " ".join(result.output.split())
+    assert "1 Postleitzahl(en) mit 4 Ziffern um die führende 0 ergänzt" in text
+    assert "Zeile 2: 7907 → 07907" in text
+    out = tmp_path / "formulare"
+    invoke(ws, "forms", "generate", "buendnispartner", "--contacts", str(contacts),
+           "--out-dir", str(out))
+    values = [field_values(p) for p in sorted(out.glob("*.pdf"))]
+    assert "07907" in [v.get("plz") for v in values]  # the personal form shows it right
+
+
+def test_question_marks_of_excels_old_csv_are_named(ws: Path) -> None:
+    contacts = _list(ws)
+    result = invoke(ws, "mail", "preview", "einladung-fachberatung", "--contacts", str(contacts))
+    text = " ".join(result.output.split())
+    assert "Zeile 3: „Wi?niewska-Kowalczyk“" in text and "CSV UTF-8" in text
