@@ -291,7 +291,9 @@ def forms_generate(state: _State, form: str, output: Path | None, contacts_file:
 @click.option("--encoding", metavar="KODIERUNG", default="utf-8-sig", show_default=True,
               help="Zeichenkodierung der Tabelle (utf-8-sig öffnet Excel richtig).")
 @click.option("--update", is_flag=True,
-              help="Eine zweite Rücksendung mit anderen Werten ersetzt die ältere Zeile.")
+              help="Eine zweite Rücksendung ersetzt die Zeile auch dann, wenn ihr Datum "
+                   "nicht zeigt, welche neuer ist (eine neuere ersetzt sie ohnehin, eine "
+                   "ältere nie).")
 @click.option("--password", metavar="PASSWORT",
               default="", help="Passwort für geschützte PDF-Dateien.")
 @click.option("--report", "report_path", metavar="DATEI",

@@ -127,15 +127,10 @@ def test_rerun_adds_nothing_and_update_replaces(blank_forms: dict[str, Path], ws
     second_dir = ws.parent / "second"
     second_dir.mkdir()
     pypdf_fill(first, {"telefon": "0365 99999"}, second_dir / "a-korrigiert.pdf")
+    # the correction came back later (its file is newer): the newest return wins
     code, output = do_import(ws, second_dir)
-    assert code == 1
-    assert "nicht übernommen" in output and "--update" in output
-    rows = read_csv(ws / "antworten" / "buendnispartner.csv", )
-    assert [r["Telefon"] for r in rows] == ["03447 123456"]
-
-    code, output = do_import(ws, second_dir, "--update")
     assert code == 0, output
-    assert "ersetzt" in output
+    assert "ersetzt" in output and "neuere Rücksendung" in " ".join(output.split())
     rows = read_csv(ws / "antworten" / "buendnispartner.csv")
     assert [(r["Telefon"], r["response_id"]) for r in rows] == [("0365 99999", "ABCDEFGHJK")]
     with Store(ws / ".formtool" / "state.db") as store:
@@ -344,3 +339,29 @@ def test_a_file_that_breaks_the_reader_gets_its_own_answer(
     assert "is_indirect" not in output
     assert [r["Name der Organisation"] for r in
             read_csv(ws / "antworten" / "buendnispartner.csv")] == ["A"]
+
+
+
+@pytest.mark.parametrize("names", [("Antwort.pdf", "Antwort (5).pdf"),
+                                   ("Antwort (5).pdf", "Antwort.pdf")])
+def test_the_newest_return_wins_whatever_the_file_names(
+        blank_forms: dict[str, Path], ws: Path, names: tuple[str, str]) -> None:
+    """Two returns of one response id: the one that came back later is in the table,
+    in either name order, and --update never puts the older values back (issue 20)."""
+    import os
+
+    folder = ws.parent / "beide"
+    folder.mkdir()
+    old_name, new_name = names
+    older = pypdf_fill(blank_forms["buendnispartner"], {**PARTNER, "response_id": "NEUEST0001",
+                                                       "telefon": "alt"}, folder / old_name)
+    newer = pypdf_fill(blank_forms["buendnispartner"], {**PARTNER, "response_id": "NEUEST0001",
+                                                       "telefon": "neu"}, folder / new_name)
+    os.utime(older, (1_764_000_000, 1_764_000_000))  # 24.11.2025
+    os.utime(newer, (1_764_600_000, 1_764_600_000))  # 01.12.2025
+    for args in ((), ("--update",)):
+        _, output = do_import(ws, folder, *args)
+        rows = read_csv(ws / "antworten" / "buendnispartner.csv")
+        assert [r["Telefon"] for r in rows] == ["neu"], (args, output)
+    text = " ".join(output.split())
+    assert "ältere Rücksendung (vom 24.11.2025" in text and "neuere vom 01.12.2025" in text

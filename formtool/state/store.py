@@ -165,6 +165,11 @@ MIGRATIONS: tuple[str, ...] = (
         approved_at  TEXT NOT NULL
     );
     """,
+    # 10: when a response came back (the mail's date, else the file's time): the newest
+    # return of a response id wins by this date, never by its file's name
+    """
+    ALTER TABLE responses ADD COLUMN returned_at TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 
@@ -240,10 +245,12 @@ class Response(NamedTuple):
     imported_at: str
     contact_key: str = ""
     campaign: str = ""
+    returned_at: str = ""  # ISO 8601: the mail's date, else the file's time
 
 
 RESPONSE_COLUMNS = ("key", "form_id", "form_version", "response_id", "sha256", "file_name",
-                    "csv_path", "problems", "imported_at", "contact_key", "campaign")
+                    "csv_path", "problems", "imported_at", "contact_key", "campaign",
+                    "returned_at")
 
 
 class Issued(NamedTuple):
@@ -468,6 +475,11 @@ class Store:
         self.execute(
             f"{verb} INTO responses ({_columns(RESPONSE_COLUMNS)}) VALUES ({marks})",
             tuple(getattr(response, c) for c in RESPONSE_COLUMNS))
+
+    def response(self, form_id: str, key: str) -> Response | None:
+        row = self.execute(f"SELECT {_columns(RESPONSE_COLUMNS)} FROM responses "
+                           "WHERE form_id = ? AND key = ?", (form_id, key)).fetchone()
+        return Response(*row) if row else None
 
     def responses(self, form_id: str | None = None) -> Iterator[Response]:
         sql = f"SELECT {_columns(RESPONSE_COLUMNS)} FROM responses"

@@ -45,7 +45,7 @@ PARALLEL_FROM = 48  # below this many files a second worker costs more than it s
 class Status(Enum):
     IMPORTED = "importiert"
     WITH_PROBLEMS = "importiert mit Problemen"
-    REPLACED = "ersetzt (--update)"
+    REPLACED = "ersetzt"
     DUPLICATE = "bereits importiert"
     CONFLICT = "nicht übernommen"
     HELD = "zurückgehalten (bitte prüfen)"  # somebody else's form: who sent it disagrees
@@ -420,18 +420,21 @@ class Importer:
         table = self._table(form_id)
         report = FileReport(read.path, Status.IMPORTED, form_id, problems=row.problems,
                             response_id=row.response_id)
+        returned = _returned(read.path, origin)
         state = table.status_of(row)
         if state == "same":
             report.status = Status.DUPLICATE
-        elif state == "conflict" and not self.options.update:
+        elif state == "conflict" and (verdict := self._second(form_id, row, returned)):
             report.status = Status.CONFLICT
-            report.reason = ("zweite Rücksendung zu derselben Rücklauf-Kennung mit anderen "
-                             "Werten; mit --update ersetzt sie die ältere Zeile")
+            report.reason = verdict
             return report
         else:
             table.add(row, replace=state == "conflict")
             if state == "conflict":
                 report.status = Status.REPLACED
+                earlier = self.store.response(form_id, row.key)
+                report.reason = (f"neuere Rücksendung (vom {_day(returned)}) ersetzt die vom "
+                                 f"{_day(earlier.returned_at) if earlier else '?'}")
             elif row.problems:
                 report.status = Status.WITH_PROBLEMS
         self.store.record_response(Response(
@@ -439,9 +442,51 @@ class Importer:
             form_version=read.form_version,
             response_id=row.response_id, sha256=row.sha256, file_name=row.file_name,
             csv_path=str(table.path), problems="; ".join(row.problems),
-            imported_at=row.imported_at, contact_key=row.contact_key, campaign=row.campaign),
-            replace=report.status is not Status.DUPLICATE)
+            imported_at=row.imported_at, contact_key=row.contact_key, campaign=row.campaign,
+            returned_at=returned), replace=report.status is not Status.DUPLICATE)
         return report
+
+    def _second(self, form_id: str, row: Row, returned: str) -> str:
+        """A second return of the same response id with other values: why it does not
+        replace the one in the table ("" when it does). The newest wins, by the date it
+        came back – never by file name; ``--update`` takes it when the dates cannot
+        tell, and never puts older values over newer ones."""
+        earlier = self.store.response(form_id, row.key)
+        before = earlier.returned_at if earlier is not None else ""
+        if before and returned and _when(returned) < _when(before):
+            return (f"ältere Rücksendung (vom {_day(returned)}) zu derselben Rücklauf-Kennung; "
+                    f"die Tabelle behält die neuere vom {_day(before)}")
+        if (before and returned and _when(returned) > _when(before)) or self.options.update:
+            return ""
+        return (f"zweite Rücksendung (vom {_day(returned)}) zu derselben Rücklauf-Kennung mit "
+                f"anderen Werten; die Tabelle hat die vom {_day(before) if before else '?'}; "
+                "mit --update ersetzt sie sie")
+
+
+def _returned(path: Path, origin: Origin | None) -> str:
+    """When a return came back: the date of the mail it came with, else its file's time."""
+    if origin is not None and origin.date:
+        return origin.date
+    try:
+        stamp = path.stat().st_mtime
+    except OSError:
+        return ""
+    return dt.datetime.fromtimestamp(stamp).astimezone().isoformat()
+
+
+def _when(iso: str) -> dt.datetime:
+    try:
+        when = dt.datetime.fromisoformat(iso)
+    except ValueError:
+        return dt.datetime.min.replace(tzinfo=dt.UTC)
+    return when if when.tzinfo else when.astimezone()
+
+
+def _day(iso: str) -> str:
+    """02.12.2026, 14:05 – as a German reads a date."""
+    if not iso:
+        return "?"
+    return _when(iso).strftime("%d.%m.%Y, %H:%M")
 
 
 def _kinds(form: FormDefinition | None, *, labels: bool) -> dict[str, workbook.Kind]:
