@@ -475,16 +475,22 @@ def mail_preview(state: _State, template: str, contacts_file: Path | None, to: s
                    "(vorher im Ordner „Gesendet“ nachsehen).")
 @click.option("--retry-failed", is_flag=True,
               help="Auch an Adressen senden, die der Server früher abgewiesen hat.")
+@click.option("--auch-beantwortete", "include_answered", is_flag=True,
+              help="Auch an Kontakte senden, die schon geantwortet haben (in dieser oder "
+                   "einer früheren Aktion: Formular, Antwort oder von Hand vermerkt).")
 @click.option("--yes", is_flag=True, help="Nicht nachfragen.")
 @pass_state
 def mail_send(state: _State, template: str, contacts_file: Path | None, campaign: str | None,
               attach_form: str | None, only_unanswered: str | None, limit: int | None,
-              resend_unknown: bool, retry_failed: bool, yes: bool) -> None:
+              resend_unknown: bool, retry_failed: bool, include_answered: bool,
+              yes: bool) -> None:
     """E-Mails senden: zeigt erst Anzahl, übersprungene Zeilen und die erste E-Mail.
 
     Bereits gesendete E-Mails dieser Aktion werden nie noch einmal gesendet;
-    abgemeldete Adressen bekommen nie eine E-Mail. Es läuft immer nur ein Versand
-    je Arbeitsordner.
+    abgemeldete Adressen bekommen nie eine E-Mail, und wer schon geantwortet hat
+    (in irgendeiner Aktion), keine neue Einladung. Eine Vorlage mit der Kopfzeile
+    „Erinnerung-an: AKTION“ geht nur an die, die AKTION nicht beantwortet haben. Es
+    läuft immer nur ein Versand je Arbeitsordner.
 
     \b
     Beispiel:
@@ -498,7 +504,8 @@ def mail_send(state: _State, template: str, contacts_file: Path | None, campaign
     ws = state.workspace()
     with sending.prepare(ws, template, contacts_file=contacts_file, campaign=campaign,
                          attach_form=attach_form, only_unanswered=only_unanswered,
-                         resend_unknown=resend_unknown, retry_failed=retry_failed) as plan:
+                         resend_unknown=resend_unknown, retry_failed=retry_failed,
+                         include_answered=include_answered) as plan:
         _show_skipped(plan.skipped, plan.mailing.contacts.path.name)
         if plan.problems:
             for problem in plan.problems[:20]:
@@ -543,13 +550,15 @@ def _show_plan(plan: SendPlan, limit: int | None) -> None:
         click.echo(f"  nur wer „{plan.only_unanswered}“ bekam und noch nicht geantwortet hat")
     from formtool.screen import item_lines
 
-    for line in run.contacts.described()[1:]:  # the file is named in the line above
-        for shown in item_lines(line):
+    if run.contacts.mapping:  # what was repaired or looks damaged: among the warnings
+        for shown in item_lines(run.contacts.described()[1]):
             click.echo(shown)
     click.echo(f"  zu senden: {plan.count}" + (f" (davon jetzt höchstens {limit})"
                                                 if limit else ""))
     for label, value in (("schon gesendet", before.already_sent),
                          ("abgemeldet", before.opted_out),
+                         ("haben schon geantwortet, auch in einer früheren Aktion (trotzdem "
+                          "senden: --auch-beantwortete)", before.answered),
                          ("früher abgewiesen (erneut mit --retry-failed)", len(before.failed))):
         if value:
             click.echo(f"  {label}: {value}")
@@ -821,9 +830,16 @@ def mail_optout(state: _State, addresses: tuple[str, ...]) -> None:
 @click.option("--xlsx", "xlsx_path", metavar="DATEI",
               type=click.Path(dir_okay=False, path_type=Path),
               help="Dasselbe als Excel-Arbeitsmappe (PLZ und Telefon bleiben, wie sie sind).")
+@click.option("--beantwortet", "answered", metavar="ADRESSE", multiple=True,
+              help="Von Hand als beantwortet vermerken (Anruf, Brief, eine unlesbare "
+                   "Datei): keine Erinnerung. Mehrmals möglich.")
+@click.option("--nicht-beantwortet", "unanswered", metavar="ADRESSE", multiple=True,
+              help="Einen Vermerk von Hand zurücknehmen.")
+@click.option("--notiz", metavar="TEXT", default="", help="Wozu der Vermerk (z. B. „Anruf“).")
 @pass_state
 def status_(state: _State, campaign: str | None, offen: bool, fehler: bool, antworten: bool,
-            csv_path: Path | None, xlsx_path: Path | None) -> None:
+            csv_path: Path | None, xlsx_path: Path | None, answered: tuple[str, ...],
+            unanswered: tuple[str, ...], notiz: str) -> None:
     """Je Aktion: gesendet, fehlgeschlagen, unbekannt, beantwortet, offen, abgemeldet.
 
     \b
@@ -833,10 +849,26 @@ def status_(state: _State, campaign: str | None, offen: bool, fehler: bool, antw
         formtool status einladung-fachberatung --offen --xlsx offen.xlsx
         formtool status einladung-fachberatung --fehler
         formtool status einladung-fachberatung --antworten
+        formtool status einladung-fachberatung --beantwortet kita@example.de --notiz Anruf
     """
     if offen + fehler + antworten > 1:
         raise click.UsageError("nur eines von --offen, --fehler, --antworten.")
     from formtool.usecases import status as use
+
+    if answered or unanswered:
+        if campaign is None:
+            raise click.UsageError("--beantwortet braucht die AKTION.")
+        for addresses, undo in ((answered, False), (unanswered, True)):
+            if addresses:
+                unknown = use.mark_answered(state.workspace(), campaign, list(addresses),
+                                            note=notiz, undo=undo)
+                done = len(addresses) - len(unknown)
+                click.echo(f"{done} Adresse(n) " + ("nicht mehr als beantwortet vermerkt."
+                                                    if undo else "als beantwortet vermerkt "
+                                                    "(keine Erinnerung)."))
+                if unknown:
+                    raise Failure(f"„{campaign}“ ging nicht an: {', '.join(unknown)} – "
+                                  "nichts vermerkt.")
 
     view = (use.View.OPEN if offen else use.View.ERRORS if fehler
             else use.View.REPLIES if antworten else use.View.SUMMARY)

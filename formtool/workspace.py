@@ -52,6 +52,7 @@ timeout = 60          # Sekunden
 # per_hour = 300
 # per_day = 0
 max_size_mb = 20      # größte E-Mail samt Anhängen
+# reminder_days = 7   # eine Erinnerung früher als so viele Tage nach der Einladung: Hinweis
 
 # [imap]
 # Das Postfach, in dem die Antworten ankommen („formtool mail fetch“ holt Rückläufe,
@@ -144,6 +145,7 @@ class MailSettings:
     per_hour: int = 300
     per_day: int = 0
     max_size_mb: float = 20.0
+    reminder_days: int = 7  # a reminder sooner than this after its campaign is named
 
 
 def _section(config: dict[str, Any], name: str) -> dict[str, Any]:
@@ -181,7 +183,7 @@ SCHEMA: dict[str, set[str]] = {
     "sender": {"name", "email", "reply_to", "unsubscribe"},
     "smtp": {"host", "port", "security", "user", "ca_file", "connections",
              "max_per_connection", "timeout"},
-    "limits": {"preset", "per_minute", "per_hour", "per_day", "max_size_mb"},
+    "limits": {"preset", "per_minute", "per_hour", "per_day", "max_size_mb", "reminder_days"},
     "imap": {"host", "port", "security", "user", "ca_file", "folder", "done_folder", "timeout",
              "sent_copy", "sent_folder"},
 }
@@ -282,6 +284,7 @@ def mail_settings(config: dict[str, Any]) -> MailSettings:
         per_day=_typed(limits, "limits", "per_day", int, preset.get("per_day", d.per_day)),
         max_size_mb=_typed(limits, "limits", "max_size_mb", float, d.max_size_mb,
                            positive=True),
+        reminder_days=_typed(limits, "limits", "reminder_days", int, d.reminder_days),
     )
 
 

@@ -20,7 +20,8 @@ import markupsafe
 from formtool.errors import FormtoolError, os_reason
 from formtool.mail.contacts import Contact
 
-HEADERS = {"subject": "Subject", "reply-to": "Reply-To", "cc": "Cc", "attach": "Attach"}
+HEADERS = {"subject": "Subject", "reply-to": "Reply-To", "cc": "Cc", "attach": "Attach",
+           "erinnerung-an": "Erinnerung-an"}  # the campaign a reminder reminds of
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -47,6 +48,7 @@ class Template:
     headers: list[tuple[str, int, jinja2.Template]]  # (header, line, template)
     text_body: jinja2.Template
     html_body: jinja2.Template
+    reminder_of: str = ""  # "Erinnerung-an: AKTION": only those who have not answered it
 
 
 _TEXT = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
@@ -110,6 +112,7 @@ def load_template(path: Path) -> Template:
                            f"({os_reason(exc)}).") from None
     lines = source.splitlines()
     headers: list[tuple[str, int, jinja2.Template]] = []
+    reminder_of = ""
     number = 0
     try:
         for number, line in enumerate(lines, 1):
@@ -121,6 +124,9 @@ def load_template(path: Path) -> Template:
                 raise ComposeError(f"{path}:{number}: unbekannte Kopfzeile „{line.strip()}“ "
                                    f"(erlaubt: {', '.join(HEADERS.values())}; danach eine "
                                    "Leerzeile und der Text)")
+            if header == "Erinnerung-an":
+                reminder_of = value.strip()
+                continue
             headers.append((header, number, _TEXT.from_string(value.strip())))
         else:
             raise ComposeError(f"{path}: keine Leerzeile zwischen Kopfzeilen und Text.")
@@ -133,7 +139,7 @@ def load_template(path: Path) -> Template:
         raise ComposeError(f"{path}:{exc.lineno}: Fehler in der Vorlage: {_syntax(exc)}",
                            detail=str(exc.message)) from None
     name = path.name.removesuffix(".md.j2")
-    return Template(name, path, headers, text_body, html_body)
+    return Template(name, path, headers, text_body, html_body, reminder_of)
 
 
 def salutation(contact: Contact) -> str:

@@ -789,6 +789,25 @@ class Journal:
                            (normalise(email), campaign, message_id, subject[:200], _now(),
                             kind, snippet[:500]))
 
+    def answered_addresses(self) -> set[str]:
+        """Every address that answered any campaign: a form (by its response id's
+        contact, or its sender), a reply, or marked by hand."""
+        rows = self.store.execute(
+            "SELECT email FROM answers UNION SELECT c.email FROM responses r "
+            "JOIN contacts c ON c.key = r.contact_key WHERE r.contact_key != ''").fetchall()
+        return {normalise(r[0]) for r in rows}
+
+    def last_sent(self, campaign: str) -> float | None:
+        """When the campaign's last message was accepted (unix time), if ever."""
+        row = self.store.execute("SELECT MAX(sent_at) FROM sends WHERE campaign = ? AND "
+                                 "state = 'sent'", (campaign,)).fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    def unmark_answer(self, *, email: str, campaign: str, kind: str) -> bool:
+        cursor = self.store.execute("DELETE FROM answers WHERE email = ? AND campaign = ? "
+                                    "AND kind = ?", (normalise(email), campaign, kind))
+        return cursor.rowcount > 0
+
     def replies(self, campaign: str) -> Iterator[Reply]:
         """The replies without a form to ``campaign``, oldest first, with who sent them."""
         rows = self.store.execute(
@@ -839,6 +858,10 @@ class Journal:
         row = self.store.execute("SELECT 1 FROM optouts WHERE email_hash = ?",
                                  (email_hash(address),)).fetchone()
         return row is not None
+
+    def templates(self) -> dict[str, str]:
+        """Each campaign's template name."""
+        return {r[0]: r[1] for r in self.store.execute("SELECT name, template FROM campaigns")}
 
     def campaigns(self) -> list[str]:
         return [r[0] for r in self.store.execute(

@@ -37,6 +37,7 @@ class Before:
 
     already_sent: int = 0
     opted_out: int = 0
+    answered: int = 0  # answered a campaign before: left out (--auch-beantwortete)
     unknown: list[Contact] = field(default_factory=list)  # not resent (--resend-unknown)
     failed: list[tuple[Contact, str]] = field(default_factory=list)  # not retried
     crashed: list[Send] = field(default_factory=list)  # left 'sending' by a run that died
@@ -86,14 +87,16 @@ class SendPlan:
 
     def __init__(self, ws: Workspace, run: mailing.Mailing, store: Store, lock: RunLock,
                  *, only_unanswered: str | None, resend_unknown: bool,
-                 retry_failed: bool) -> None:
+                 retry_failed: bool, include_answered: bool = False) -> None:
         self.workspace = ws
         self.mailing = run
         self.store = store
         self.lock = lock
         self.journal = Journal(store)
         self.campaign = run.campaign
-        self.only_unanswered = only_unanswered
+        # a template that says "Erinnerung-an: AKTION" reminds only who has not answered
+        self.only_unanswered = only_unanswered or run.template.reminder_of or None
+        self.include_answered = include_answered
         self.before = Before()
         self.problems: list[str] = []
         self.first: EmailMessage | None = None
@@ -126,7 +129,52 @@ class SendPlan:
     def warnings(self) -> list[str]:
         out = [self.lock.note] if self.lock.note else []
         mismatch = smtp.domain_mismatch(self.mailing.settings)
-        return [*out, mismatch] if mismatch else out
+        found = (self._too_soon(), self._same_text())
+        return out + [w for w in (mismatch, *found) if w] + self.mailing.contacts.notes
+
+    def _same_text(self) -> str:
+        """The same text sent before under another campaign name (a template copied to a
+        new name): how many of those selected got it then, and when."""
+        this = self.mailing.template.path
+        try:
+            text = this.read_bytes()
+        except OSError:
+            return ""
+        for campaign, name in self.journal.templates().items():
+            other = self.workspace.root / "templates" / f"{name}.md.j2"
+            if campaign == self.campaign or other.resolve() == this.resolve():
+                continue
+            try:
+                if not other.is_file() or other.read_bytes() != text:
+                    continue
+            except OSError:
+                continue
+            got = [s for s in self.journal.sends(campaign) if s.state is SendState.SENT
+                   and s.email in self._selected]
+            if got:
+                import datetime as dt
+
+                when = dt.datetime.fromtimestamp(max(s.sent_at or 0 for s in got))
+                return (f"{len(got)} von ihnen haben denselben Text schon mit „{campaign}“ "
+                        f"bekommen (zuletzt am {when:%d.%m.%Y}) – die Vorlage ist eine Kopie "
+                        f"von „{name}“")
+        return ""
+
+    def _too_soon(self) -> str:
+        """A reminder sooner than [limits] reminder_days after the campaign it reminds of."""
+        import time
+
+        if self.only_unanswered is None:
+            return ""
+        last = self.journal.last_sent(self.only_unanswered)
+        days = self.mailing.settings.reminder_days
+        if last is None or time.time() - last >= days * 86400:
+            return ""
+        hours = max(1, int((time.time() - last) // 3600))
+        ago = (f"{hours} Stunde{'n' if hours > 1 else ''}" if hours < 48
+               else f"{hours // 24} Tagen")
+        return (f"„{self.only_unanswered}“ ging erst vor {ago} hinaus – eine Erinnerung so "
+                f"bald? (Üblich: frühestens nach {days} Tagen; [limits] reminder_days)")
 
     def _candidates(self) -> Iterator[Contact]:
         if self.only_unanswered is None:
@@ -143,6 +191,7 @@ class SendPlan:
         """One pass over the list: who gets the mail, who not and why; every message
         that would go is rendered, so a problem stops the run before the first one."""
         before = self.before
+        answered = set() if self.include_answered else self.journal.answered_addresses()
         seen: list[Contact] = []  # remembered for `status --offen`, 500 per transaction
         for contact in self._candidates():
             if len(seen) >= 500:
@@ -156,6 +205,9 @@ class SendPlan:
             state = record.state if record else None
             if state is SendState.SENT:
                 before.already_sent += 1
+                continue
+            if normalise(contact.email) in answered:  # in this campaign or any other
+                before.answered += 1
                 continue
             if state in (SendState.UNKNOWN, SendState.SENDING) and not resend_unknown:
                 before.unknown.append(contact)
@@ -250,7 +302,7 @@ class SendPlan:
 def prepare(ws: Workspace, template: str, *, contacts_file: Path | None = None,
             campaign: str | None = None, attach_form: str | None = None,
             only_unanswered: str | None = None, resend_unknown: bool = False,
-            retry_failed: bool = False) -> SendPlan:
+            retry_failed: bool = False, include_answered: bool = False) -> SendPlan:
     """Check settings, take the send lock, select and render: a plan to show and send."""
     smtp.check_settings(ws.mail_settings())
     lock = RunLock(ws.state_dir, "mail send")
@@ -264,7 +316,8 @@ def prepare(ws: Workspace, template: str, *, contacts_file: Path | None = None,
         run = mailing.open_mailing(ws, template, contacts_file, campaign, store=store,
                                    attach_form=attach_form)
         return SendPlan(ws, run, store, lock, only_unanswered=only_unanswered,
-                        resend_unknown=resend_unknown, retry_failed=retry_failed)
+                        resend_unknown=resend_unknown, retry_failed=retry_failed,
+                        include_answered=include_answered)
     except BaseException:
         store.close()
         lock.release()

@@ -114,3 +114,32 @@ def write_csv(table: Report, path: Path) -> int:
 
     write(path, table.header, table.rows)
     return len(table.rows)
+
+
+BY_HAND = "hand"  # answers.kind of an answer marked by hand (phone, letter, a Word file)
+
+
+def mark_answered(ws: Workspace, campaign: str, addresses: list[str], *, note: str = "",
+                  undo: bool = False) -> list[str]:
+    """Record (``undo``: take back) that these addresses answered ``campaign`` by other
+    means – a phone call, a letter, a file formtool cannot read: no reminder goes to
+    them. Returns the addresses that campaign never mailed (nothing is recorded for
+    those)."""
+    with Store(ws.state_db) as store:
+        journal = Journal(store)
+        if campaign not in journal.campaigns():
+            raise StatusError(f"Aktion „{campaign}“ gibt es nicht (vorhanden: "
+                              f"{', '.join(journal.campaigns()) or 'keine'}).")
+        unknown = [a for a in addresses if journal.get(campaign, a) is None]
+        with store.transaction():
+            for address in addresses:
+                if address in unknown:
+                    continue
+                if undo:
+                    journal.unmark_answer(email=address, campaign=campaign, kind=BY_HAND)
+                else:
+                    journal.record_answer(email=address, campaign=campaign, message_id="",
+                                          subject="von Hand vermerkt", kind=BY_HAND,
+                                          snippet=note)
+        store.checkpoint()
+    return unknown
