@@ -835,7 +835,7 @@ def mail_optout(state: _State, addresses: tuple[str, ...]) -> None:
                    "Datei): keine Erinnerung. Mehrmals möglich.")
 @click.option("--nicht-beantwortet", "unanswered", metavar="ADRESSE", multiple=True,
               help="Einen Vermerk von Hand zurücknehmen.")
-@click.option("--notiz", metavar="TEXT", default="", help="Wozu der Vermerk (z. B. „Anruf“).")
+@click.option("--notiz", metavar="NOTIZ", default="", help="Wozu der Vermerk (z. B. „Anruf“).")
 @pass_state
 def status_(state: _State, campaign: str | None, offen: bool, fehler: bool, antworten: bool,
             csv_path: Path | None, xlsx_path: Path | None, answered: tuple[str, ...],
