@@ -400,11 +400,18 @@ _contacts_option = click.option(
 
 
 def _show_skipped(skipped: list[Skipped], list_name: str) -> None:
-    if skipped:
-        click.echo(f"{len(skipped)} Zeile(n) in {list_name} übersprungen:")
-        for item in skipped:
+    real = [s for s in skipped if not s.duplicate]
+    if real:
+        click.echo(f"{len(real)} Zeile(n) in {list_name} übersprungen:")
+        for item in real:
             key = f" ({item.key})" if item.key else ""
             click.echo(f"  Zeile {item.row}{key}: {item.reason}")
+    twice = [s for s in skipped if s.duplicate]
+    if twice:
+        click.echo(f"Hinweis: {len(twice)} Zeile(n) in {list_name} wiederholen eine Adresse "
+                   "(sie bekommt die E-Mail einmal):")
+        for item in twice:
+            click.echo(f"  Zeile {item.row}: {item.reason}")
 
 
 def _show_message(message: EmailMessage) -> None:
@@ -614,11 +621,11 @@ def _show_copies(report: CopyReport | None) -> None:
 
 def _exit_for(before: Before, skipped: list[Skipped]) -> None:
     """Nothing to send: exit 1 still when somebody did not get the mail."""
-    from formtool.usecases.sending import trouble_words
+    from formtool.usecases.sending import missing, trouble_words
 
-    trouble = len(skipped) + len(before.unknown) + len(before.failed)
+    trouble = missing(skipped) + len(before.unknown) + len(before.failed)
     if trouble:
-        words = trouble_words(skipped=len(skipped), failed=len(before.failed), pending=0,
+        words = trouble_words(skipped=missing(skipped), failed=len(before.failed), pending=0,
                               unknown=len(before.unknown))
         raise Failure(f"{trouble} Kontakt(e) ohne E-Mail: {words} (siehe oben).")
 

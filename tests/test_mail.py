@@ -131,9 +131,9 @@ def test_umlaut_domain_over_the_wire_opt_out_and_forget(ws: Path,
     (ws / "contacts" / "fachberatungen.csv").write_text(UMLAUT_DOMAINS, encoding="utf-8")
     invoke(ws, "mail", "optout", "post@straße.example")
     result = invoke(ws, "mail", "send", "erinnerung", "--yes")
-    assert result.exit_code == 1, result.output  # two rows skipped: not everybody got it
+    assert result.exit_code == 1, result.output  # one row skipped: not everybody got it
     assert "abgemeldet: 1" in result.output
-    assert "2 Kontakt(e) ohne E-Mail" in result.output
+    assert "1 Kontakt(e) ohne E-Mail" in result.output  # the repeated address is a note
     [got] = server.handler.received
     assert got.rcpt_tos == ("info@xn--kita-mller-feb.example",)
     assert got.message()["To"].addresses[0].addr_spec == "info@xn--kita-mller-feb.example"
@@ -160,7 +160,10 @@ def test_preview_writes_eml_and_sends_nothing(ws: Path) -> None:
     result = invoke(ws, "mail", "preview", "einladung-fachberatung", "--contacts",
                     str(SHARED / "fachberatungen-messy.csv"))
     assert result.exit_code == 0, result.output
-    assert "5 Zeile(n) in fachberatungen-messy.csv übersprungen" in result.output
+    # the repeated address is a note, not a row whose person gets nothing (issue 20)
+    assert "4 Zeile(n) in fachberatungen-messy.csv übersprungen" in result.output
+    assert "Hinweis: 1 Zeile(n) in fachberatungen-messy.csv wiederholen eine Adresse" in (
+        result.output)
     assert "Zeile 5 (FB-4): ungültige E-Mail-Adresse" in result.output
     assert "Subject: Einladung: Werden Sie Bündnispartner*in" in result.output
     assert "Sehr geehrte Frau Köhler," in result.output
@@ -672,3 +675,16 @@ def test_login_uses_the_password_in_the_environment(ws: Path, server: LocalSmtpS
     monkeypatch.setenv(credentials.PASSWORD_ENV, "falsch")
     wrong = invoke(ws, "mail", "login", input="")
     assert wrong.exit_code == 1 and "abgelehnt" in wrong.output
+
+
+def test_a_repeated_address_is_no_failure(ws: Path, server: LocalSmtpServer) -> None:
+    """A list with one address twice: everyone got the mail, exit 0, no "ohne E-Mail"."""
+    shipped = ws / "contacts" / "fachberatungen.csv"
+    lines = shipped.read_text(encoding="utf-8").splitlines()
+    twice = lines[1].split(",")
+    twice[0] = "FB-99999"
+    shipped.write_text("\n".join([*lines, ",".join(twice)]) + "\n", encoding="utf-8")
+    result = invoke(ws, "mail", "send", "erinnerung", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "ohne E-Mail" not in result.output and "wiederholen eine Adresse" in result.output
+    assert len(server.handler.received) == 40

@@ -104,6 +104,7 @@ class Skipped:
     row: int
     reason: str
     key: str = ""
+    duplicate: bool = False  # the same address again: it gets the mail once, no failure
 
 
 @dataclass
@@ -191,7 +192,8 @@ class ContactList:
                 continue
             if sendable.lower() in seen_emails:
                 self.skipped.append(Skipped(row, f"Adresse {email} schon in Zeile "
-                                                 f"{seen_emails[sendable.lower()]}", key))
+                                                 f"{seen_emails[sendable.lower()]}", key,
+                                            duplicate=True))
                 continue
             seen_ids[key] = row
             seen_emails[sendable.lower()] = row

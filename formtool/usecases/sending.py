@@ -57,14 +57,20 @@ class Result:
     def trouble(self) -> int:
         """Contacts that did not get their mail and were not meant to be skipped."""
         s = self.summary
-        return (len(self.skipped) + s.failed + s.pending + s.unknown + len(self.before.unknown)
-                + len(self.before.failed))
+        return (missing(self.skipped) + s.failed + s.pending + s.unknown
+                + len(self.before.unknown) + len(self.before.failed))
 
     def trouble_words(self) -> str:
         """Who did not get the mail, by why, in German (for the run's last line)."""
         s = self.summary
-        return trouble_words(skipped=len(self.skipped), failed=s.failed + len(self.before.failed),
+        return trouble_words(skipped=missing(self.skipped),
+                             failed=s.failed + len(self.before.failed),
                              pending=s.pending, unknown=s.unknown + len(self.before.unknown))
+
+
+def missing(skipped: list[Skipped]) -> int:
+    """Skipped rows whose person gets no mail (a repeated address is no such row)."""
+    return sum(1 for s in skipped if not s.duplicate)
 
 
 def trouble_words(*, skipped: int, failed: int, pending: int, unknown: int) -> str:
