@@ -557,8 +557,11 @@ def _show_plan(plan: SendPlan, limit: int | None) -> None:
         click.echo(f"  nur wer „{plan.only_unanswered}“ bekam und noch nicht geantwortet hat")
     from formtool.screen import item_lines
 
-    if run.contacts.mapping:  # what was repaired or looks damaged: among the warnings
-        for shown in item_lines(run.contacts.described()[1]):
+    described = run.contacts.described()  # (the notes come among the warnings below)
+    shown_lines = ([described[0]] if run.contacts.passed_over else []) + (
+        [described[1]] if run.contacts.mapping else [])
+    for line in shown_lines:
+        for shown in item_lines(line):
             click.echo(shown)
     click.echo(f"  zu senden: {plan.count}" + (f" (davon jetzt höchstens {limit})"
                                                 if limit else ""))

@@ -57,3 +57,15 @@ def test_question_marks_of_excels_old_csv_are_named(ws: Path) -> None:
     result = invoke(ws, "mail", "preview", "einladung-fachberatung", "--contacts", str(contacts))
     text = " ".join(result.output.split())
     assert "Zeile 3: „Wi?niewska-Kowalczyk“" in text and "CSV UTF-8" in text
+
+
+def test_a_workbook_beside_the_list_is_named_not_passed_over(ws: Path) -> None:
+    (ws / "contacts" / "Fachberatungen 2026.xlsx").write_bytes(b"PK\x03\x04 workbook")
+    result = invoke(ws, "mail", "preview", "einladung-fachberatung")
+    text = " ".join(result.output.split())
+    assert "Kontaktliste: fachberatungen.csv (nicht gelesen: Fachberatungen 2026.xlsx" in text
+    assert "CSV UTF-8" in text
+    (ws / "contacts" / "fachberatungen.csv").unlink()
+    alone = invoke(ws, "mail", "preview", "einladung-fachberatung")
+    assert alone.exit_code == 1 and "keine CSV-Kontaktliste" in alone.output
+    assert "Fachberatungen 2026.xlsx" in " ".join(alone.output.split())

@@ -119,11 +119,14 @@ class ContactList:
     skipped: list[Skipped] = field(default_factory=list)
     names: list[str] = field(default_factory=list)  # what each header is read as
     notes: list[str] = field(default_factory=list)  # values repaired or suspect, after a pass
+    passed_over: list[str] = field(default_factory=list)  # other files beside it, not read
 
     def described(self) -> list[str]:
         """What the coordinator should know about the list, in German: which file, how
         its columns are read, and (after a pass) what was repaired or looks damaged."""
-        lines = [f"Kontaktliste: {self.path.name}"]
+        lines = [f"Kontaktliste: {self.path.name}"
+                 + (f" (nicht gelesen: {', '.join(self.passed_over)})" if self.passed_over
+                    else "")]
         if self.mapping:
             lines.append("Spalten erkannt: " + ", ".join(f"„{h}“ → {n}"
                                                         for h, n in self.mapping))

@@ -197,14 +197,35 @@ def open_mailing(ws: Workspace, template: str, contacts_file: Path | None,
         form = formdef.load(formdef.find_definition(ws.forms_dir, attach_form))
         personal = PersonalForms(form, layout.render(form, alliance=ws.alliance_name), store,
                                  ws.root / "formulare" / name, name)
-    return Mailing(ws, loaded, contacts.read(contacts_file or default_contacts(ws)),
-                   ws.mail_settings(), name, personal)
+    chosen = contacts.read(contacts_file or default_contacts(ws))
+    if contacts_file is None:
+        chosen.passed_over = passed_over(ws, chosen.path)
+    return Mailing(ws, loaded, chosen, ws.mail_settings(), name, personal)
+
+
+def passed_over(ws: Workspace, chosen: Path) -> list[str]:
+    """Other lists in contacts/ that were not read (a workbook, a second file): named, so
+    that nobody believes the wrong list went out."""
+    out = []
+    for path in sorted(ws.contacts_dir.iterdir()):
+        if path == chosen or not path.is_file() or path.name.startswith((".", "~$")):
+            continue
+        how = (" (eine Tabelle: bitte in Excel „Speichern unter → CSV UTF-8“)"
+               if path.suffix.lower() in (".xlsx", ".xls", ".ods", ".numbers") else "")
+        out.append(f"{path.name}{how}")
+    return out
 
 
 def default_contacts(ws: Workspace) -> Path:
     found = sorted(ws.contacts_dir.glob("*.csv"))
     if len(found) == 1:
         return found[0]
-    names = ", ".join(p.name for p in found) or "keine"
+    if not found:
+        others = sorted(p.name for p in ws.contacts_dir.glob("*") if p.is_file())
+        raise contacts.ContactsError(
+            f"In {ws.contacts_dir} ist keine CSV-Kontaktliste"
+            + (f" (da sind: {', '.join(others)} – eine Excel-Tabelle bitte mit „Speichern "
+               "unter → CSV UTF-8“ speichern)" if others else "") + ".")
+    names = ", ".join(p.name for p in found)
     raise contacts.ContactsError(f"Bitte die Kontaktliste mit --contacts angeben "
                                  f"(in {ws.contacts_dir}: {names}).")
