@@ -435,16 +435,20 @@ def _show_message(message: EmailMessage) -> None:
               help="Nur für diesen Kontakt (ID oder E-Mail-Adresse).")
 @click.option("--out-dir", metavar="ORDNER", type=click.Path(file_okay=False, path_type=Path),
               help="Ordner für die .eml-Dateien (Standard: vorschau/VORLAGE).")
+@click.option("--attach-form", metavar="FORMULAR",
+              help="Wie beim Senden: jedem Kontakt sein persönliches Formular anhängen.")
+@click.option("--campaign", metavar="AKTION", help="Name der Aktion (wie beim Senden).")
 @pass_state
 def mail_preview(state: _State, template: str, contacts_file: Path | None, to: str | None,
-                 out_dir: Path | None) -> None:
+                 out_dir: Path | None, attach_form: str | None, campaign: str | None) -> None:
     """E-Mails als .eml-Dateien erzeugen, ohne zu senden; die erste wird gezeigt.
 
-    Die .eml-Dateien öffnen sich in Thunderbird oder Outlook.
+    Die .eml-Dateien öffnen sich in Thunderbird oder Outlook; mit denselben Angaben
+    wie beim Senden (--attach-form) sind sie genau das, was hinausginge.
 
     \b
     Beispiel:
-        formtool mail preview einladung-fachberatung
+        formtool mail preview einladung-fachberatung --attach-form buendnispartner
         formtool mail preview erinnerung --to FB-00012
     """
     from email import message_from_bytes
@@ -453,7 +457,7 @@ def mail_preview(state: _State, template: str, contacts_file: Path | None, to: s
     from formtool.usecases import sending
 
     result = sending.preview(state.workspace(), template, contacts_file=contacts_file, to=to,
-                             out_dir=out_dir)
+                             out_dir=out_dir, attach_form=attach_form, campaign=campaign)
     from formtool.screen import item_lines
 
     for line in result.contacts:

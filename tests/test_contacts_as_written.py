@@ -69,3 +69,26 @@ def test_a_workbook_beside_the_list_is_named_not_passed_over(ws: Path) -> None:
     alone = invoke(ws, "mail", "preview", "einladung-fachberatung")
     assert alone.exit_code == 1 and "keine CSV-Kontaktliste" in alone.output
     assert "Fachberatungen 2026.xlsx" in " ".join(alone.output.split())
+
+
+def test_preview_attaches_what_send_would_and_starts_fresh(ws: Path) -> None:
+    """`mail preview --attach-form`: each .eml carries the contact's own pre-filled form;
+    a second preview replaces the first instead of piling up beside it (issue 20)."""
+    import io
+
+    from pypdf import PdfReader
+
+    first = invoke(ws, "mail", "preview", "einladung-fachberatung", "--attach-form",
+                   "buendnispartner")
+    assert first.exit_code == 0, first.output
+    folder = ws / "vorschau" / "einladung-fachberatung"
+    files = sorted(folder.glob("*.eml"))
+    assert len(files) == 40
+    msg = message_from_bytes(files[0].read_bytes(), policy=default)
+    [pdf] = [p for p in msg.iter_attachments() if p.get_content_type() == "application/pdf"]
+    fields = PdfReader(io.BytesIO(pdf.get_content())).get_fields() or {}
+    assert fields["response_id"].get("/V")  # the personal copy, not the blank form
+    assert fields["email"].get("/V") == msg["To"].addresses[0].addr_spec
+    again = invoke(ws, "mail", "preview", "einladung-fachberatung", "--to", "FB-00001")
+    assert again.exit_code == 0
+    assert len(list(folder.glob("*.eml"))) == 1  # this preview only

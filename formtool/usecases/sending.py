@@ -9,6 +9,7 @@ tests and the benchmarks call the same two steps.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -348,15 +349,26 @@ class Preview:
 
 
 def preview(ws: Workspace, template: str, *, contacts_file: Path | None = None,
-            to: str | None = None, out_dir: Path | None = None) -> Preview:
+            to: str | None = None, out_dir: Path | None = None,
+            attach_form: str | None = None, campaign: str | None = None) -> Preview:
     """`formtool mail preview`: the messages as .eml files (for ``to`` only, an id or an
-    address, when given)."""
-    run = mailing.open_mailing(ws, template, contacts_file, None)
-    wanted = {(to or "").strip().lower(), normalise(to or "")} - {""}
-    selected = (c for c in run.contacts
-                if not wanted or wanted & {c.key.lower(), normalise(c.email)})
-    target = out_dir or ws.root / "vorschau" / run.template.name
-    written = list(run.preview(target, selected))
+    address, when given), exactly as `send` with the same options would build them –
+    with ``attach_form`` each with the contact's own form (made now, the same one the
+    send then attaches). The folder holds this preview only: older .eml files go."""
+    with contextlib.ExitStack() as stack:
+        store = stack.enter_context(Store(ws.state_db)) if attach_form else None
+        run = mailing.open_mailing(ws, template, contacts_file, campaign, store=store,
+                                   attach_form=attach_form)
+        wanted = {(to or "").strip().lower(), normalise(to or "")} - {""}
+        selected = (c for c in run.contacts
+                    if not wanted or wanted & {c.key.lower(), normalise(c.email)})
+        target = out_dir or ws.root / "vorschau" / run.template.name
+        if target.is_dir():
+            for old in target.glob("*.eml"):  # a fresh preview, not beside the last one
+                old.unlink()
+        written = list(run.preview(target, selected))
+        if store is not None:
+            store.checkpoint()
     return Preview(target, written, list(run.contacts.skipped), run.contacts.described())
 
 
