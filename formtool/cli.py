@@ -788,6 +788,10 @@ def mail_fetch(state: _State, source: Path, dry_run: bool) -> None:
         for book in result.imported.workbooks:
             shown = book.relative_to(ws.root) if book.is_relative_to(ws.root) else book
             click.echo(f"Tabelle für Excel: {shown}")
+    for report in result.with_problems:
+        for line in screen.item_lines(f"mit Problemen: {report.path.name}: "
+                                      + "; ".join(report.problems)):
+            click.echo(line)
     for report in result.not_imported:
         for line in screen.item_lines(f"nicht eingelesen: {report.path.name}: {report.reason}"):
             click.echo(line)

@@ -365,3 +365,19 @@ def test_the_newest_return_wins_whatever_the_file_names(
         assert [r["Telefon"] for r in rows] == ["neu"], (args, output)
     text = " ".join(output.split())
     assert "ältere Rücksendung (vom 24.11.2025" in text and "neuere vom 01.12.2025" in text
+
+
+def test_a_file_reported_unreadable_is_said_once(ws: Path) -> None:
+    """The same old photo in a folder imported again: "schon bekannt", exit 0 – a
+    failure is only what failed in this run (issue 20)."""
+    folder = ws.parent / "rueck"
+    folder.mkdir()
+    (folder / "IMG_0001.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(5000))
+    code, output = do_import(ws, folder)
+    assert code == 1 and "fehlgeschlagen" in output
+    code, output = do_import(ws, folder)
+    assert code == 0, output
+    assert "schon bekannt" in output and "gemeldet" in output
+    (folder / "IMG_0002.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(6000))
+    code, output = do_import(ws, folder)
+    assert code == 1 and "1 von 2 Datei(en) nicht übernommen" in " ".join(output.split())

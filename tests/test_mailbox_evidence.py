@@ -143,6 +143,8 @@ def test_a_strangers_forward_with_a_von_line_is_nobodys_return(
     rows = read_csv(campaign / "antworten" / "buendnispartner.csv")
     assert [r["kontakt_id"] for r in rows] == [""]  # the row is kept, tied to nobody
     assert f"nennt {VICTIM} – das belegt nichts" in text
+    # which file was imported with problems, and what they are (issue 20)
+    assert "mit Problemen: Formular.pdf:" in text and "keinem Kontakt zuzuordnen" in text
 
 
 @pytest.mark.parametrize("references", [

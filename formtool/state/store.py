@@ -170,6 +170,14 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE responses ADD COLUMN returned_at TEXT NOT NULL DEFAULT '';
     """,
+    # 11: files the import could not read, by their bytes: said once, then "schon bekannt"
+    """
+    CREATE TABLE unreadable (
+        sha256       TEXT PRIMARY KEY,
+        reason       TEXT NOT NULL,
+        reported_at  TEXT NOT NULL
+    );
+    """,
 )
 
 
@@ -475,6 +483,16 @@ class Store:
         self.execute(
             f"{verb} INTO responses ({_columns(RESPONSE_COLUMNS)}) VALUES ({marks})",
             tuple(getattr(response, c) for c in RESPONSE_COLUMNS))
+
+    def known_unreadable(self, sha256: str) -> str | None:
+        """When a file with these bytes was first reported unreadable (ISO), if ever."""
+        row = self.execute("SELECT reported_at FROM unreadable WHERE sha256 = ?",
+                           (sha256,)).fetchone()
+        return str(row[0]) if row else None
+
+    def remember_unreadable(self, sha256: str, reason: str) -> None:
+        self.execute("INSERT OR IGNORE INTO unreadable (sha256, reason, reported_at) "
+                     "VALUES (?, ?, ?)", (sha256, reason[:300], _now()))
 
     def response(self, form_id: str, key: str) -> Response | None:
         row = self.execute(f"SELECT {_columns(RESPONSE_COLUMNS)} FROM responses "

@@ -65,6 +65,8 @@ class Fetched:
     imported: importing.Imported | None = None
     not_imported: list[importing.FileReport] = field(default_factory=list)  # scans, Word …
     not_imported_total: int = 0  # of which the first NOT_IMPORTED_SHOWN are kept
+    with_problems: list[importing.FileReport] = field(default_factory=list)  # imported,
+    #                                   with what is wrong (the first NOT_IMPORTED_SHOWN)
     to_read: list[Handled] = field(default_factory=list)  # the first TO_READ_SHOWN of them
     to_read_total: int = 0
     settled: settling.Settled | None = None  # sends of unknown outcome the mailbox settled
@@ -231,6 +233,9 @@ class _Run:
 
             def answer(report: importing.FileReport) -> None:
                 reports[report.path] = report
+                if report.status is importing.Status.WITH_PROBLEMS and len(
+                        result.with_problems) < NOT_IMPORTED_SHOWN:
+                    result.with_problems.append(report)
                 if not report.status.ok:
                     result.not_imported_total += 1
                     if len(result.not_imported) < NOT_IMPORTED_SHOWN:

@@ -49,6 +49,7 @@ class Status(Enum):
     DUPLICATE = "bereits importiert"
     CONFLICT = "nicht übernommen"
     HELD = "zurückgehalten (bitte prüfen)"  # somebody else's form: who sent it disagrees
+    KNOWN = "schon bekannt"  # unreadable, and said so in an earlier run: no new failure
     FAILED = "fehlgeschlagen"
 
     @property
@@ -355,7 +356,7 @@ class Importer:
 
     def _one(self, read: Read) -> FileReport:
         if read.row is None:
-            return FileReport(read.path, Status.FAILED, read.form_id, reason=read.reason)
+            return self._unreadable(read)
         if (self.options.output is not None and self.tables
                 and read.form_id not in self.tables):
             return FileReport(read.path, Status.FAILED, read.form_id, reason=(
@@ -363,6 +364,19 @@ class Importer:
                 f"„{next(iter(self.tables))}“ auf. Ohne -o bekommt jedes Formular seine "
                 "eigene Tabelle."))
         return self._add(read, read.row)
+
+    def _unreadable(self, read: Read) -> FileReport:
+        """A file the import cannot read: a failure the first time; the same bytes again
+        (a folder imported anew) are "schon bekannt", not a new failure."""
+        digest = _sha256(read.path)
+        if digest is None or read.reason.startswith("nicht gelesen: ein Arbeitsprozess"):
+            return FileReport(read.path, Status.FAILED, read.form_id, reason=read.reason)
+        first = self.store.known_unreadable(digest)
+        if first is not None:
+            return FileReport(read.path, Status.KNOWN, read.form_id, reason=(
+                f"schon am {_day(first)} gemeldet: {read.reason}"))
+        self.store.remember_unreadable(digest, read.reason)
+        return FileReport(read.path, Status.FAILED, read.form_id, reason=read.reason)
 
     def _table(self, form_id: str) -> ResponseTable:
         table = self.tables.get(form_id)
@@ -461,6 +475,19 @@ class Importer:
         return (f"zweite Rücksendung (vom {_day(returned)}) zu derselben Rücklauf-Kennung mit "
                 f"anderen Werten; die Tabelle hat die vom {_day(before) if before else '?'}; "
                 "mit --update ersetzt sie sie")
+
+
+def _sha256(path: Path) -> str | None:
+    import hashlib
+
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+    except OSError:
+        return None
+    return digest.hexdigest()
 
 
 def _returned(path: Path, origin: Origin | None) -> str:
