@@ -688,3 +688,30 @@ def test_a_repeated_address_is_no_failure(ws: Path, server: LocalSmtpServer) -> 
     assert result.exit_code == 0, result.output
     assert "ohne E-Mail" not in result.output and "wiederholen eine Adresse" in result.output
     assert len(server.handler.received) == 40
+
+
+def test_a_server_that_never_greets_is_named_within_seconds(ws: Path) -> None:
+    """security = "starttls" against a server that waits for TLS: no greeting ever comes.
+    The hint comes after ~10 s, not after the 60 s timeout (issue 20)."""
+    import socket
+    import threading
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    held: list[socket.socket] = []
+    threading.Thread(target=lambda: held.append(listener.accept()[0]), daemon=True).start()
+    configure(ws, port, security="starttls", timeout=60)
+    start = time.monotonic()
+    try:
+        result = invoke(ws, "mail", "login", input="x\n")
+    finally:
+        listener.close()
+        for conn in held:
+            conn.close()
+    assert time.monotonic() - start < 20
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1 and "nicht gemeldet (keine Begrüßung)" in text
+    assert 'security = "ssl"' in text

@@ -86,6 +86,10 @@ def domain_mismatch(settings: MailSettings) -> str | None:
             "aus oder weisen sie ab. Am sichersten sendet ein Postfach der Absender-Domain.")
 
 
+GREETING_SECONDS = 10.0  # a server's 220 greeting comes at once (RFC 5321 4.5.3.2.1: 5 min
+#                          is the limit for a client's patience, not what servers take)
+
+
 def connect_problem(s: MailSettings, exc: BaseException) -> str:
     """What a failed connection means, in German, with what to check."""
     where = f"{s.host}:{s.port}"
@@ -298,9 +302,22 @@ class Session:
                 smtp = _SMTPS(timeout=s.timeout, context=self._tls())
             else:
                 smtp = _SMTP(timeout=s.timeout)
-            smtp.reply_timeout = s.timeout
+            # a server greets at once; one that stays silent waits for TLS (security =
+            # "starttls" on an implicit-TLS port): say so after seconds, not a minute
+            smtp.reply_timeout = min(s.timeout, GREETING_SECONDS)
             self.smtp = smtp  # from here on, abort() can cut it
-            smtp.connect(s.host, s.port)
+            try:
+                smtp.connect(s.host, s.port)
+            except smtplib.SMTPServerDisconnected:
+                if (not smtp.timed_out or s.security != "starttls"
+                        or s.timeout <= GREETING_SECONDS):
+                    raise  # the usual words: a disconnect, or the configured timeout
+                raise SmtpError(
+                    f"{where} hat sich nach {smtp.reply_timeout:g} s nicht gemeldet (keine "
+                    "Begrüßung). Vielleicht erwartet der Server sofort TLS: dann security = "
+                    "\"ssl\" (üblich auf Port 465); sonst Firewall oder falscher Port?"
+                    ) from None
+            smtp.reply_timeout = s.timeout
             # Commands are small writes that wait for a reply: without this, Nagle's
             # algorithm and delayed ACKs stall some of them for tens of milliseconds.
             if smtp.sock is not None:
