@@ -715,3 +715,22 @@ def test_a_server_that_never_greets_is_named_within_seconds(ws: Path) -> None:
     text = " ".join(result.output.split())
     assert result.exit_code == 1 and "nicht gemeldet (keine Begrüßung)" in text
     assert 'security = "ssl"' in text
+
+
+def test_plain_text_lines_fit_76_columns(ws: Path) -> None:
+    """The plain-text part as a mail program shows it: no line over 76 characters but
+    a single long word (a link), lists indented on (issue 20: it was 92 wide)."""
+    long = "sehr " * 40
+    template = ws / "templates" / "breit.md.j2"
+    template.write_text("Subject: Breit\n\n{{ anrede_brief }}\n\n" + long + "\n\n- " + long
+                        + "\n\nhttps://www.buendnis-kita-qualitaet.example/" + "x" * 80 + "\n",
+                        encoding="utf-8")
+    for name in ("einladung-fachberatung", "erinnerung", "breit"):
+        result = invoke(ws, "mail", "preview", name, "--to", "FB-00001")
+        assert result.exit_code == 0, result.output
+        [eml] = (ws / "vorschau" / name).glob("*.eml")
+        text = message_from_bytes(eml.read_bytes(), policy=email.policy.default).get_body(
+            ("plain",)).get_content()
+        for line in text.splitlines():
+            assert len(line) <= 76 or " " not in line.strip(), (name, line)
+    assert "\n  sehr sehr" in text  # the list item's continuation, indented

@@ -29,7 +29,7 @@ import markdown
 from formtool.addresses import ascii_email
 from formtool.mail import headers
 from formtool.mail.contacts import Contact
-from formtool.mail.template import ComposeError, Rendered, Sender
+from formtool.mail.template import ComposeError, Rendered, Sender, wrapped
 
 OPTOUT_FOOTER = ("Sie möchten keine E-Mails mehr von uns erhalten? Antworten Sie einfach mit "
                  "dem Betreff „Abmelden“ an {address} – wir schreiben Ihnen dann nicht mehr.")
@@ -91,7 +91,7 @@ def build(rendered: Rendered, contact: Contact, sender: Sender, *,
     message["Message-ID"] = make_msgid(domain=sender.domain)
     message["List-Unsubscribe"] = f"<mailto:{unsubscribe}?subject=Abmelden>"  # RFC 2369
     text = MIMEPart(policy=POLICY)
-    text.set_content(f"{rendered.text}\n-- \n{footer}\n")
+    text.set_content(f"{rendered.text}\n-- \n{wrapped(footer)}\n")
     html = MIMEPart(policy=POLICY)
     html.set_content(_html_document(f"{_markdown(rendered.html)}\n<hr>\n<small>"
                                     f"{_footer_html(unsubscribe)}</small>"), subtype="html")

@@ -142,6 +142,30 @@ def load_template(path: Path) -> Template:
     return Template(name, path, headers, text_body, html_body, reminder_of)
 
 
+TEXT_WIDTH = 76  # plain-text lines a mail program shows without breaking them (RFC 5322 2.1.1
+#                 recommends 78; a quote's "> " still fits)
+
+
+def wrapped(text: str) -> str:
+    """The plain-text part with lines of at most TEXT_WIDTH characters: long lines broken
+    at spaces (a list item's continuation indented under its text); words longer than
+    the width (an address, a link) are never split."""
+    import textwrap
+
+    out = []
+    for line in text.split("\n"):
+        if len(line) <= TEXT_WIDTH:
+            out.append(line)
+            continue
+        item = re.match(r"^(\s*(?:[-*+]|\d+[.)])\s+|\s*>\s?|\s*)", line)
+        lead = item.group(1) if item else ""
+        hang = lead if lead.strip().startswith(">") else " " * len(lead)
+        out.extend(textwrap.wrap(line, TEXT_WIDTH, initial_indent="", subsequent_indent=hang,
+                                 break_long_words=False, break_on_hyphens=False)
+                   or [line])
+    return "\n".join(out)
+
+
 def salutation(contact: Contact) -> str:
     """The German letter opening: "Sehr geehrte Frau Dr. Köhler," and so on."""
     surname = contact.get("nachname")
@@ -204,7 +228,7 @@ def render(template: Template, contact: Contact, variables: dict[str, Any],
             elif value:
                 out.attach.append(value)
         line = None  # the body's own line numbers come from Jinja
-        out.text = template.text_body.render(variables).strip() + "\n"
+        out.text = wrapped(template.text_body.render(variables).strip()) + "\n"
         out.html = template.html_body.render(variables)
     except jinja2.UndefinedError as exc:
         line = line or _template_line(exc)
