@@ -309,9 +309,8 @@ class Session:
             try:
                 smtp.connect(s.host, s.port)
             except smtplib.SMTPServerDisconnected:
-                if (not smtp.timed_out or s.security != "starttls"
-                        or s.timeout <= GREETING_SECONDS):
-                    raise  # the usual words: a disconnect, or the configured timeout
+                if not smtp.timed_out or s.security != "starttls":
+                    raise  # the usual words: a disconnect, or a plain server's silence
                 raise SmtpError(
                     f"{where} hat sich nach {smtp.reply_timeout:g} s nicht gemeldet (keine "
                     "Begrüßung). Vielleicht erwartet der Server sofort TLS: dann security = "
