@@ -491,8 +491,9 @@ def _is_bounce(msg: Message, sender: str, subject: str) -> bool:
         return False
     if _is_auto_reply_header(msg):
         return False
-    return bool(_FAILURE.search(subject) or _FAILURE.search(_report_text(msg))
-                or _DELAY.search(subject) or _DELAY.search(_report_text(msg)[:3000]))
+    report = _report_text(msg)
+    return bool(_FAILURE.search(subject) or _FAILURE.search(report)
+                or _DELAY.search(subject) or _DELAY.search(report[:3000]))
 
 
 # where a text report ends and the returned original begins

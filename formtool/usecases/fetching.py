@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from formtool.addresses import is_valid_email
 from formtool.data.filenames import safe_filename
@@ -29,10 +29,7 @@ from formtool.mail.inbound import MAX_MESSAGE, Big, Inbound, Kind, Optout, class
 from formtool.state.runlock import RunLock
 from formtool.state.store import BOUNCED, Journal, Store
 from formtool.usecases import evidence, importing, settling
-from formtool.workspace import ImapSettings, Workspace
-
-if TYPE_CHECKING:
-    from formtool.mail.imap import Connection
+from formtool.workspace import Workspace
 
 RETURNS_DIR = "ruecklaeufe"
 TO_READ_SHOWN = 50  # messages to read listed at the end of a run (all: status --antworten)
@@ -321,7 +318,8 @@ def fetch_imap(ws: Workspace, password: str, *, dry_run: bool = False,
                     box.move(done, settings.done_folder)
                 if uids:
                     journal.set_imap_position(account, settings.folder, validity, max(uids))
-                result.settled = _settle(box, settings, journal)
+                result.settled = settling.guarded(
+                    journal, lambda: settling.in_folder(box, settings, journal))
                 store.checkpoint()
     finally:
         if not dry_run:
@@ -333,16 +331,6 @@ def _names(names: list[str]) -> str:
     shown = ", ".join(names[:NAMES_SHOWN])
     return shown + (f" … und {len(names) - NAMES_SHOWN} weitere"
                     if len(names) > NAMES_SHOWN else "")
-
-
-def _settle(box: Connection, settings: ImapSettings, journal: Journal) -> settling.Settled:
-    """Unknown sends looked up in the Sent folder; a folder that cannot be searched is
-    said, and stops nothing (the messages were handled)."""
-    try:
-        return settling.in_folder(box, settings, journal)
-    except FormtoolError as exc:
-        return settling.Settled(left=len(journal.unsettled()),
-                                problem=f"Ordner „Gesendet“ nicht durchsucht: {exc}")
 
 
 def _handle(run: _Run, found: Inbound, where: str) -> tuple[Handled, evidence.Tie]:

@@ -121,12 +121,9 @@ class SendPlan:
 
     def _settle(self, imap: ImapSettings) -> Settled:
         """Before resending what nobody knows went out: look in the Sent folder."""
-        try:
-            password = credentials.imap_password(imap, self.mailing.settings)
-        except FormtoolError as exc:
-            return Settled(left=len(self.journal.unsettled(self.campaign)),
-                           problem=f"Ordner „Gesendet“ nicht durchsucht: {exc}")
-        return settling.by_mailbox(imap, password, self.journal, self.campaign)
+        return settling.guarded(self.journal, lambda: settling.by_mailbox(
+            imap, credentials.imap_password(imap, self.mailing.settings), self.journal,
+            self.campaign), self.campaign)
 
     @property
     def skipped(self) -> list[Skipped]:

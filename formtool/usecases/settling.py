@@ -10,6 +10,7 @@ here first and resend only what the mailbox does not know.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -49,20 +50,30 @@ def in_folder(box: Connection, settings: ImapSettings, journal: Journal,
     return out
 
 
+def guarded(journal: Journal, search: Callable[[], Settled],
+            campaign: str | None = None) -> Settled:
+    """``search`` (a look into the Sent folder); a mailbox that cannot be searched is said
+    in ``problem`` and settles nothing – the sends stay unknown, nothing else stops."""
+    try:
+        return search()
+    except FormtoolError as exc:
+        return Settled(left=len(journal.unsettled(campaign)),
+                       problem=f"Ordner „Gesendet“ nicht durchsucht: {exc}")
+
+
 def by_mailbox(settings: ImapSettings, password: str, journal: Journal,
                campaign: str | None = None) -> Settled:
-    """``in_folder`` over a connection of its own; a mailbox that cannot be searched is
-    said in ``problem`` and settles nothing (the sends stay unknown)."""
+    """``in_folder`` over a connection of its own (``guarded``)."""
     from formtool.mail import imap
 
     if not journal.unsettled(campaign):
         return Settled()
-    try:
+
+    def search() -> Settled:
         with imap.Connection(settings, password) as box:
             return in_folder(box, settings, journal, campaign)
-    except FormtoolError as exc:
-        return Settled(left=len(journal.unsettled(campaign)),
-                       problem=f"Ordner „Gesendet“ nicht durchsucht: {exc}")
+
+    return guarded(journal, search, campaign)
 
 
 def by_evidence(journal: Journal, send: Send | None) -> bool:
