@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the use cases are imported by the commands that need them (
     from email.message import EmailMessage
 
     from formtool.mail.contacts import Contact, Skipped
+    from formtool.mail.oauth import Secret
     from formtool.mail.outbox import Event
     from formtool.mail.sentcopy import CopyReport
     from formtool.usecases.importing import FileReport, Imported
@@ -531,7 +532,7 @@ def mail_send(state: _State, template: str, contacts_file: Path | None, campaign
             _exit_for(plan.before, plan.skipped)
             return
         _show_message(plan.first)
-        password = credentials.password_for(plan.mailing.settings)
+        password = credentials.sending_secret(ws)
         total = min(plan.count, limit) if limit else plan.count
         if not yes:
             plan.check_login(password)  # settings, port, password: before the question
@@ -637,7 +638,7 @@ def _exit_for(before: Before, skipped: list[Skipped]) -> None:
         raise Failure(f"{trouble} Kontakt(e) ohne E-Mail: {words} (siehe oben).")
 
 
-def _send_with_progress(plan: SendPlan, password: str | None, total: int, limit: int | None
+def _send_with_progress(plan: SendPlan, password: Secret, total: int, limit: int | None
                         ) -> Result:
     from formtool.screen import SendProgress
 
@@ -674,22 +675,38 @@ def _show_summary(result: Result) -> None:
 @mail.command("login")
 @click.option("--imap", "for_imap", is_flag=True,
               help="Das Passwort des Postfachs ([imap]) statt des Versands ([smtp]).")
+@click.option("--browser", is_flag=True,
+              help="Mit auth = \"oauth2\": im Browser dieses Rechners anmelden statt mit "
+                   "einem Code.")
 @pass_state
-def mail_login(state: _State, for_imap: bool) -> None:
+def mail_login(state: _State, for_imap: bool, browser: bool) -> None:
     """Passwort im Schlüsselbund des Betriebssystems speichern und testen.
 
     Erst das für den Versand ([smtp]); ist unter [imap] ein Postfach eingetragen, wird
     es mit demselben Passwort geprüft und nur, wenn das nicht geht, nach dessen Passwort
     gefragt. --imap: nur das Postfach.
 
+    Mit auth = "oauth2" (Microsoft 365): Anmeldung ohne Passwort – formtool zeigt eine
+    Adresse und einen Code; dort (auf jedem Gerät) anmelden. --browser: stattdessen
+    öffnet sich der Browser dieses Rechners.
+
     \b
     Beispiel:
         formtool mail login
         formtool mail login --imap
+        formtool mail login --browser
     """
     from formtool.mail import smtp
     from formtool.usecases import credentials
 
+    ws = state.workspace()
+    settings, box = ws.mail_settings(), ws.imap_settings()
+    if settings.auth == "oauth2" or (box.host and box.auth == "oauth2"):
+        _oauth_login(ws, browser)
+        if settings.auth == "oauth2" and (not box.host or box.auth == "oauth2"):
+            return
+        if settings.auth == "oauth2":
+            for_imap = True  # the mailbox alone still uses a password
     if for_imap:
         imap = state.workspace().imap_settings()
         password = _read_password(f"Postfach-Passwort für {imap.user} bei {imap.host}")
@@ -715,7 +732,7 @@ def mail_login(state: _State, for_imap: bool) -> None:
         click.echo(f"Anmeldung bei {settings.host} erfolgreich; Passwort im Schlüsselbund "
                    "gespeichert.")
     imap = state.workspace().imap_settings()
-    if not imap.host:
+    if not imap.host or imap.auth == "oauth2":
         return
     if credentials.same_account(imap, settings):
         refused = credentials.mailbox_refuses(imap, password)
@@ -727,6 +744,90 @@ def mail_login(state: _State, for_imap: bool) -> None:
     credentials.imap_login(imap, imap_password)
     click.echo(f"Anmeldung am Postfach {imap.host} erfolgreich; Passwort im Schlüsselbund "
                "gespeichert.")
+
+
+def _oauth_login(ws: Workspace, browser: bool) -> None:
+    """The OAuth sign-in: a code to type at the provider's address (or the browser)."""
+    from formtool.usecases import signin
+
+    use_file: bool | None = None
+    if ws.oauth_settings().token_store != "file" and not signin.keyring_usable():
+        click.echo("Auf diesem Rechner gibt es keinen nutzbaren Schlüsselbund (z. B. ein "
+                   "Server ohne Desktop-Sitzung).")
+        if not sys.stdin.isatty():
+            raise Failure("Die Anmeldung kann nicht geschützt gespeichert werden. Mit Ihrer "
+                          "Zustimmung geht sie in eine Datei, die nur Sie lesen können: in "
+                          "formtool.toml unter [oauth] token_store = \"file\" setzen.")
+        if not _confirm(f"Die Anmeldung stattdessen in einer Datei unter "
+                        f"{signin.token_dir()} speichern, die nur Sie lesen können?"):
+            raise Failure("Abgebrochen – nichts gespeichert.")
+        use_file = True
+    if browser:
+        import webbrowser
+
+        def open_url(url: str) -> None:
+            click.echo("Der Browser öffnet sich zur Anmeldung. Falls nicht, diese Adresse "
+                       f"öffnen:\n  {url}")
+            webbrowser.open(url)
+
+        done = signin.browser_login(ws, open_url, use_file=use_file)
+    else:
+        client, code = signin.start_device(ws)
+        click.echo(f"Bitte im Browser {code.verification_uri} öffnen und diesen Code "
+                   f"eingeben:\n\n    {code.user_code}\n")
+        click.echo("Das geht auf jedem Gerät, auch am Handy. Danach mit dem Konto anmelden, "
+                   "das die Rundmails sendet.")
+        done = signin.finish_device(ws, client, code, _waiting_line(), use_file=use_file)
+    where = "im Schlüsselbund" if done.stored_in == "Schlüsselbund" else \
+        f"in {done.stored_in} (nur für Sie lesbar)"
+    click.echo(f"Angemeldet bei {done.service}; die Anmeldung ist {where} gespeichert.")
+    if ws.mail_settings().auth == "oauth2" and ws.mail_settings().host:
+        click.echo(f"Anmeldung beim Versand ({ws.mail_settings().host}) erfolgreich.")
+    if done.mailbox_checked:
+        click.echo(f"Anmeldung am Postfach {ws.imap_settings().host} erfolgreich.")
+
+
+def _waiting_line() -> Callable[[float], None]:
+    """Shows that the login waits, with the time left: in place on a terminal, else
+    once a minute."""
+    shown = [-1]
+    tty = sys.stderr.isatty()
+
+    def show(left: float) -> None:
+        minutes, seconds = divmod(int(left), 60)
+        if tty:
+            click.echo(f"\rWarte auf die Anmeldung … noch {minutes}:{seconds:02d} min ",
+                       nl=False, err=True)
+        elif minutes != shown[0]:
+            shown[0] = minutes
+            click.echo(f"Warte auf die Anmeldung … noch {minutes}:{seconds:02d} min",
+                       err=True)
+
+    return show
+
+
+@mail.command("logout")
+@pass_state
+def mail_logout(state: _State) -> None:
+    """Die gespeicherte Anmeldung (OAuth) und die Passwörter dieses Arbeitsordners aus
+    dem Schlüsselbund entfernen.
+
+    \b
+    Beispiel:
+        formtool mail logout
+    """
+    from formtool.usecases import credentials, signin
+
+    ws = state.workspace()
+    removed = []
+    if "oauth" in ws.config and signin.logout(ws):
+        removed.append("die Anmeldung (OAuth)")
+    if credentials.forget_passwords(ws.mail_settings(), ws.imap_settings()):
+        removed.append("die Passwörter")
+    if removed:
+        click.echo(f"Entfernt: {' und '.join(removed)}. Neu anmelden mit: formtool mail login")
+    else:
+        click.echo("Es war nichts gespeichert.")
 
 
 def _read_password(question: str) -> str:
@@ -776,7 +877,7 @@ def mail_fetch(state: _State, source: Path, dry_run: bool) -> None:
     if source is not None:
         result = fetching.fetch_from(ws, source, dry_run=dry_run, on_message=show)
     else:
-        password = credentials.imap_password(ws.imap_settings(), ws.mail_settings())
+        password = credentials.mailbox_secret(ws)
         result = fetching.fetch_imap(ws, password, dry_run=dry_run, on_message=show)
     for line in screen.fetch_summary(result.counts, result.earlier, dry_run=dry_run):
         click.echo(line)

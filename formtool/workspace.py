@@ -34,6 +34,8 @@ host = ""             # z. B. "smtp.ionos.de", "smtp.office365.com", "smtp.gmail
 port = 587            # 587 mit starttls, 465 mit ssl
 security = "starttls" # starttls | ssl | none (none nur für einen Server auf diesem Rechner)
 user = ""             # Anmeldename, meist die E-Mail-Adresse
+auth = "password"     # password | oauth2 (Microsoft 365: Anmeldung über den Browser,
+                      # dazu den Abschnitt [oauth] unten ausfüllen)
 ca_file = ""          # eigene Zertifizierungsstelle (PEM), nur bei eigenen Servern nötig
 connections = 1       # gleichzeitige Verbindungen, nur wenn der Anbieter es erlaubt
 max_per_connection = 100  # danach wird neu verbunden
@@ -71,6 +73,21 @@ max_size_mb = 20      # größte E-Mail samt Anhängen
 # sent_copy = true              # jede gesendete E-Mail in „Gesendet“ ablegen; bei Gmail
 #                               # und Microsoft 365 aus (die legen selbst eine Kopie ab)
 # sent_folder = ""              # leer: der Ordner „Gesendet“/„Sent“ des Postfachs
+# auth = "oauth2"               # leer: wie [smtp] auth
+
+# [oauth]
+# Anmeldung ohne Passwort (OAuth 2.0), z. B. für Microsoft 365, wo Passwörter für den
+# Versand ab Ende Dezember 2026 abgelehnt werden. Dazu [smtp] auth = "oauth2" setzen;
+# die IT registriert formtool einmal als App (Anleitung, Abschnitt „Microsoft 365“).
+# Die Anmeldung selbst: „formtool mail login“; sie liegt danach im Schlüsselbund.
+# provider = "microsoft"        # microsoft | oidc (ein eigener Anmeldedienst)
+# client_id = ""                # Anwendungs-ID (Client-ID) der App-Registrierung
+# tenant = "organizations"      # nur microsoft: Verzeichnis-ID (Tenant) oder Domain
+# issuer = ""                   # nur oidc: https-Adresse des Anmeldedienstes
+# scopes = []                   # nur oidc: die Berechtigungen für SMTP und IMAP
+# ca_file = ""                  # nur oidc: eigene Zertifizierungsstelle (PEM)
+# token_store = "keyring"       # keyring | file (nur ohne Schlüsselbund: eine Datei,
+#                               # nur für Sie lesbar, außerhalb dieses Ordners)
 """
 
 
@@ -107,6 +124,9 @@ class Workspace:
     def imap_settings(self) -> ImapSettings:
         return imap_settings(self.config)
 
+    def oauth_settings(self) -> OAuthSettings:
+        return oauth_settings(self.config)
+
     @property
     def alliance_name(self) -> str:
         section = self.config.get("buendnis", {})
@@ -137,6 +157,7 @@ class MailSettings:
     port: int = 587
     security: str = "starttls"
     user: str = ""
+    auth: str = "password"  # "password" | "oauth2"
     ca_file: str = ""
     connections: int = 1
     max_per_connection: int = 100
@@ -181,11 +202,12 @@ def _typed(section: dict[str, Any], where: str, key: str, kind: type, default: A
 SCHEMA: dict[str, set[str]] = {
     "buendnis": {"name"},
     "sender": {"name", "email", "reply_to", "unsubscribe"},
-    "smtp": {"host", "port", "security", "user", "ca_file", "connections",
+    "smtp": {"host", "port", "security", "user", "auth", "ca_file", "connections",
              "max_per_connection", "timeout"},
     "limits": {"preset", "per_minute", "per_hour", "per_day", "max_size_mb", "reminder_days"},
     "imap": {"host", "port", "security", "user", "ca_file", "folder", "done_folder", "timeout",
-             "sent_copy", "sent_folder"},
+             "sent_copy", "sent_folder", "auth"},
+    "oauth": {"provider", "client_id", "tenant", "issuer", "scopes", "ca_file", "token_store"},
 }
 
 
@@ -264,6 +286,7 @@ def mail_settings(config: dict[str, Any]) -> MailSettings:
     if security not in SECURITY:
         raise WorkspaceError(f"{CONFIG_NAME}: [smtp] security = {security!r} – erlaubt: "
                              f"{', '.join(SECURITY)}.")
+    auth = _auth(smtp, "smtp", d.auth)
     return MailSettings(
         sender_name=_typed(sender, "sender", "name", str, DEFAULT_ALLIANCE),
         sender_email=_typed(sender, "sender", "email", str, "").strip(),
@@ -273,6 +296,7 @@ def mail_settings(config: dict[str, Any]) -> MailSettings:
         port=_port(_typed(smtp, "smtp", "port", int, 465 if security == "ssl" else d.port)),
         security=security,
         user=_typed(smtp, "smtp", "user", str, "").strip(),
+        auth=auth,
         ca_file=_typed(smtp, "smtp", "ca_file", str, "").strip(),
         connections=_typed(smtp, "smtp", "connections", int, d.connections, positive=True),
         max_per_connection=_typed(smtp, "smtp", "max_per_connection", int,
@@ -302,6 +326,7 @@ class ImapSettings:
     timeout: float = 60.0
     sent_copy: bool = False  # append what formtool sends to the Sent folder
     sent_folder: str = ""  # empty: found by the \Sent flag or the usual names
+    auth: str = "password"  # default: as [smtp]
 
 
 # Providers that file a copy of every message sent through their SMTP server
@@ -334,7 +359,109 @@ def imap_settings(config: dict[str, Any]) -> ImapSettings:
         timeout=_typed(imap, "imap", "timeout", float, d.timeout, positive=True),
         sent_copy=_typed(imap, "imap", "sent_copy", bool, bool(host) and host.lower()
                          not in FILES_OWN_SENT_COPY),
-        sent_folder=_typed(imap, "imap", "sent_folder", str, "").strip())
+        sent_folder=_typed(imap, "imap", "sent_folder", str, "").strip(),
+        auth=_auth(imap, "imap", _auth(smtp, "smtp", d.auth)))
+
+
+AUTH = ("password", "oauth2")
+
+
+def _auth(section: dict[str, Any], where: str, default: str) -> str:
+    auth = str(_typed(section, where, "auth", str, default)).strip().lower()
+    if auth not in AUTH:
+        raise WorkspaceError(f"{CONFIG_NAME}: [{where}] auth = {auth!r} – erlaubt: "
+                             "\"password\" (Passwort) oder \"oauth2\" (Anmeldung über den "
+                             "Browser, z. B. Microsoft 365).")
+    return auth
+
+
+# Microsoft's identity platform: the device code and the tokens for Exchange Online's
+# SMTP and IMAP (delegated permissions of a public client app registration).
+MICROSOFT_LOGIN = "https://login.microsoftonline.com"
+MICROSOFT_SCOPES = ("https://outlook.office.com/SMTP.Send",
+                    "https://outlook.office.com/IMAP.AccessAsUser.All", "offline_access")
+OAUTH_PROVIDERS = ("microsoft", "oidc")
+TOKEN_STORES = ("keyring", "file")
+
+
+@dataclass(frozen=True)
+class OAuthSettings:
+    """[oauth] of formtool.toml, checked: who signs formtool in (OAuth 2.0)."""
+
+    provider: str = "microsoft"
+    client_id: str = ""
+    tenant: str = "organizations"
+    issuer: str = ""
+    scopes: tuple[str, ...] = ()
+    ca_file: str = ""
+    token_store: str = "keyring"
+
+    @property
+    def authority(self) -> str:
+        """The address that names the sign-in (and its stored tokens)."""
+        if self.provider == "microsoft":
+            return f"{MICROSOFT_LOGIN}/{self.tenant}"
+        return self.issuer.rstrip("/")
+
+    @property
+    def all_scopes(self) -> tuple[str, ...]:
+        return MICROSOFT_SCOPES if self.provider == "microsoft" else self.scopes
+
+
+def uses_oauth(config: dict[str, Any]) -> bool:
+    return mail_settings(config).auth == "oauth2" or imap_settings(config).auth == "oauth2"
+
+
+def oauth_settings(config: dict[str, Any]) -> OAuthSettings:
+    """The sign-in settings; WorkspaceError names a missing or bad value – checked
+    whenever [smtp] or [imap] auth is "oauth2", before anything is sent."""
+    section = _section(config, "oauth")
+    d = OAuthSettings()
+    provider = _typed(section, "oauth", "provider", str, d.provider).strip().lower()
+    if provider not in OAUTH_PROVIDERS:
+        raise WorkspaceError(f"{CONFIG_NAME}: [oauth] provider = {provider!r} – erlaubt: "
+                             "\"microsoft\" (Microsoft 365) oder \"oidc\" (ein eigener "
+                             "Anmeldedienst).")
+    client_id = _typed(section, "oauth", "client_id", str, "").strip()
+    tenant = _typed(section, "oauth", "tenant", str, d.tenant).strip() or d.tenant
+    issuer = _typed(section, "oauth", "issuer", str, "").strip()
+    scopes = section.get("scopes", [])
+    if not isinstance(scopes, list) or not all(isinstance(x, str) and x.strip()
+                                               for x in scopes):
+        raise WorkspaceError(f"{CONFIG_NAME}: [oauth] scopes = {scopes!r} – erwartet eine "
+                             "Liste von Texten, z. B. [\"smtp\", \"offline_access\"].")
+    store = _typed(section, "oauth", "token_store", str, d.token_store).strip().lower()
+    if store not in TOKEN_STORES:
+        raise WorkspaceError(f"{CONFIG_NAME}: [oauth] token_store = {store!r} – erlaubt: "
+                             "\"keyring\" (Schlüsselbund) oder \"file\".")
+    import re
+
+    if not client_id:
+        raise WorkspaceError(f"{CONFIG_NAME}: [oauth] client_id fehlt – die Anwendungs-ID "
+                             "(Client-ID) der App-Registrierung; die IT findet sie im Entra "
+                             "Admin Center unter „App-Registrierungen“ (Anleitung, Abschnitt "
+                             "„Microsoft 365“).")
+    if provider == "microsoft":
+        if not re.fullmatch(r"[A-Za-z0-9.-]+", tenant):
+            raise WorkspaceError(f"{CONFIG_NAME}: [oauth] tenant = {tenant!r} – erwartet die "
+                                 "Verzeichnis-ID (Tenant-ID), eine Domain wie "
+                                 "\"buendnis.onmicrosoft.com\" oder \"organizations\".")
+        if issuer or scopes:
+            raise WorkspaceError(f"{CONFIG_NAME}: [oauth] issuer und scopes gelten nur für "
+                                 "provider = \"oidc\"; bei Microsoft bitte löschen.")
+    else:
+        if not issuer.lower().startswith("https://") or len(issuer) <= len("https://"):
+            raise WorkspaceError(f"{CONFIG_NAME}: [oauth] issuer = {issuer!r} – erwartet die "
+                                 "https-Adresse des Anmeldedienstes (unverschlüsselt sendet "
+                                 "formtool keine Anmeldung).")
+        if not scopes:
+            raise WorkspaceError(f"{CONFIG_NAME}: [oauth] scopes fehlt – die Berechtigungen "
+                                 "für SMTP und IMAP beim Anmeldedienst, z. B. "
+                                 "[\"smtp\", \"imap\", \"offline_access\"].")
+    return OAuthSettings(provider=provider, client_id=client_id, tenant=tenant,
+                         issuer=issuer, scopes=tuple(s.strip() for s in scopes),
+                         ca_file=_typed(section, "oauth", "ca_file", str, "").strip(),
+                         token_store=store)
 
 
 def _port(port: int) -> int:
@@ -368,6 +495,8 @@ def load(root: Path) -> Workspace:
         raise WorkspaceError(_toml_problem(path, str(exc))) from None
     check_config(config, path, text)
     mail_settings(config)  # every value in range, for every command (not only mail)
+    if "oauth" in config or uses_oauth(config):
+        oauth_settings(config)
     return Workspace(root=root.resolve(), config=config)
 
 

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from formtool.errors import FormtoolError
 from formtool.mail.inbound import MAX_MESSAGE, Big
+from formtool.mail.oauth import Secret
 from formtool.workspace import ImapSettings
 
 T = TypeVar("T")
@@ -34,9 +35,17 @@ class ImapError(FormtoolError):
     """The mailbox cannot be reached or refuses."""
 
 
-def _login(client: Any, user: str, password: str) -> None:
+def _login(client: Any, user: str, password: str, *, token: bool = False) -> None:
     """LOGIN carries ASCII only (imaplib refuses more); German passwords often hold
-    umlauts, so AUTHENTICATE PLAIN (UTF-8, RFC 4616) is used where the server offers it."""
+    umlauts, so AUTHENTICATE PLAIN (UTF-8, RFC 4616) is used where the server offers it.
+    With ``token`` the password is an OAuth access token: XOAUTH2, else OAUTHBEARER."""
+    if token:
+        if client.has_capability("AUTH=XOAUTH2") or not client.has_capability(
+                "AUTH=OAUTHBEARER"):
+            client.oauth2_login(user, password)
+        else:
+            client.oauthbearer_login(user, password)
+        return
     if (user + password).isascii() or not client.has_capability("AUTH=PLAIN"):
         client.login(user, password)
     else:
@@ -54,9 +63,10 @@ class Connection:
 
     MIN_RATE = 50_000  # bytes per second a FETCH is given at least
 
-    def __init__(self, settings: ImapSettings, password: str) -> None:
+    def __init__(self, settings: ImapSettings, password: Secret) -> None:
         self.settings = settings
         self.password = password
+        self._token = ""
         self.client: Any = None
         self.where = f"{settings.host}:{settings.port}"
 
@@ -138,7 +148,11 @@ class Connection:
         try:
             if s.security == "starttls":
                 client.starttls(self._context())
-            _login(client, s.user, self.password)
+            if self._token:
+                _login(client, s.user, self._token, token=True)
+            else:
+                _login(client, s.user, self.password if isinstance(self.password, str)
+                       else "")
         except BaseException:
             with contextlib.suppress(Exception):
                 client.shutdown()
@@ -157,10 +171,22 @@ class Connection:
         if s.security == "none" and s.host not in ("127.0.0.1", "localhost", "::1"):
             raise ImapError("[imap] security = \"none\" würde das Passwort unverschlüsselt "
                             "senden; das geht nur für einen Server auf diesem Rechner.")
+        if s.auth == "oauth2":
+            if self.password is None or isinstance(self.password, str):
+                raise ImapError("[imap] auth = \"oauth2\", aber keine Anmeldung vorhanden: "
+                                "bitte „formtool mail login“ ausführen.")
+            self._token = self.password.token()  # SignInExpired: a new login is needed
         try:
             # connecting, TLS and login together: a greeting dribbled byte by byte too
             self.client = self._within(s.timeout, "Anmeldung", self._connect)
         except LoginError:
+            if self._token:
+                raise ImapError(
+                    f"Das Postfach {where} lehnt die Anmeldung von {s.user} ab (OAuth). "
+                    "Prüfen: ist user die Adresse des angemeldeten Kontos, ist IMAP für das "
+                    "Postfach eingeschaltet (Microsoft 365 Admin Center → Benutzer → E-Mail "
+                    "→ E-Mail-Apps verwalten) und hat die App die Berechtigung "
+                    "IMAP.AccessAsUser.All? Danach „formtool mail login“.") from None
             raise ImapError(f"Anmeldung am Postfach {where} als {s.user} abgelehnt: Benutzername "
                             "und Passwort prüfen (bei web.de/GMX: IMAP in den Einstellungen "
                             "erst erlauben; bei Gmail: App-Passwort).") from None

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from formtool.errors import FormtoolError
 from formtool.mail.contacts import Contact
+from formtool.mail.oauth import Secret, SignInExpired
 from formtool.mail.smtp import Built, Permanent, Session, Transient, dropped
 from formtool.state.store import Journal, SendState
 from formtool.workspace import MailSettings
@@ -129,7 +130,7 @@ class Outbox:
     """Sends jobs of one campaign over ``settings.connections`` connections."""
 
     def __init__(self, settings: MailSettings, journal: Journal, campaign: str, *,
-                 password: str | None, on_event: Callable[[Event], None] = lambda e: None,
+                 password: Secret, on_event: Callable[[Event], None] = lambda e: None,
                  retry_delays: tuple[float, ...] = (2.0, 10.0, 30.0),
                  sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.time,
@@ -184,6 +185,11 @@ class Outbox:
             _wait(finished)
             raise
         if self.fatal is not None:
+            if isinstance(self.fatal, SignInExpired) and not self.summary.wall:
+                # a stop like a wall: what went out is counted, the rest waits for the
+                # next run after `mail login`
+                self.summary.wall = str(self.fatal)
+                return self.summary
             raise self.fatal
         return self.summary
 

@@ -26,6 +26,7 @@ from formtool import atomic
 from formtool.addresses import normalise
 from formtool.errors import FormtoolError
 from formtool.mail.imap import Connection, ImapError
+from formtool.mail.oauth import Secret
 from formtool.mail.smtp import Built, dropped
 from formtool.state.store import Journal, SendState
 from formtool.workspace import ImapSettings
@@ -103,7 +104,7 @@ class SentCopies:
         self._stop = threading.Event()
         self._box: Connection | None = None
 
-    def check(self, password: str) -> str:
+    def check(self, password: Secret) -> str:
         """Log in and find the Sent folder; ImapError names what is wrong."""
         with _for_copies(), Connection(self.settings, password) as box:
             return box.sent_folder(self.settings.sent_folder)
@@ -112,7 +113,7 @@ class SentCopies:
         """Copies of earlier runs still to be appended."""
         return len(waiting(self.spool.parent))
 
-    def start(self, password: str) -> None:
+    def start(self, password: Secret) -> None:
         """Connect (ImapError before anything is sent), queue what earlier runs left,
         and append in the background from now on."""
         with _for_copies():

@@ -21,6 +21,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from formtool.errors import FormtoolError, os_reason
+from formtool.mail.oauth import Bearer, Secret, oauthbearer, xoauth2
 from formtool.workspace import MailSettings
 
 LOOPBACK = {"localhost", "127.0.0.1", "::1"}
@@ -158,6 +159,33 @@ def _certificate(exc: ssl.SSLCertVerificationError) -> str:
                 "nicht überprüfbar")
 
 
+GUIDE_OAUTH = "docs/anleitung.md, Abschnitt „Microsoft 365 (Anmeldung ohne Passwort)“"
+
+
+def login_refused(s: MailSettings, reply: str) -> str:
+    """Why the server refused the login, in German: Microsoft's switched-off passwords
+    (5.7.139, 5.7.30) and Authenticated SMTP named as such."""
+    where = f"{s.host}:{s.port}"
+    microsoft = "5.7.139" in reply or "5.7.30" in reply or "office365" in s.host.lower() \
+        or "outlook" in s.host.lower()
+    if s.auth == "oauth2":
+        if "5.7.139" in reply or "smtpclientauthentication" in reply.lower():
+            return (f"{where} nimmt die Anmeldung von {s.user} an, aber der Versand über SMTP "
+                    "ist für dieses Postfach ausgeschaltet. Die IT schaltet ihn ein: "
+                    "Microsoft 365 Admin Center → Benutzer → E-Mail → „E-Mail-Apps "
+                    f"verwalten“ → „Authentifiziertes SMTP“ ({reply}).")
+        return (f"Anmeldung bei {where} als {s.user} abgelehnt ({reply}). Prüfen: ist "
+                "[smtp] user die Adresse des Kontos, mit dem Sie sich angemeldet haben, und "
+                "hat die App die Berechtigung SMTP.Send? Danach „formtool mail login“.")
+    if microsoft and ("5.7.139" in reply or "5.7.30" in reply):
+        return (f"{where} nimmt für {s.user} keine Passwörter mehr an ({reply}): Microsoft "
+                "365 hat die Anmeldung mit Passwort (Basic Authentication) abgeschaltet. "
+                "Abhilfe: Anmeldung ohne Passwort mit [smtp] auth = \"oauth2\" und dem "
+                f"Abschnitt [oauth] – siehe {GUIDE_OAUTH}.")
+    return (f"Anmeldung bei {where} als {s.user} abgelehnt ({reply}). Benutzername und "
+            "Passwort prüfen; Passwort neu speichern mit: formtool mail login")
+
+
 @dataclass(frozen=True)
 class Built:
     message_id: str
@@ -277,10 +305,38 @@ def _login(smtp: smtplib.SMTP, user: str, password: str) -> None:
         raise smtplib.SMTPAuthenticationError(code, reply)
 
 
-class Session:
-    """One SMTP connection, opened lazily, reused, renewed after max_per_connection."""
+def _oauth_login(smtp: smtplib.SMTP, user: str, bearer: Bearer, host: str, port: int) -> None:
+    """AUTH XOAUTH2 (Microsoft, Google), else OAUTHBEARER (RFC 7628), with the access
+    token; a refused token is renewed once (the server's clock may see it expired)."""
+    mechanisms = smtp.esmtp_features.get("auth", "").upper().split()
+    if "XOAUTH2" not in mechanisms and "OAUTHBEARER" not in mechanisms:
+        raise SmtpError(f"{host}:{port}: der Server bietet keine Anmeldung mit OAuth an "
+                        "(XOAUTH2/OAUTHBEARER); für ihn [smtp] auth = \"password\".")
+    code, reply = 0, b""
+    for renew in (False, True):
+        token = bearer.token(renew=renew)
+        if "XOAUTH2" in mechanisms:
+            initial = xoauth2(user, token)
+            mechanism = "XOAUTH2"
+        else:
+            initial = oauthbearer(user, token, host, port)
+            mechanism = "OAUTHBEARER"
+        code, reply = smtp.docmd("AUTH", f"{mechanism} "
+                                 + base64.b64encode(initial.encode()).decode())
+        if code == 334:  # the error as JSON; the client answers with an empty line
+            code, reply = smtp.docmd("")
+        if code == 235:
+            return
+        if not 500 <= code < 600 or b"5.7.139" in reply:
+            break  # not the token's fault: renewing would not help
+    raise smtplib.SMTPAuthenticationError(code, reply)
 
-    def __init__(self, settings: MailSettings, password: str | None) -> None:
+
+class Session:
+    """One SMTP connection, opened lazily, reused, renewed after max_per_connection
+    (and, with OAuth, before the access token runs out)."""
+
+    def __init__(self, settings: MailSettings, password: Secret) -> None:
         self.settings = settings
         self.password = password
         self.smtp: _DeadlineMixin | None = None
@@ -334,15 +390,20 @@ class Session:
                                     "Mailserver für den Versand (SMTP-Ausgangsserver) Ihres "
                                     "Anbieters, mit dem richtigen Port? Ein Server ohne "
                                     "Anmeldung braucht in formtool.toml user = \"\".")
-                _login(smtp, s.user, self.password or "")
-        except SmtpError:
+                if s.auth == "oauth2":
+                    if self.password is None or isinstance(self.password, str):
+                        raise SmtpError("[smtp] auth = \"oauth2\", aber keine Anmeldung "
+                                        "vorhanden: bitte „formtool mail login“ ausführen.")
+                    _oauth_login(smtp, s.user, self.password, s.host, s.port)
+                else:
+                    _login(smtp, s.user, self.password if isinstance(self.password, str)
+                           else "")
+        except FormtoolError:  # SmtpError, or the sign-in (OAuthError) that cannot go on
             self.close()
             raise
         except smtplib.SMTPAuthenticationError as exc:
             self.close()
-            raise SmtpError(f"Anmeldung bei {where} als {s.user} abgelehnt "
-                            f"({_reply(exc.smtp_code, exc.smtp_error)}). Benutzername und "
-                            "Passwort prüfen; Passwort neu speichern mit: formtool mail login"
+            raise SmtpError(login_refused(s, _reply(exc.smtp_code, exc.smtp_error))
                             ) from None
         except (ssl.SSLError, smtplib.SMTPException, OSError) as exc:
             self.close()
@@ -372,8 +433,11 @@ class Session:
         ``while_waiting`` runs once the message is out and the server is taking it
         (the longest wait of the exchange): the caller builds its next message then.
         """
-        if self.smtp is not None and self.sent_on_connection >= self.settings.max_per_connection:
-            self.close()
+        if self.smtp is not None and (
+                self.sent_on_connection >= self.settings.max_per_connection
+                or (self.settings.auth == "oauth2" and not isinstance(self.password, str)
+                    and self.password is not None and self.password.expiring())):
+            self.close()  # a new connection, with a fresh access token
         if self.smtp is None:
             self.connect()
         smtp = self.smtp

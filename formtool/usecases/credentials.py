@@ -6,9 +6,13 @@ Never in formtool.toml, the journal, a log or any output.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from formtool.errors import FormtoolError
-from formtool.workspace import ImapSettings, MailSettings
+from formtool.workspace import ImapSettings, MailSettings, Workspace
+
+if TYPE_CHECKING:
+    from formtool.mail.oauth import Secret
 
 PASSWORD_ENV = "FORMTOOL_SMTP_PASSWORD"
 IMAP_PASSWORD_ENV = "FORMTOOL_IMAP_PASSWORD"
@@ -162,3 +166,43 @@ def imap_login(settings: ImapSettings, password: str) -> None:
     """`formtool mail login --imap`: test the mailbox login, then keep the password."""
     check_imap(settings, password)
     _keep(IMAP_PASSWORD_ENV, _imap_account(settings), password)
+
+
+def sending_secret(ws: Workspace) -> Secret:
+    """What the SMTP login needs: the password ([smtp] auth = "password"), or the
+    sign-in's token source ("oauth2")."""
+    settings = ws.mail_settings()
+    if settings.auth == "oauth2":
+        from formtool.usecases import signin
+
+        return signin.bearer(ws)
+    return password_for(settings)
+
+
+def mailbox_secret(ws: Workspace) -> Secret:
+    """What the mailbox login needs: its password, or the (shared) token source."""
+    imap = ws.imap_settings()
+    if imap.auth == "oauth2":
+        from formtool.usecases import signin
+
+        return signin.bearer(ws)
+    return imap_password(imap, ws.mail_settings())
+
+
+def forget_passwords(smtp: MailSettings, imap: ImapSettings) -> bool:
+    """`mail logout`: remove the stored passwords of this workspace's accounts."""
+    import keyring
+    import keyring.errors
+
+    removed = False
+    accounts = [keyring_account(smtp)] if smtp.user else []
+    if imap.user and imap.host:
+        accounts.append(_imap_account(imap))
+    for name in accounts:
+        try:
+            if keyring.get_password(KEYRING_SERVICE, name) is not None:
+                keyring.delete_password(KEYRING_SERVICE, name)
+                removed = True
+        except keyring.errors.KeyringError:
+            continue
+    return removed

@@ -26,6 +26,7 @@ from formtool.addresses import is_valid_email
 from formtool.data.filenames import safe_filename
 from formtool.errors import FormtoolError
 from formtool.mail.inbound import MAX_MESSAGE, Big, Inbound, Kind, Optout, classify, head_of
+from formtool.mail.oauth import Secret
 from formtool.state.runlock import RunLock
 from formtool.state.store import BOUNCED, Journal, Store
 from formtool.usecases import evidence, importing, settling
@@ -286,7 +287,7 @@ def fetch_from(ws: Workspace, source: Path, *, dry_run: bool = False,
     return result
 
 
-def fetch_imap(ws: Workspace, password: str, *, dry_run: bool = False,
+def fetch_imap(ws: Workspace, password: Secret, *, dry_run: bool = False,
                on_message: Callable[[Handled], None] = lambda h: None) -> Fetched:
     """Handle the new messages of the [imap] folder once each, then move those handled
     to the done folder (created if missing). Where the last run stopped is kept per

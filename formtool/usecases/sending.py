@@ -19,6 +19,7 @@ from formtool.addresses import normalise
 from formtool.errors import FormtoolError
 from formtool.mail import smtp
 from formtool.mail.contacts import Contact, Skipped
+from formtool.mail.oauth import Secret
 from formtool.mail.outbox import Event, Outbox, Summary
 from formtool.mail.sentcopy import CopyReport, SentCopies
 from formtool.state.runlock import RunLock
@@ -122,7 +123,7 @@ class SendPlan:
     def _settle(self, imap: ImapSettings) -> Settled:
         """Before resending what nobody knows went out: look in the Sent folder."""
         return settling.guarded(self.journal, lambda: settling.by_mailbox(
-            imap, credentials.imap_password(imap, self.mailing.settings), self.journal,
+            imap, credentials.mailbox_secret(self.workspace), self.journal,
             self.campaign), self.campaign)
 
     @property
@@ -235,7 +236,7 @@ class SendPlan:
                                        c.address) for c in contacts])
         contacts.clear()
 
-    def check_login(self, password: str | None) -> None:
+    def check_login(self, password: Secret) -> None:
         """Connect, log in and leave: a wrong setting, port or password is named (a
         German SmtpError) before anybody is asked to confirm the run."""
         smtp.check_settings(self.mailing.settings)
@@ -247,9 +248,9 @@ class SendPlan:
         if self.copies is not None:
             self.copies.check(self._imap_password())
 
-    def _imap_password(self) -> str:
+    def _imap_password(self) -> Secret:
         assert self.copies is not None
-        return credentials.imap_password(self.copies.settings, self.mailing.settings)
+        return credentials.mailbox_secret(self.workspace)
 
     def copies_waiting(self) -> int:
         """Copies for the Sent folder that an earlier run could not append."""
@@ -262,7 +263,7 @@ class SendPlan:
         self.copies.start(self._imap_password())
         return self.copies.finish()
 
-    def send(self, password: str | None, *, limit: int | None = None,
+    def send(self, password: Secret, *, limit: int | None = None,
              on_event: Callable[[Event], None] = lambda event: None,
              **outbox_options: object) -> Result:
         """Send to everyone selected (at most ``limit``); never twice, whatever happens."""
@@ -328,7 +329,7 @@ def prepare(ws: Workspace, template: str, *, contacts_file: Path | None = None,
         raise
 
 
-def send(ws: Workspace, template: str, *, password: str | None, limit: int | None = None,
+def send(ws: Workspace, template: str, *, password: Secret, limit: int | None = None,
          on_event: Callable[[Event], None] = lambda event: None, **options: object) -> Result:
     """prepare + send without asking: for the demo, scripts and tests."""
     with prepare(ws, template, **options) as plan:  # type: ignore[arg-type]

@@ -20,6 +20,7 @@ from formtool.workspace import ImapSettings
 
 if TYPE_CHECKING:
     from formtool.mail.imap import Connection
+    from formtool.mail.oauth import Secret
 
 IN_SENT = "gesendet (im Ordner „Gesendet“ gefunden)"
 ANSWERED = "gesendet (eine Antwort oder Rückmeldung nennt sie)"
@@ -61,7 +62,7 @@ def guarded(journal: Journal, search: Callable[[], Settled],
                        problem=f"Ordner „Gesendet“ nicht durchsucht: {exc}")
 
 
-def by_mailbox(settings: ImapSettings, password: str, journal: Journal,
+def by_mailbox(settings: ImapSettings, password: Secret, journal: Journal,
                campaign: str | None = None) -> Settled:
     """``in_folder`` over a connection of its own (``guarded``)."""
     from formtool.mail import imap
