@@ -25,7 +25,8 @@ class Dovecot:
     most providers; without it the account has no Sent folder until a test makes one."""
 
     def __init__(self, certificate: tuple[Path, Path], *, sent_flag: bool = True,
-                 capabilities: str = "", separator: str = "/", prefix: str = "") -> None:
+                 capabilities: str = "", separator: str = "/", prefix: str = "",
+                 oauth_introspection: str = "") -> None:
         """``capabilities``: what the server announces after login (Dovecot's
         imap_capability), e.g. without MOVE, as some providers' servers. ``separator``
         and ``prefix``: the folder hierarchy, e.g. "." and "INBOX." as Courier and many
@@ -50,6 +51,26 @@ class Dovecot:
         cert, key = certificate
         sent = ("  mailbox Gesendet {\n    special_use = \\Sent\n    auto = subscribe\n  }"
                 if sent_flag else "")
+        oauth = ""
+        if oauth_introspection:  # Dovecot asks the tests' provider about every token
+            ca = folder / "ca.pem"  # where Dovecot's auth process (its own user) can read it
+            shutil.copyfile(cert, ca)
+            ca.chmod(0o644)
+            (folder / "oauth2.conf").write_text(f"""
+introspection_mode = post
+introspection_url = {oauth_introspection}
+force_introspection = yes
+username_attribute = username
+active_attribute = active
+active_value = true
+tls_ca_cert_file = {ca}
+""", encoding="utf-8")
+            oauth = f"""
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {folder}/oauth2.conf
+}}"""
         (folder / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}::::::\n", encoding="utf-8")
         self.config = folder / "dovecot.conf"
         self.config.write_text(f"""
@@ -63,7 +84,8 @@ ssl = yes
 ssl_cert = <{cert}
 ssl_key = <{key}
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login{" xoauth2 oauthbearer" if oauth else ""}
+{oauth}
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {folder}/passwd

@@ -18,7 +18,58 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from formtool.mail.localsmtp import Mailbox, Received, free_port
 
-__all__ = ["LocalSmtpServer", "Mailbox", "Received"]
+__all__ = ["LocalSmtpServer", "Mailbox", "OAuthMailbox", "Received"]
+
+
+class OAuthMailbox(Mailbox):
+    """A mailbox that takes AUTH XOAUTH2 only, with an access token the tests' provider
+    issued and that is still valid – at AUTH and again at every MAIL FROM (a token that
+    ran out under an open connection is refused: 451, and counted)."""
+
+    def __init__(self, provider: Any, *, after_message: Any = None,
+                 refuse_reply: str = "") -> None:
+        super().__init__()
+        self.provider = provider
+        self.auths: list[tuple[str, bool]] = []  # (user, accepted)
+        self.expired_uses = 0
+        self.after_message = after_message  # called with the count after each message
+        self.refuse_reply = refuse_reply  # e.g. Microsoft's "535 5.7.139 …" for everyone
+
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        import base64
+        import json
+
+        if self.refuse_reply:
+            return AuthResult(success=False, handled=False, message=self.refuse_reply)
+        blob = args[1] if len(args) > 1 else ""
+        if not blob:
+            raw = await server.challenge_auth("")
+            blob = base64.b64encode(raw if isinstance(raw, bytes) else b"").decode()
+        text = base64.b64decode(blob).decode()
+        fields = dict(part.split("=", 1) for part in text.split("\x01") if "=" in part)
+        user, token = fields.get("user", ""), fields.get("auth", "").removeprefix("Bearer ")
+        ok = self.provider.valid(token) and user == self.provider.user
+        self.auths.append((user, ok))
+        if ok:
+            return AuthResult(success=True, auth_data=token)
+        await server.challenge_auth(json.dumps({"status": "401", "schemes": "bearer"}))
+        return AuthResult(success=False, handled=False,
+                          message="535 5.7.3 Authentication unsuccessful")
+
+    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
+                          address: str, mail_options: list[str]) -> str:
+        if not self.provider.valid(str(session.auth_data or "")):
+            self.expired_uses += 1
+            return "451 4.7.0 Token expired"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        reply = await super().handle_DATA(server, session, envelope)
+        if self.after_message is not None:
+            self.after_message(len(self.received))
+        return reply
 
 
 class _Authenticator:
@@ -67,7 +118,7 @@ class LocalSmtpServer:
     def __init__(self, handler: Any | None = None, *, security: str = "none",
                  certfile: Path | None = None, keyfile: Path | None = None,
                  auth: tuple[str, str] | None = None, delay: float = 0.0,
-                 offer_auth: bool = True) -> None:
+                 offer_auth: bool = True, oauth_only: bool = False) -> None:
         """``offer_auth=False``: a plain server that does not offer AUTH at all (as a
         relay of a provider's network does)."""
         self.handler = handler if handler is not None else Mailbox()
@@ -86,6 +137,10 @@ class LocalSmtpServer:
             # STARTTLS can be required before AUTH.
             kwargs.update(authenticator=_Authenticator(*auth), auth_required=True,
                           auth_require_tls=security == "starttls")
+        if oauth_only:  # the handler's auth_XOAUTH2, no password mechanism
+            kwargs.update(auth_required=True, auth_require_tls=security == "starttls",
+                          auth_exclude_mechanism=["PLAIN", "LOGIN"],
+                          authenticator=_Authenticator("", "\x00never"))
         if not offer_auth:  # aiosmtpd hides AUTH only before TLS, when TLS is required for it
             kwargs.update(auth_require_tls=True)
         self.controller = _Controller(self.handler, delay, **kwargs)

@@ -233,7 +233,7 @@ class Client:
         def ask() -> DeviceCode:
             reply = session.post(endpoint, data={"client_id": self.settings.client_id,
                                                  "scope": " ".join(self.settings.all_scopes)},
-                                 timeout=self.timeout)
+                                 timeout=self.timeout, withhold_token=True)
             body = reply.json()
             if not isinstance(body, dict):
                 raise ValueError("not a JSON object")
@@ -269,7 +269,7 @@ class Client:
             reply = self._call("Anmeldung", lambda: session.post(
                 token_url, data={"grant_type": DEVICE_GRANT, "device_code": code.device_code,
                                  "client_id": self.settings.client_id},
-                timeout=self.timeout))
+                timeout=self.timeout, withhold_token=True))
             body = self._call("Anmeldung", reply.json)
             if not isinstance(body, dict):
                 raise self._refused("invalid_response", "")

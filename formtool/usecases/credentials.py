@@ -175,7 +175,7 @@ def sending_secret(ws: Workspace) -> Secret:
     if settings.auth == "oauth2":
         from formtool.usecases import signin
 
-        return signin.bearer(ws)
+        return signin.signed_in(ws)
     return password_for(settings)
 
 
@@ -185,7 +185,7 @@ def mailbox_secret(ws: Workspace) -> Secret:
     if imap.auth == "oauth2":
         from formtool.usecases import signin
 
-        return signin.bearer(ws)
+        return signin.signed_in(ws)
     return imap_password(imap, ws.mail_settings())
 
 

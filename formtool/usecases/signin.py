@@ -283,6 +283,16 @@ def bearer(ws: Workspace) -> TokenSource:
         return source
 
 
+def signed_in(ws: Workspace) -> TokenSource:
+    """The token source, after checking that a sign-in is stored at all (before any
+    connection or question)."""
+    source = bearer(ws)
+    if source._tokens is None and source.store.read() is None:
+        raise SignInError(f"Keine Anmeldung bei {service_name(ws.oauth_settings())} "
+                          "gespeichert – bitte zuerst „formtool mail login“ ausführen.")
+    return source
+
+
 def forget_sources() -> None:
     """Drop the cached token sources (after a login or logout; tests)."""
     with _SOURCES_LOCK:
