@@ -204,6 +204,18 @@ def test_wrong_client_id_names_the_setting(ws: Path, provider: Provider,
     assert "client_id" in result.output
 
 
+def test_a_wrong_issuer_address_is_named(ws: Path, provider: Provider,
+                                         certificate: tuple[Path, Path]) -> None:
+    configure(ws, provider, certificate, 2525)
+    config = ws / "formtool.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        f'issuer = "{provider.issuer}"', f'issuer = "{provider.issuer}/falsch"'),
+        encoding="utf-8")
+    result = invoke(ws, "mail", "login")
+    assert result.exit_code != 0
+    assert "Fehler 404" in result.output and "[oauth] issuer" in result.output
+
+
 def test_untrusted_provider_certificate_is_refused(ws: Path, provider: Provider,
                                                    certificate: tuple[Path, Path]) -> None:
     configure(ws, provider, certificate, 2525)

@@ -143,6 +143,14 @@ class Client:
         except requests.exceptions.Timeout:
             raise OAuthError(f"Der Anmeldedienst {host} antwortet nicht (nach "
                              f"{self.timeout:g} s); bitte später erneut versuchen.") from None
+        except requests.exceptions.HTTPError as exc:
+            status = exc.response.status_code if exc.response is not None else "?"
+            raise OAuthError(f"Der Anmeldedienst {host} antwortet mit Fehler {status} "
+                             f"({what}); stimmt die Adresse ([oauth] issuer)?",
+                             detail=str(exc)) from None
+        except requests.exceptions.JSONDecodeError as exc:
+            raise OAuthError(f"Der Anmeldedienst {host} antwortet nicht wie erwartet "
+                             f"({what}); stimmt die Adresse?", detail=str(exc)) from None
         except requests.exceptions.RequestException as exc:
             raise OAuthError(f"Der Anmeldedienst {host} ist nicht erreichbar: Internet-"
                              "Verbindung prüfen (oder Firewall/Proxy).",
