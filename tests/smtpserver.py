@@ -56,6 +56,24 @@ class OAuthMailbox(Mailbox):
         return AuthResult(success=False, handled=False,
                           message="535 5.7.3 Authentication unsuccessful")
 
+    async def auth_OAUTHBEARER(self, server: SMTP, args: list[str]) -> AuthResult:
+        """RFC 7628: "n,a=USER,^Ahost=…^Aport=…^Aauth=Bearer TOKEN^A^A"."""
+        import base64
+
+        text = base64.b64decode(args[1] if len(args) > 1 else "").decode()
+        head, _, rest = text.partition("\x01")
+        user = head.split("a=", 1)[1].rstrip(",").replace("=2C", ",").replace("=3D", "=") \
+            if "a=" in head else ""
+        fields = dict(part.split("=", 1) for part in rest.split("\x01") if "=" in part)
+        token = fields.get("auth", "").removeprefix("Bearer ")
+        ok = self.provider.valid(token) and user == self.provider.user and \
+            fields.get("host") == "127.0.0.1"
+        self.auths.append((user, ok))
+        if ok:
+            return AuthResult(success=True, auth_data=token)
+        return AuthResult(success=False, handled=False,
+                          message="535 5.7.3 Authentication unsuccessful")
+
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, mail_options: list[str]) -> str:
         if not self.provider.valid(str(session.auth_data or "")):
@@ -118,7 +136,8 @@ class LocalSmtpServer:
     def __init__(self, handler: Any | None = None, *, security: str = "none",
                  certfile: Path | None = None, keyfile: Path | None = None,
                  auth: tuple[str, str] | None = None, delay: float = 0.0,
-                 offer_auth: bool = True, oauth_only: bool = False) -> None:
+                 offer_auth: bool = True, oauth_only: bool = False,
+                 exclude: tuple[str, ...] = ("OAUTHBEARER",)) -> None:
         """``offer_auth=False``: a plain server that does not offer AUTH at all (as a
         relay of a provider's network does)."""
         self.handler = handler if handler is not None else Mailbox()
@@ -139,7 +158,7 @@ class LocalSmtpServer:
                           auth_require_tls=security == "starttls")
         if oauth_only:  # the handler's auth_XOAUTH2, no password mechanism
             kwargs.update(auth_required=True, auth_require_tls=security == "starttls",
-                          auth_exclude_mechanism=["PLAIN", "LOGIN"],
+                          auth_exclude_mechanism=["PLAIN", "LOGIN", *exclude],
                           authenticator=_Authenticator("", "\x00never"))
         if not offer_auth:  # aiosmtpd hides AUTH only before TLS, when TLS is required for it
             kwargs.update(auth_require_tls=True)

@@ -74,11 +74,12 @@ ca_file = "{cert}"
 """, encoding="utf-8")
 
 
-def smtp_server(provider: Provider, certificate: tuple[Path, Path], **kwargs: object
+def smtp_server(provider: Provider, certificate: tuple[Path, Path], *,
+                exclude: tuple[str, ...] = ("OAUTHBEARER",), **kwargs: object
                 ) -> LocalSmtpServer:
     handler = OAuthMailbox(provider, **kwargs)  # type: ignore[arg-type]
     return LocalSmtpServer(handler, security="starttls", certfile=certificate[0],
-                           keyfile=certificate[1], oauth_only=True)
+                           keyfile=certificate[1], oauth_only=True, exclude=exclude)
 
 
 def login(ws: Path) -> str:
@@ -308,6 +309,18 @@ def test_revoked_sign_in_stops_cleanly_and_resumes_exactly(
     assert len(counts) == CONTACTS and set(counts.values()) == {1}
     assert f"{CONTACTS - first} gesendet" in resumed.output
     no_secret_anywhere(ws, provider, stopped.output, resumed.output)
+
+
+def test_oauthbearer_where_the_server_offers_only_that(
+        ws: Path, provider: Provider, certificate: tuple[Path, Path]) -> None:
+    with smtp_server(provider, certificate, exclude=("XOAUTH2",)) as server:
+        configure(ws, provider, certificate, server.port)
+        login(ws)
+        signin.forget_sources()
+        result = invoke(ws, "mail", "send", "einladung-fachberatung", "--yes", "--limit", "3")
+        assert result.exit_code == 0, result.output
+        assert sum(recipients(server).values()) == 3
+        assert server.handler.auths and all(ok for _, ok in server.handler.auths)
 
 
 def test_rotated_refresh_token_is_stored_at_once(ws: Path, provider: Provider,
