@@ -105,6 +105,16 @@ def token_dir() -> Path:
     return Path(base) / "formtool" / "anmeldungen"
 
 
+def _head(value: str | None) -> tuple[str, int, str] | None:
+    """The keyring head "v1 GEN COUNT SHA" as (generation, parts, digest); None when
+    absent or not one formtool wrote."""
+    fields = (value or "").split(" ")
+    if len(fields) != 4 or fields[0] != "v1" or fields[1] not in ("a", "b") or \
+            not fields[2].isdigit() or not 0 < int(fields[2]) <= MAX_PARTS:
+        return None
+    return fields[1], int(fields[2]), fields[3]
+
+
 class Store:
     """The refresh token of one account: keyring parts, or the consented file."""
 
@@ -115,16 +125,10 @@ class Store:
 
     # keyring: head "v1 GEN COUNT SHA" and parts NAME#GEN.I
     def _read_keyring(self) -> str | None:
-        head = _kr_get(self.name)
+        head = _head(_kr_get(self.name))
         if head is None:
             return None
-        try:
-            version, generation, count, digest = head.split(" ")
-            parts = int(count)
-        except ValueError:
-            return None
-        if version != "v1" or not 0 < parts <= MAX_PARTS:
-            return None
+        generation, parts, digest = head
         chunks = [_kr_get(f"{self.name}#{generation}.{i}") for i in range(parts)]
         if any(c is None for c in chunks):
             return None
@@ -134,9 +138,8 @@ class Store:
         return token
 
     def _write_keyring(self, token: str) -> None:
-        old = _kr_get(self.name)
-        old_generation = old.split(" ")[1] if old and old.count(" ") == 3 else ""
-        generation = "b" if old_generation == "a" else "a"
+        old = _head(_kr_get(self.name))
+        generation = "b" if old is not None and old[0] == "a" else "a"
         chunks = [token[i:i + PART] for i in range(0, len(token), PART)] or [""]
         if len(chunks) > MAX_PARTS:
             raise SignInError("Die Anmeldung ist zu groß für den Schlüsselbund.")
@@ -144,9 +147,9 @@ class Store:
             _kr_set(f"{self.name}#{generation}.{i}", chunk)
         digest = hashlib.sha256(token.encode()).hexdigest()[:16]
         _kr_set(self.name, f"v1 {generation} {len(chunks)} {digest}")  # the switch
-        if old_generation and old:
-            for i in range(int(old.split(" ")[2]) if old.split(" ")[2].isdigit() else 0):
-                _kr_delete(f"{self.name}#{old_generation}.{i}")
+        if old is not None:
+            for i in range(old[1]):
+                _kr_delete(f"{self.name}#{old[0]}.{i}")
 
     def _clear_keyring(self) -> None:
         head = _kr_get(self.name)
