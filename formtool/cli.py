@@ -23,13 +23,10 @@ from formtool.workspace import Workspace
 if TYPE_CHECKING:  # the use cases are imported by the commands that need them (fast start)
     from email.message import EmailMessage
 
-    from formtool.mail.contacts import Contact, Skipped
-    from formtool.mail.oauth import Secret
-    from formtool.mail.outbox import Event
-    from formtool.mail.sentcopy import CopyReport
     from formtool.usecases.importing import FileReport, Imported
     from formtool.usecases.sending import Before, Result, SendPlan
     from formtool.usecases.settling import Settled
+    from formtool.usecases.types import Contact, CopyReport, Event, Secret, Skipped
 
 
 class _Group(clitext.Group):
@@ -317,8 +314,8 @@ def import_(state: _State, inputs: tuple[Path, ...], output: Path | None, form: 
         formtool import antwort.pdf -o partner.csv
         formtool import fremdes-formular.pdf --form raw
     """
-    from formtool.data.tables import Dialect
     from formtool.usecases import importing
+    from formtool.usecases.types import Dialect
 
     ws = state.workspace()
     if len(delimiter) != 1:
@@ -465,6 +462,9 @@ def mail_preview(state: _State, template: str, contacts_file: Path | None, to: s
         for shown in item_lines(line):
             click.echo(shown)
     _show_skipped(result.skipped, (contacts_file.name if contacts_file else "der Kontaktliste"))
+    for warning in result.warnings:
+        for shown in item_lines(f"Achtung: {warning}"):
+            click.echo(shown)
     if not result.written:
         raise Failure(f"Kein Kontakt gefunden{f' für „{to}“' if to else ''}.")
     _show_message(message_from_bytes(result.written[0].read_bytes(), policy=SMTP))
@@ -696,7 +696,6 @@ def mail_login(state: _State, for_imap: bool, browser: bool) -> None:
         formtool mail login --imap
         formtool mail login --browser
     """
-    from formtool.mail import smtp
     from formtool.usecases import credentials
 
     ws = state.workspace()
@@ -715,7 +714,7 @@ def mail_login(state: _State, for_imap: bool, browser: bool) -> None:
                    "Schlüsselbund gespeichert.")
         return
     settings = state.workspace().mail_settings()
-    smtp.check_settings(settings)
+    credentials.check_settings(settings)
     if not settings.user:
         raise Failure("In formtool.toml ist unter [smtp] kein user eingetragen.")
     from_env = credentials.from_environment()
@@ -864,8 +863,8 @@ def mail_fetch(state: _State, source: Path, dry_run: bool) -> None:
         formtool mail fetch --from exportierte-mails/ --dry-run
     """
     from formtool import screen
-    from formtool.mail.inbound import Kind
     from formtool.usecases import credentials, fetching
+    from formtool.usecases.types import Kind
 
     def show(handled: fetching.Handled) -> None:
         if dry_run or handled.look or handled.kind is not Kind.OTHER:
@@ -895,6 +894,10 @@ def mail_fetch(state: _State, source: Path, dry_run: bool) -> None:
             click.echo(line)
     for report in result.not_imported:
         for line in screen.item_lines(f"nicht eingelesen: {report.path.name}: {report.reason}"):
+            click.echo(line)
+    for address, names in result.filed:
+        for line in screen.item_lines(f"als Antwort von {address} vermerkt (keine Erinnerung), "
+                                      f"bitte ansehen: {', '.join(names)}"):
             click.echo(line)
     if result.not_imported_total > len(result.not_imported):
         click.echo(f"  … und {result.not_imported_total - len(result.not_imported)} weitere "

@@ -92,3 +92,40 @@ def test_preview_attaches_what_send_would_and_starts_fresh(ws: Path) -> None:
     again = invoke(ws, "mail", "preview", "einladung-fachberatung", "--to", "FB-00001")
     assert again.exit_code == 0
     assert len(list(folder.glob("*.eml"))) == 1  # this preview only
+
+
+def test_rows_less_personal_than_meant_are_warned_before_the_question(ws: Path) -> None:
+    """A list whose columns are named so that nothing matches: the mails greet
+    "Damen und Herren" and the personal forms stay empty – said with count and example."""
+    (ws / "contacts" / "fachberatungen.csv").unlink()
+    path = ws / "contacts" / "liste.csv"
+    path.write_text("Mail;Ansprechperson;Einrichtung\n"
+                    "a@kita-one.example;Frau Jana Köhler;Kita Sonnenschein\n"
+                    "b@kita-two.example;Herr Ali Yılmaz;Kita Regenbogen\n", encoding="utf-8")
+    result = invoke(ws, "mail", "preview", "einladung-fachberatung", "--attach-form",
+                    "buendnispartner")
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "Achtung: 2 von 2 E-Mails beginnen mit „Sehr geehrte Damen und Herren,“" in text
+    assert "z. B. Zeile 2 (a@kita-one.example)" in text
+    assert "Im persönlichen Formular bleiben Felder leer:" in text
+    assert "von 2 Formularen" in text and "Nachname" in text and "Organisation" not in text
+
+    from test_mail import configure
+
+    from formtool import workspace
+    from formtool.usecases import sending
+
+    configure(ws, 2525)  # a sender; nothing is sent
+    with sending.prepare(workspace.load(ws), "einladung-fachberatung",
+                         attach_form="buendnispartner") as plan:
+        warned = " ".join(plan.warnings)
+    assert "2 von 2 E-Mails beginnen mit" in warned and "bleiben Felder leer" in warned
+
+
+def test_a_list_that_greets_by_name_is_not_warned(ws: Path) -> None:
+    result = invoke(ws, "mail", "preview", "einladung-fachberatung", "--attach-form",
+                    "buendnispartner")
+    assert result.exit_code == 0, result.output
+    assert "Damen und Herren" not in " ".join(result.output.split()).split("Betreff")[0]
+    assert "bleiben Felder leer" not in result.output

@@ -386,3 +386,40 @@ def test_status_lists_the_replies_to_read(ws: Path, tmp_path: Path) -> None:
     assert rows[0]["Anfang der Nachricht"].startswith("'=HYPERLINK")  # never a formula
     both = invoke(ws, "status", "einladung", "--antworten", "--offen")
     assert both.exit_code == 2 and "Nur eines von" in both.output
+
+
+def test_a_photo_and_a_word_file_from_a_contact_are_kept_and_count_as_answer(
+        ws: Path, tmp_path: Path) -> None:
+    """A contact returns the form as a phone photo and a Word file: both are saved under
+    ruecklaeufe/, the contact is not reminded, and `status --antworten` lists the files
+    for that contact (issue 20)."""
+    import io
+    import zipfile
+
+    _journal(ws)
+    reply = _message("d.frage@kita.example", "AW: Einladung", "Anbei als Foto und Word.",
+                     In_Reply_To=SENT["d.frage@kita.example"])
+    reply.add_attachment(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(60_000), maintype="image",
+                         subtype="jpeg", filename="IMG_2040.jpg")
+    docx = io.BytesIO()
+    with zipfile.ZipFile(docx, "w") as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("word/document.xml", "<w:document/>")
+    reply.add_attachment(docx.getvalue(), maintype="application", subtype=(
+        "vnd.openxmlformats-officedocument.wordprocessingml.document"),
+        filename="Beitritt <script>.docx")
+    result = invoke(ws, "mail", "fetch", "--from", str(_as_mbox([reply], tmp_path / "box")))
+    out = " ".join(result.output.split())
+    assert result.exit_code == 1, result.output  # still to look at: not a readable form
+    assert "als Antwort von d.frage@kita.example vermerkt (keine Erinnerung)" in out
+    saved = sorted(p.name for p in (ws / "ruecklaeufe").iterdir())
+    assert len(saved) == 2 and "IMG_2040.jpg" in saved, saved
+    assert all("/" not in name for name in saved)
+    offen = invoke(ws, "status", "einladung", "--offen").output
+    assert "d.frage@kita.example" not in offen
+    antworten = " ".join(invoke(ws, "status", "einladung", "--antworten").output.split())
+    assert "d.frage@kita.example" in antworten and "IMG_2040.jpg" in antworten
+    # fetched again: nothing twice, nothing new
+    again = invoke(ws, "mail", "fetch", "--from", str(_as_mbox([reply], tmp_path / "box2")))
+    assert "als Antwort" not in again.output and again.exit_code == 0, again.output
+    assert sorted(p.name for p in (ws / "ruecklaeufe").iterdir()) == saved

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.meta
 import markupsafe
 
 from formtool.errors import FormtoolError, os_reason
@@ -49,6 +50,7 @@ class Template:
     text_body: jinja2.Template
     html_body: jinja2.Template
     reminder_of: str = ""  # "Erinnerung-an: AKTION": only those who have not answered it
+    variables: frozenset[str] = frozenset()  # the names the text and headers use
 
 
 _TEXT = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
@@ -135,11 +137,12 @@ def load_template(path: Path) -> Template:
         # Pad with newlines so that Jinja's line numbers are the file's.
         body = "\n" * number + "\n".join(lines[number:]) + "\n"
         text_body, html_body = _TEXT.from_string(plain_source(body)), _HTML.from_string(body)
+        used = jinja2.meta.find_undeclared_variables(_TEXT.parse("\n".join(lines)))
     except jinja2.TemplateSyntaxError as exc:
         raise ComposeError(f"{path}:{exc.lineno}: Fehler in der Vorlage: {_syntax(exc)}",
                            detail=str(exc.message)) from None
     name = path.name.removesuffix(".md.j2")
-    return Template(name, path, headers, text_body, html_body, reminder_of)
+    return Template(name, path, headers, text_body, html_body, reminder_of, frozenset(used))
 
 
 TEXT_WIDTH = 76  # plain-text lines a mail program shows without breaking them (RFC 5322 2.1.1

@@ -640,6 +640,7 @@ def _send(row: Sequence[Any]) -> Send:
 
 
 BOUNCED = "unzustellbar (Rückmeldung)"  # how a bounce's failure reply starts
+FILED = "datei"  # answers.kind of a return whose files are no readable form (a photo)
 
 
 @dataclass
@@ -827,15 +828,16 @@ class Journal:
         return cursor.rowcount > 0
 
     def replies(self, campaign: str) -> Iterator[Reply]:
-        """The replies without a form to ``campaign``, oldest first, with who sent them."""
+        """The replies without a form to ``campaign`` (mails, and files that are no form),
+        oldest first, with who sent them."""
         rows = self.store.execute(
             """SELECT COALESCE(c.key, ''), COALESCE(c.name, ''), COALESCE(c.organisation, ''),
                       a.email, a.received_at, a.subject, a.snippet
                FROM answers a LEFT JOIN contacts c ON c.rowid = (
                    SELECT rowid FROM contacts WHERE email = a.email COLLATE NOCASE
                    ORDER BY updated_at DESC, rowid DESC LIMIT 1)
-               WHERE a.campaign = ? AND a.kind = 'reply' ORDER BY a.received_at, a.rowid""",
-            (campaign,)).fetchall()
+               WHERE a.campaign = ? AND a.kind IN ('reply', ?)
+               ORDER BY a.received_at, a.rowid""", (campaign, FILED)).fetchall()
         return (Reply(*row) for row in rows)
 
     def imap_position(self, account: str, folder: str) -> tuple[int, int]:

@@ -28,7 +28,7 @@ from formtool.errors import FormtoolError
 from formtool.mail.inbound import MAX_MESSAGE, Big, Inbound, Kind, Optout, classify, head_of
 from formtool.mail.oauth import Secret
 from formtool.state.runlock import RunLock
-from formtool.state.store import BOUNCED, Journal, Store
+from formtool.state.store import BOUNCED, FILED, Journal, Send, Store
 from formtool.usecases import evidence, importing, settling
 from formtool.workspace import Workspace
 
@@ -68,6 +68,8 @@ class Fetched:
     to_read: list[Handled] = field(default_factory=list)  # the first TO_READ_SHOWN of them
     to_read_total: int = 0
     settled: settling.Settled | None = None  # sends of unknown outcome the mailbox settled
+    filed: list[tuple[str, list[str]]] = field(default_factory=list)  # (contact, files):
+    #   a photo or Word file from a contact, kept and recorded as the contact's answer
 
 
 def messages(source: Path) -> Iterator[tuple[str, bytes | Big]]:
@@ -244,14 +246,27 @@ class _Run:
                 importing.ImportOptions(output_dir=self.ws.root / "antworten", mail=result.mail),
                 on_file=answer)
             for key, _, tie, subject, paths in self.forms:
-                held = [reports[p] for p in paths
-                        if p in reports and reports[p].status is importing.Status.HELD]
-                if held and tie.send is not None:  # the sender's own state is what changes
+                if tie.send is None:
+                    continue
+                done = [reports[p] for p in paths if p in reports]
+                if any(r.status is importing.Status.HELD for r in done):
+                    # the sender's own state is what changes
                     self.journal.record_answer(email=tie.send.email, campaign=tie.send.campaign,
                                                message_id=key, subject=subject, kind="form")
+                elif not any(r.status.ok for r in done) and done:
+                    self._filed(key, tie.send, subject, [r.path.name for r in done])
         for key, kind, *_ in self.forms:
             self.journal.record_handled(key, kind.value)
         return result
+
+    def _filed(self, key: str, send: Send, subject: str, names: list[str]) -> None:
+        """A contact sent files that are no form (a photo of it, a Word file): an answer
+        all the same – no reminder – listed for the contact with the files to look at."""
+        shown = _names(names)
+        self.journal.record_answer(email=send.email, campaign=send.campaign, message_id=key,
+                                   subject=subject, kind=FILED,
+                                   snippet=f"Datei(en) in {RETURNS_DIR}/: {shown}")
+        self.result.filed.append((send.email, names))
 
 
 T = TypeVar("T")

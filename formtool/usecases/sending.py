@@ -10,7 +10,7 @@ tests and the benchmarks call the same two steps.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -25,6 +25,7 @@ from formtool.mail.sentcopy import CopyReport, SentCopies
 from formtool.state.runlock import RunLock
 from formtool.state.store import Journal, Send, SendState, Store
 from formtool.usecases import credentials, mailing, settling
+from formtool.usecases.gaps import Gaps
 from formtool.usecases.settling import Settled
 from formtool.workspace import ImapSettings, Workspace
 
@@ -110,6 +111,7 @@ class SendPlan:
         self.first: EmailMessage | None = None
         self.count = 0
         self._selected: set[str] = set()
+        self.gaps = Gaps(run.template, run.personal.form if run.personal else None)
         self._changed = False
         self.before.crashed = self.journal.crashed_to_unknown(self.campaign)
         self._changed = bool(self.before.crashed)
@@ -135,7 +137,8 @@ class SendPlan:
         out = [self.lock.note] if self.lock.note else []
         mismatch = smtp.domain_mismatch(self.mailing.settings)
         found = (self._too_soon(), self._same_text())
-        return out + [w for w in (mismatch, *found) if w] + self.mailing.contacts.notes
+        return (out + [w for w in (mismatch, *found) if w] + self.mailing.contacts.notes
+                + self.gaps.warnings())
 
     def _same_text(self) -> str:
         """The same text sent before under another campaign name (a template copied to a
@@ -225,6 +228,7 @@ class SendPlan:
                 self.problems.append(problem)
                 continue
             self.count += 1
+            self.gaps.add(contact)
             self._selected.add(normalise(contact.email))
             seen.append(contact)
             if self.first is None:
@@ -344,6 +348,7 @@ class Preview:
     written: list[Path]
     skipped: list[Skipped]
     contacts: list[str] = field(default_factory=list)  # the list used, its columns, notes
+    warnings: list[str] = field(default_factory=list)  # rows less personal than meant
 
 
 def preview(ws: Workspace, template: str, *, contacts_file: Path | None = None,
@@ -364,10 +369,18 @@ def preview(ws: Workspace, template: str, *, contacts_file: Path | None = None,
         if target.is_dir():
             for old in target.glob("*.eml"):  # a fresh preview, not beside the last one
                 old.unlink()
-        written = list(run.preview(target, selected))
+        gaps = Gaps(run.template, run.personal.form if run.personal else None)
+        written = list(run.preview(target, _counted(selected, gaps)))
         if store is not None:
             store.checkpoint()
-    return Preview(target, written, list(run.contacts.skipped), run.contacts.described())
+    return Preview(target, written, list(run.contacts.skipped), run.contacts.described(),
+                   gaps.warnings())
+
+
+def _counted(contacts: Iterable[Contact], gaps: Gaps) -> Iterator[Contact]:
+    for contact in contacts:
+        gaps.add(contact)
+        yield contact
 
 
 def opt_out(ws: Workspace, addresses: list[str], source: str = "manuell") -> int:
