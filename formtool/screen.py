@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, TextIO
 from formtool.usecases.status import Report, View
 
 if TYPE_CHECKING:
-    from formtool.mail.inbound import Kind
+    from formtool.usecases.types import Kind
 
 WIDTH = 80
 INDENT = 2

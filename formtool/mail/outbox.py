@@ -134,7 +134,8 @@ class Outbox:
                  retry_delays: tuple[float, ...] = (2.0, 10.0, 30.0),
                  sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.time,
-                 stop_grace: float = STOP_GRACE, copies: SentCopies | None = None) -> None:
+                 stop_grace: float = STOP_GRACE, copies: SentCopies | None = None,
+                 stop: threading.Event | None = None) -> None:
         self.settings = settings
         self.copies = copies
         self.journal = journal
@@ -144,7 +145,9 @@ class Outbox:
         self.retry_delays = retry_delays
         self.sleep = sleep
         self.stop_grace = stop_grace
-        self.stop = threading.Event()
+        # set from outside (the web page's "Abbrechen"): no new message starts, the one
+        # under way is recorded – as Ctrl-C does, without cutting connections
+        self.stop = stop or threading.Event()
         self.limiter = RateLimiter(settings, journal.sent_since(clock() - 86400.0),
                                    clock=clock, sleep=sleep)
         self.summary = Summary()
@@ -191,6 +194,7 @@ class Outbox:
                 self.summary.wall = str(self.fatal)
                 return self.summary
             raise self.fatal
+        self.summary.interrupted = self.stop.is_set() and not self.summary.wall
         return self.summary
 
     def _take(self) -> tuple[Contact, Built] | None:

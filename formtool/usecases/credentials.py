@@ -104,6 +104,13 @@ def from_environment() -> str | None:
     return os.environ.get(PASSWORD_ENV) or None
 
 
+def check_settings(settings: MailSettings) -> None:
+    """The [sender]/[smtp] settings complete and consistent, before anything is asked."""
+    from formtool.mail import smtp
+
+    smtp.check_settings(settings)
+
+
 def login(settings: MailSettings, password: str, *, store: bool = True) -> None:
     """`formtool mail login`: test the login, then keep the password in the keyring
     (not one from the environment: ``store`` False)."""
