@@ -555,36 +555,22 @@ def _named(contact: Contact) -> str:
 
 
 def _show_plan(plan: SendPlan, limit: int | None) -> None:
-    run, before = plan.mailing, plan.before
-    click.echo(f"Aktion „{run.campaign}“, Vorlage {run.template.path.name}, "
-               f"Kontakte {run.contacts.path.name}:")
-    if plan.only_unanswered:
-        click.echo(f"  nur wer „{plan.only_unanswered}“ bekam und noch nicht geantwortet hat")
+    before = plan.before
     from formtool.screen import item_lines
 
-    described = run.contacts.described()  # (the notes come among the warnings below)
-    shown_lines = ([described[0]] if run.contacts.passed_over else []) + (
-        [described[1]] if run.contacts.mapping else [])
-    for line in shown_lines:
+    heading, *items = plan.described(limit)
+    click.echo(heading)
+    for line in items:
         for shown in item_lines(line):
             click.echo(shown)
-    click.echo(f"  zu senden: {plan.count}" + (f" (davon jetzt höchstens {limit})"
-                                                if limit else ""))
-    for label, value in (("schon gesendet", before.already_sent),
-                         ("abgemeldet", before.opted_out),
-                         ("haben schon geantwortet, auch in einer früheren Aktion (trotzdem "
-                          "senden: --auch-beantwortete)", before.answered),
-                         ("früher abgewiesen (erneut mit --retry-failed)", len(before.failed))):
-        if value:
-            click.echo(f"  {label}: {value}")
-    if before.crashed:
-        click.echo(f"  Achtung: {len(before.crashed)} E-Mail(s) eines abgebrochenen Laufs waren "
-                   "gerade in Zustellung; ob sie ankamen, ist unbekannt.")
     if before.settled is not None:
         _show_settled(before.settled, "werden nicht erneut gesendet")
     _show_unknown([_named(c) for c in before.unknown])
     for warning in plan.warnings:
         click.echo(f"  Achtung: {warning}")
+    if plan.wait_words():
+        for shown in item_lines(plan.wait_words()):
+            click.echo(shown)
     if plan.count == 0:
         click.echo("Nichts zu senden.")
 

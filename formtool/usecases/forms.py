@@ -67,3 +67,13 @@ def generate_blank(ws: Workspace | None, name: str, output: Path | None) -> tupl
     out = layout.write_blank(definition, output or Path(f"{definition.id}.pdf"),
                              alliance=alliance)
     return out, definition.title
+
+
+def blank_pdf(ws: Workspace, name: str) -> tuple[str, bytes]:
+    """A form's blank PDF, made now: (file name, bytes) – for a download."""
+    from formtool.data.filenames import safe_filename
+    from formtool.pdf import layout
+
+    definition = formdef.load(formdef.find_definition(ws.forms_dir, name))
+    data = layout.render(definition, alliance=ws.alliance_name)
+    return safe_filename(definition.file_name, suffix=".pdf"), data

@@ -140,6 +140,51 @@ class SendPlan:
         return (out + [w for w in (mismatch, *found) if w] + self.mailing.contacts.notes
                 + self.gaps.warnings())
 
+    def described(self, limit: int | None = None) -> list[str]:
+        """The confirmation in German, as both front ends show it: the first line is
+        the heading, each further one an item (the CLI indents them)."""
+        run, before = self.mailing, self.before
+        lines = [f"Aktion „{run.campaign}“, Vorlage {run.template.path.name}, "
+                 f"Kontakte {run.contacts.path.name}:"]
+        if self.only_unanswered:
+            lines.append(f"nur wer „{self.only_unanswered}“ bekam und noch nicht geantwortet "
+                         "hat")
+        described = run.contacts.described()  # (the notes come among the warnings)
+        if run.contacts.passed_over:
+            lines.append(described[0])
+        if run.contacts.mapping:
+            lines.append(described[1])
+        lines.append(f"zu senden: {self.count}" + (f" (davon jetzt höchstens {limit})"
+                                                     if limit else ""))
+        for label, value in (("schon gesendet", before.already_sent),
+                             ("abgemeldet", before.opted_out),
+                             ("haben schon geantwortet, auch in einer früheren Aktion "
+                              "(trotzdem senden: --auch-beantwortete)", before.answered),
+                             ("früher abgewiesen (erneut mit --retry-failed)",
+                              len(before.failed))):
+            if value:
+                lines.append(f"{label}: {value}")
+        if before.crashed:
+            lines.append(f"Achtung: {len(before.crashed)} E-Mail(s) eines abgebrochenen Laufs "
+                         "waren gerade in Zustellung; ob sie ankamen, ist unbekannt.")
+        return lines
+
+    def wait_words(self) -> str:
+        """How long the provider limits make this run wait, in words ("" when not)."""
+        settings = self.mailing.settings
+        for per, count, unit in ((settings.per_day, 86400, "Tag"),
+                                 (settings.per_hour, 3600, "Stunde"),
+                                 (settings.per_minute, 60, "Minute")):
+            if per and self.count > per:
+                seconds = (self.count - 1) // per * count
+                hours = seconds / 3600
+                span = (f"etwa {seconds // 60} Minuten" if hours < 2 else
+                        f"etwa {hours:.0f} Stunden" if hours < 48 else
+                        f"etwa {hours / 24:.0f} Tage")
+                return (f"Ihr Anbieter erlaubt höchstens {per} E-Mails pro {unit} "
+                        f"([limits]): der Versand dauert {span}.")
+        return ""
+
     def _same_text(self) -> str:
         """The same text sent before under another campaign name (a template copied to a
         new name): how many of those selected got it then, and when."""

@@ -1,0 +1,99 @@
+"""Use case: the contact lists in ``contacts/`` – uploaded, looked at page by page, with
+the rows that will be skipped and why, the duplicates and the opted-out addresses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from formtool import atomic
+from formtool.data.filenames import safe_filename
+from formtool.errors import FormtoolError
+from formtool.mail import contacts
+from formtool.mail.contacts import Skipped
+from formtool.state.store import Journal, Store
+from formtool.workspace import Workspace
+
+MAX_UPLOAD = 20 * 1024 * 1024  # a list of 60,000 contacts is about 8 MB
+LIST_SUFFIXES = (".csv", ".txt")
+
+
+class ListError(FormtoolError):
+    """An upload or a list name that cannot be taken."""
+
+
+def lists(ws: Workspace) -> list[str]:
+    """The lists in contacts/, by name (files only, no lock or hidden files)."""
+    if not ws.contacts_dir.is_dir():
+        return []
+    return sorted(p.name for p in ws.contacts_dir.iterdir() if p.is_file()
+                  and p.suffix.lower() in LIST_SUFFIXES and not p.name.startswith((".", "~$")))
+
+
+def path_of(ws: Workspace, name: str) -> Path:
+    """A list by its name as ``lists`` gives it; never a path outside contacts/."""
+    if name not in lists(ws):
+        raise ListError(f"Keine Kontaktliste „{name}“ in contacts/ (vorhanden: "
+                        f"{', '.join(lists(ws)) or 'keine'}).")
+    return ws.contacts_dir / name
+
+
+def save_upload(ws: Workspace, filename: str, data: bytes) -> str:
+    """Store an uploaded list under a safe name in contacts/ (replacing one of the same
+    name, atomically); it is read once first, so a file that is no list is refused."""
+    if len(data) > MAX_UPLOAD:
+        raise ListError(f"„{filename}“ ist {len(data) / 1024 / 1024:.1f} MB groß; höchstens "
+                        f"{MAX_UPLOAD // 1024 // 1024} MB.")
+    suffix = Path(filename).suffix.lower()
+    if suffix in (".xlsx", ".xls", ".ods", ".numbers"):
+        raise ListError(f"„{filename}“ ist eine Tabelle: bitte in Excel „Speichern unter → "
+                        "CSV UTF-8“ wählen und die .csv-Datei hochladen.")
+    if suffix not in LIST_SUFFIXES:
+        raise ListError(f"„{filename}“ ist keine CSV-Datei (erwartet: .csv).")
+    name = safe_filename(Path(filename).stem or "kontakte", suffix=".csv", max_length=80)
+    ws.contacts_dir.mkdir(parents=True, exist_ok=True)
+    probe = ws.contacts_dir / f".upload-{name}"
+    atomic.write_bytes(probe, data)
+    try:
+        listed = contacts.read(probe)
+        sum(1 for _ in listed)
+    except BaseException:
+        probe.unlink(missing_ok=True)
+        raise
+    probe.replace(ws.contacts_dir / name)
+    return name
+
+
+@dataclass
+class ListView:
+    """One page of a list, and what the whole list holds."""
+
+    name: str
+    described: list[str]
+    header: list[str]
+    rows: list[list[str]]  # this page: row number, id, e-mail, then the columns
+    total: int = 0  # valid contacts
+    page: int = 1
+    pages: int = 1
+    skipped: list[Skipped] = field(default_factory=list)
+    opted_out: list[str] = field(default_factory=list)  # addresses never mailed again
+
+
+def view(ws: Workspace, name: str, *, page: int = 1, per_page: int = 50) -> ListView:
+    listed = contacts.read(path_of(ws, name))
+    first = (max(1, page) - 1) * per_page
+    rows: list[list[str]] = []
+    opted_out: list[str] = []
+    total = 0
+    with Store(ws.state_db) as store:
+        journal = Journal(store)
+        for contact in listed:
+            if contact.opted_out or journal.is_opted_out(contact.email):
+                opted_out.append(contact.email)
+            if first <= total < first + per_page:
+                rows.append([str(contact.row), contact.key, contact.email,
+                             *(contact.get(h) for h in listed.header)])
+            total += 1
+    pages = max(1, -(-total // per_page))
+    return ListView(name, listed.described(), ["Zeile", "ID", "E-Mail", *listed.header], rows,
+                    total, min(max(1, page), pages), pages, list(listed.skipped), opted_out)
