@@ -15,17 +15,17 @@ $(BIN)/formtool: pyproject.toml
 	touch $@
 
 # Independent readers and peers for the tests: qpdf, pdftk, poppler, LibreOffice Calc,
-# Dovecot (Debian) and
-# pdf.js / pdf-lib (npm, into tests/js/node_modules).
+# Dovecot, Chromium for the web page (Debian) and
+# pdf.js / pdf-lib / axe-core (npm, into tests/js/node_modules).
 readers:
 	@missing=""; for t in qpdf pdftk pdftotext soffice; do command -v $$t >/dev/null || missing=1; done; \
-	test -x /usr/sbin/dovecot || missing=1; \
+	test -x /usr/sbin/dovecot || missing=1; test -x /usr/bin/chromium || missing=1; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qpdf pdftk-java poppler-utils libreoffice-calc-nogui dovecot-imapd >/dev/null; \
-	  else echo "Bitte installieren: sudo apt-get install qpdf pdftk-java poppler-utils libreoffice-calc-nogui dovecot-imapd"; exit 1; fi; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qpdf pdftk-java poppler-utils libreoffice-calc-nogui dovecot-imapd chromium >/dev/null; \
+	  else echo "Bitte installieren: sudo apt-get install qpdf pdftk-java poppler-utils libreoffice-calc-nogui dovecot-imapd chromium"; exit 1; fi; \
 	fi
-	@test -d tests/js/node_modules/pdfjs-dist || (cd tests/js && npm ci --no-audit --no-fund --silent)
+	@test -d tests/js/node_modules/axe-core || (cd tests/js && npm ci --no-audit --no-fund --silent)
 
 test: $(BIN)/formtool readers
 	$(BIN)/ruff check formtool tests

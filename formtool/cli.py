@@ -550,8 +550,9 @@ def mail_send(state: _State, template: str, contacts_file: Path | None, campaign
 
 
 def _named(contact: Contact) -> str:
-    name = contact.display_name
-    return f"{name} <{contact.email}>" if name else contact.email
+    from formtool.usecases.sending import named
+
+    return named(contact)
 
 
 def _show_plan(plan: SendPlan, limit: int | None) -> None:
@@ -641,20 +642,11 @@ def _send_with_progress(plan: SendPlan, password: Secret, total: int, limit: int
 
 
 def _show_summary(result: Result) -> None:
-    summary = result.summary
-    parts = [f"{summary.sent} gesendet"]
-    for label, value in (("fehlgeschlagen", summary.failed),
-                         ("zurückgestellt (später erneut)", summary.pending),
-                         ("Zustand unbekannt", summary.unknown + len(result.before.unknown)),
-                         ("schon vorher gesendet", result.before.already_sent),
-                         ("abgemeldet", result.before.opted_out),
-                         ("wegen --limit nicht gesendet", summary.not_sent_limit)):
-        if value:
-            parts.append(f"{value} {label}")
-    click.echo("Fertig: " + ", ".join(parts) + ".")
-    for contact, reply in summary.failures:
-        click.echo(f"  fehlgeschlagen: Zeile {contact.row} ({_named(contact)}): {reply}")
-    _show_unknown([_named(c) for c, _ in summary.unknowns]
+    heading, *failures = result.described()
+    click.echo(heading)
+    for line in failures:
+        click.echo(f"  {line}")
+    _show_unknown([_named(c) for c, _ in result.summary.unknowns]
                   + [_named(c) for c in result.before.unknown])
 
 
@@ -1069,7 +1061,9 @@ def website_(state: _State, group_by: str, show_diff: bool, out_dir: Path | None
               type=click.Path(file_okay=False, path_type=Path),
               default=Path("demo-workspace"), show_default=True,
               help="Ordner für die Demo (ein früherer Demo-Ordner wird ersetzt).")
-def demo_(directory: Path) -> None:
+@click.option("--web", "then_web", is_flag=True,
+              help="Danach den Demo-Ordner im Browser öffnen (wie formtool web).")
+def demo_(directory: Path, then_web: bool) -> None:
     """Die ganze Runde vorführen: Formulare, Einladungen, Rückläufe, Stand, Erinnerungen.
 
     Läuft ohne Konto und ohne Internet: ein eingebauter Mailserver auf diesem Rechner
@@ -1088,6 +1082,32 @@ def demo_(directory: Path) -> None:
         click.echo()
         for line in screen.campaign_lines(status.summary_row(campaign)):
             click.echo(line)
+    if then_web:
+        from formtool.web.server import serve
+
+        click.echo()
+        serve(directory.resolve(), say=click.echo)
+
+
+@cli.command("web")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="Port auf diesem Rechner (ist er belegt: der nächste freie; 0: irgendeiner).")
+@click.option("--no-browser", is_flag=True, help="Den Browser nicht selbst öffnen.")
+@pass_state
+def web_(state: _State, port: int, no_browser: bool) -> None:
+    """Die Seite im Browser: alles, was die Befehle können, ohne Eingabefenster.
+
+    Nur auf diesem Rechner erreichbar (127.0.0.1); die Adresse mit ihrem Schlüssel
+    steht im Fenster. Beenden mit Strg+C oder „formtool beenden“ auf der Seite.
+
+    \b
+    Beispiel:
+        formtool web
+        formtool --workspace Bündnis web --port 8800
+    """
+    from formtool.web.server import serve
+
+    serve(state.workspace().root, port=port, open_browser=not no_browser, say=click.echo)
 
 
 @cli.command("forget")

@@ -3,6 +3,7 @@ the rows that will be skipped and why, the duplicates and the opted-out addresse
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,10 +86,12 @@ def view(ws: Workspace, name: str, *, page: int = 1, per_page: int = 50) -> List
     rows: list[list[str]] = []
     opted_out: list[str] = []
     total = 0
-    with Store(ws.state_db) as store:
-        journal = Journal(store)
+    with contextlib.ExitStack() as stack:  # looking creates nothing: no state.db, no opt-out
+        journal = (Journal(stack.enter_context(Store(ws.state_db)))
+                   if ws.state_db.exists() else None)
         for contact in listed:
-            if contact.opted_out or journal.is_opted_out(contact.email):
+            if contact.opted_out or (journal is not None
+                                     and journal.is_opted_out(contact.email)):
                 opted_out.append(contact.email)
             if first <= total < first + per_page:
                 rows.append([str(contact.row), contact.key, contact.email,

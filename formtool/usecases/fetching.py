@@ -461,3 +461,26 @@ def _optout(journal: Journal, found: Inbound, dry_run: bool) -> str:
     if found.unverified:
         note += f" (Absender nicht bestätigt: {found.unverified} – gefälscht?)"
     return note
+
+
+MAX_UPLOAD_FILE = 50 * 1024 * 1024  # a returned form; the scan of a thick one stays below
+
+
+def import_uploaded(ws: Workspace, files: Iterable[tuple[str, bytes]], *,
+                    on_file: Callable[[importing.FileReport], None] = lambda r: None
+                    ) -> importing.Imported:
+    """Returned forms handed in as (name, bytes) – the web page's upload: saved under
+    ruecklaeufe/ by the same safe, unique names as the mailbox's (the same bytes keep
+    their file), then imported like ``formtool import ruecklaeufe/…``. Names never
+    become paths; a file over MAX_UPLOAD_FILE is refused before anything is saved."""
+    folder = _Folder(ws.root / RETURNS_DIR)
+    chosen = list(files)
+    for name, data in chosen:
+        if len(data) > MAX_UPLOAD_FILE:
+            raise FetchError(f"„{name}“ ist {len(data) // (1024 * 1024)} MB groß; höchstens "
+                             f"{MAX_UPLOAD_FILE // (1024 * 1024)} MB je Datei. Nichts "
+                             "übernommen.")
+    saved = [folder.save(name.replace("\\", "/").rsplit("/", 1)[-1] or "Anhang", data)
+             for name, data in chosen]
+    return importing.run_import(ws, sorted(set(saved)), importing.ImportOptions(
+        output_dir=ws.root / "antworten"), on_file=on_file)

@@ -63,12 +63,36 @@ class Result:
         return (missing(self.skipped) + s.failed + s.pending + s.unknown
                 + len(self.before.unknown) + len(self.before.failed))
 
+    def described(self) -> list[str]:
+        """The run's result in German, as both front ends show it: the count line,
+        then one line per refused recipient."""
+        summary = self.summary
+        parts = [f"{summary.sent} gesendet"]
+        for label, value in (("fehlgeschlagen", summary.failed),
+                             ("zurückgestellt (später erneut)", summary.pending),
+                             ("Zustand unbekannt", summary.unknown + len(self.before.unknown)),
+                             ("schon vorher gesendet", self.before.already_sent),
+                             ("abgemeldet", self.before.opted_out),
+                             ("wegen --limit nicht gesendet", summary.not_sent_limit)):
+            if value:
+                parts.append(f"{value} {label}")
+        lines = ["Fertig: " + ", ".join(parts) + "."]
+        for contact, reply in summary.failures:
+            lines.append(f"fehlgeschlagen: Zeile {contact.row} ({named(contact)}): {reply}")
+        return lines
+
     def trouble_words(self) -> str:
         """Who did not get the mail, by why, in German (for the run's last line)."""
         s = self.summary
         return trouble_words(skipped=missing(self.skipped),
                              failed=s.failed + len(self.before.failed),
                              pending=s.pending, unknown=s.unknown + len(self.before.unknown))
+
+
+def named(contact: Contact) -> str:
+    """"Jana Köhler <jana@…>", or the address alone."""
+    name = contact.display_name
+    return f"{name} <{contact.email}>" if name else contact.email
 
 
 def missing(skipped: list[Skipped]) -> int:

@@ -65,6 +65,12 @@ def _advice(state: SendState, reply: str) -> str:
 
 def report(ws: Workspace, campaign: str | None = None, view: View = View.SUMMARY) -> Report:
     """The campaigns (or one), as a table of plain values."""
+    if not ws.state_db.exists():  # nothing sent yet; looking creates nothing
+        if campaign:
+            raise StatusError(f"Aktion „{campaign}“ gibt es nicht (vorhanden: keine).")
+        header = {View.OPEN: OPEN_HEADER, View.REPLIES: REPLIES_HEADER,
+                  View.ERRORS: ERRORS_HEADER}.get(view, SUMMARY_HEADER)
+        return Report(view, header, [])
     live = runlock.active(ws.state_dir)  # a run is sending: its 'sending' rows are live
     with Store(ws.state_db) as store:
         journal = Journal(store)
@@ -143,3 +149,28 @@ def mark_answered(ws: Workspace, campaign: str, addresses: list[str], *, note: s
                                           snippet=note)
         store.checkpoint()
     return unknown
+
+
+def next_steps(table: Report) -> list[str]:
+    """What to do next, in words, from the summary (the web page's overview)."""
+    if table.view is not View.SUMMARY:
+        return []
+    if not table.rows:
+        return ["Noch nichts gesendet. Prüfen Sie die Kontaktliste, sehen Sie sich die "
+                "Vorlage an (Vorschau) und senden Sie die Einladung."]
+    at = {name: i for i, name in enumerate(table.header)}
+    steps = []
+    for row in table.rows:
+        name, open_, failed, unknown, undelivered = (
+            row[0], row[at["offen"]], row[at["fehlgeschlagen"]], row[at["unbekannt"]],
+            row[at["unzustellbar"]])
+        if isinstance(unknown, int) and unknown:
+            steps.append(f"„{name}“: bei {unknown} E-Mail(s) ist unbekannt, ob sie ankamen – "
+                         "bitte im Ordner „Gesendet“ nachsehen.")
+        if isinstance(failed, int) and isinstance(undelivered, int) and failed + undelivered:
+            steps.append(f"„{name}“: {failed + undelivered} Adresse(n) nicht erreicht – "
+                         "Adressen prüfen (formtool status AKTION --fehler).")
+        if isinstance(open_, int) and open_:
+            steps.append(f"„{name}“: {open_} haben noch nicht geantwortet – Postfach "
+                         "abrufen, dann eine Erinnerung nur an sie senden.")
+    return steps or ["Alle haben geantwortet. Die Antworten stehen unter „Antworten“."]

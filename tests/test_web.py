@@ -1,0 +1,353 @@
+"""`formtool web` (issue 23): the real server in its own process, a real Chromium.
+
+The guard (token → cookie, Host, Origin, CSRF, headers), every GET page changing
+nothing, hostile values shown as text, axe-core on every page at 390 and 1280 px,
+and a send through the page to a local SMTP server: once per contact whatever is
+clicked, cancellable, resumable, sharing the CLI's run lock."""
+
+from __future__ import annotations
+
+import http.client
+import re
+import time
+import urllib.parse
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import invoke, pdftk_fill
+from mailhelpers import PASSWORD, USER, FaultyMailbox
+from smtpserver import LocalSmtpServer
+from test_mail import configure
+from webhelpers import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    SHOTS,
+    Web,
+    axe_violations,
+    running,
+    snapshot,
+    wait_done,
+)
+
+PAGES = ["/", "/kontakte", "/formulare", "/aktionen", "/aktionen/einladung-fachberatung",
+         "/antworten"]
+HOSTILE = ['<script>alert("x")</script>', '"><img src=x onerror=alert(1)>',
+           "javascript:alert(1)", "=HYPERLINK(\"http://evil.example\")", "{{ 7*7 }}"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "Debian's chromium is needed: make readers"
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def smtp(ws: Path, certificate: tuple[Path, Path]) -> Iterator[LocalSmtpServer]:
+    certfile, keyfile = certificate
+    with LocalSmtpServer(FaultyMailbox(), security="starttls", certfile=certfile,
+                         keyfile=keyfile, auth=(USER, PASSWORD)) as server:
+        configure(ws, server.port, ca_file=certfile)
+        yield server
+
+
+@pytest.fixture
+def web(ws: Path, smtp: LocalSmtpServer) -> Iterator[Web]:
+    with running(ws, env={"FORMTOOL_SMTP_PASSWORD": PASSWORD}) as started:
+        yield started
+
+
+def _request(web: Web, method: str, path: str, *, headers: dict[str, str] | None = None,
+             body: str = "") -> http.client.HTTPResponse:
+    connection = http.client.HTTPConnection("127.0.0.1", web.port, timeout=10)
+    sent = {"Host": f"127.0.0.1:{web.port}", **(headers or {})}
+    if body:
+        sent.setdefault("Content-Type", "application/x-www-form-urlencoded")
+    connection.request(method, path, body=body.encode() or None, headers=sent)
+    response = connection.getresponse()
+    response.read()
+    return response
+
+
+def _cookie(web: Web) -> str:
+    query = urllib.parse.urlsplit(web.url).query
+    answer = _request(web, "GET", f"/?{query}")
+    assert answer.status == 303 and answer.getheader("Location") == "/"
+    cookie = answer.getheader("Set-Cookie") or ""
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
+    return cookie.split(";", 1)[0]
+
+
+def _page(browser: Any, web: Web, *, width: int = 1280, **options: Any) -> Any:
+    context = browser.new_context(viewport={"width": width, "height": 900}, **options)
+    page = context.new_page()
+    page.goto(web.url)
+    assert "token=" not in page.url  # the token has left the address
+    return page
+
+
+def test_only_the_page_itself_gets_in(web: Web, ws: Path) -> None:
+    before = snapshot(ws)
+    plain = _request(web, "GET", "/")
+    assert plain.status == 403  # no cookie: no data, only how to open formtool
+    cookie = _cookie(web)
+    assert _request(web, "GET", "/", headers={"Cookie": cookie}).status == 200
+    wrong = _request(web, "GET", "/?token=falsch")
+    assert wrong.status == 403 and not wrong.getheader("Set-Cookie")
+    for host in ("evil.example", f"evil.example:{web.port}", "127.0.0.1", "0.0.0.0:1"):
+        assert _request(web, "GET", "/", headers={"Cookie": cookie, "Host": host}
+                        ).status == 403, host
+    # every change is a POST with the page's Origin and its CSRF token
+    csrf = _csrf(web, cookie)
+    text = "Subject: gekapert\n\nweg\n"
+    form = urllib.parse.urlencode({"csrf": csrf, "text": text})
+    path = "/aktionen/einladung-fachberatung/speichern"
+    for origin in (None, "null", "http://evil.example", f"http://127.0.0.1:{web.port + 1}"):
+        headers = {"Cookie": cookie, **({"Origin": origin} if origin else {})}
+        assert _request(web, "POST", path, headers=headers, body=form).status == 403, origin
+    own = {"Cookie": cookie, "Origin": web.base}
+    no_token = urllib.parse.urlencode({"text": text})
+    assert _request(web, "POST", path, headers=own, body=no_token).status == 403
+    bad_token = urllib.parse.urlencode({"csrf": csrf[:-2] + "xx", "text": text})
+    assert _request(web, "POST", path, headers=own, body=bad_token).status == 403
+    assert _request(web, "POST", "/beenden", headers={"Cookie": cookie}).status == 403
+    assert snapshot(ws) == before  # nothing changed
+    # GET never changes anything, and a GET to a POST route is refused
+    assert _request(web, "GET", path, headers={"Cookie": cookie}).status == 405
+    for answer in (plain, _request(web, "GET", "/kontakte", headers={"Cookie": cookie})):
+        csp = answer.getheader("Content-Security-Policy") or ""
+        assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
+        assert "form-action 'self'" in csp and "unsafe-inline" not in csp
+        assert answer.getheader("X-Content-Type-Options") == "nosniff"
+        assert answer.getheader("Referrer-Policy") == "same-origin"
+        assert answer.getheader("Cache-Control") == "no-store"
+
+
+def _csrf(web: Web, cookie: str) -> str:
+    connection = http.client.HTTPConnection("127.0.0.1", web.port, timeout=10)
+    connection.request("GET", "/", headers={"Host": f"127.0.0.1:{web.port}", "Cookie": cookie})
+    html = connection.getresponse().read().decode()
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found
+    return found.group(1)
+
+
+def test_the_server_listens_on_loopback_only(web: Web) -> None:
+    import socket
+
+    own = [a[4][0] for a in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)]
+    for address in {a for a in own if not a.startswith("127.")}:
+        with socket.socket() as probe:
+            probe.settimeout(1)
+            assert probe.connect_ex((address, web.port)) != 0, address
+
+
+def test_every_page_reads_and_nothing_changes(browser: Any, web: Web, ws: Path) -> None:
+    """Every page, and every same-site link on them, opened in Chromium: each answers,
+    none shows an error, and the workspace is byte for byte as before."""
+    invoke(ws, "forms", "list")
+    before = snapshot(ws)
+    page = _page(browser, web)
+    seen: set[str] = set()
+    queue = list(PAGES)
+    while queue and len(seen) < 60:
+        path = queue.pop(0)
+        if path in seen:
+            continue
+        seen.add(path)
+        if path.endswith((".pdf", ".csv", ".xlsx")):
+            answer = page.request.get(web.base + path)
+            assert answer.status == 200, path
+            continue
+        answer = page.goto(web.base + path)
+        assert answer is not None and answer.status == 200, (path, page.content()[:500])
+        assert "Unerwarteter Fehler" not in (page.text_content("main") or "")
+        for href in page.eval_on_selector_all(
+                "a[href]", "els => els.map(e => e.getAttribute('href'))"):
+            if href.startswith("/") and not href.startswith("/static"):
+                queue.append(href)
+    assert {"/", "/kontakte", "/formulare", "/antworten"} <= seen
+    assert any(p.endswith(".pdf") for p in seen)  # the blank form's download
+    assert snapshot(ws) == before
+
+
+def test_pages_pass_axe_and_fit_390_and_1280(browser: Any, web: Web, ws: Path) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    problems = {}
+    for width in (390, 1280):
+        page = _page(browser, web, width=width, bypass_csp=True)  # to inject axe-core
+        for path in [*PAGES, "/kontakte?liste=fachberatungen.csv"]:
+            page.goto(web.base + path)
+            found = axe_violations(page)
+            if found:
+                problems[(path, width)] = found
+            overflow = page.evaluate("document.documentElement.scrollWidth - innerWidth")
+            assert overflow <= 0, (path, width, overflow)
+            name = path.strip("/").replace("/", "_").replace("?", "_") or "uebersicht"
+            page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
+        page.context.close()
+    assert problems == {}
+
+
+def _hostile_list(ws: Path) -> Path:
+    import csv
+
+    (ws / "contacts" / "fachberatungen.csv").unlink()
+    path = ws / "contacts" / "feindlich.csv"
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        out = csv.writer(fh, delimiter=";")
+        out.writerow(["id", "anrede", "vorname", "nachname", "organisation", "email"])
+        for i, value in enumerate(HOSTILE, 1):
+            out.writerow([f"H-{i}", "Frau", value, value, value, f"h{i}@kita.example"])
+        out.writerow(["H-9", "Frau", "x", "y", "z", "<script>@x.example"])  # skipped, shown
+    return path
+
+
+def test_hostile_values_are_shown_as_typed(browser: Any, web: Web, ws: Path) -> None:
+    _hostile_list(ws)
+    (ws / "templates" / "einladung-fachberatung.md.j2").write_text(
+        "Subject: Einladung für {{ organisation }}\n\n{{ anrede_brief }}\n\n"
+        "Ihre Organisation: {{ organisation }}\n", encoding="utf-8")
+    page = _page(browser, web)
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(web.base + "/kontakte?liste=feindlich.csv")
+    cells = page.eval_on_selector_all("td", "els => els.map(e => e.textContent)")
+    for value in HOSTILE:
+        assert value in cells, value
+    assert page.query_selector("img[src=x]") is None
+    skipped = page.text_content("main") or ""
+    assert "<script>@x.example" in skipped
+    page.goto(web.base + "/aktionen/einladung-fachberatung?liste=feindlich.csv")
+    text = page.text_content("main") or ""
+    assert 'Einladung für <script>alert("x")</script>' in text
+    frame = page.frame_locator("iframe").first
+    assert '<script>alert("x")</script>' in (frame.locator("body").text_content() or "")
+    sandbox = page.get_attribute("iframe", "sandbox")
+    assert sandbox == ""  # no scripts, no same origin
+    page.wait_for_timeout(300)
+    assert dialogs == []
+
+
+def _send_through_the_page(page: Any, web: Web, *, double: bool = True) -> str:
+    page.goto(web.base + "/aktionen/einladung-fachberatung?liste=fachberatungen.csv")
+    page.click("text=Prüfen")
+    page.wait_for_url(re.compile(r".*/bestaetigen/.*"))
+    confirm = page.url
+    button = page.locator("button", has_text="jetzt senden")
+    if double:
+        button.dblclick()
+    else:
+        button.click()
+    page.wait_for_url(re.compile(r".*/aufgaben/.*"))
+    return confirm
+
+
+def test_a_send_through_the_page_reaches_everyone_once(browser: Any, web: Web, ws: Path,
+                                                      smtp: LocalSmtpServer) -> None:
+    page = _page(browser, web)
+    confirm = _send_through_the_page(page, web)
+    # a second tab sends the same confirmation, and the first one goes Back and resubmits
+    other = page.context.new_page()
+    other.goto(confirm)
+    if other.locator("button", has_text="jetzt senden").count():
+        other.locator("button", has_text="jetzt senden").click()
+    wait_done(page)
+    job = page.url
+    page.go_back()  # the confirmation again: it knows its send
+    assert page.url == confirm
+    assert "läuft schon oder ist fertig" in (page.text_content("main") or "")
+    assert page.locator("button", has_text="jetzt senden").count() == 0
+    key = confirm.rsplit("/", 1)[1]
+    csrf = page.get_attribute("input[name=csrf]", "value")
+    again = page.request.post(web.base + "/aktionen/einladung-fachberatung/senden",
+                              form={"csrf": csrf or "", "schluessel": key},
+                              headers={"Origin": web.base}, max_redirects=0)
+    assert again.status == 303 and again.headers["location"] == urllib.parse.urlsplit(job).path
+    recipients = Counter(r.message()["To"] for r in smtp.handler.received)
+    assert recipients and max(recipients.values()) == 1, recipients
+    status = " ".join(invoke(ws, "status").output.split())
+    sent = len(recipients)
+    assert f"gesendet {sent}" in status
+    page.goto(web.base + "/")
+    row = page.eval_on_selector_all("tbody tr:first-child td", "els => els.map(e => e.textContent)")
+    assert row[0] == "einladung-fachberatung" and row[1] == str(sent)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "nach-dem-senden-1280.png"), full_page=True)
+
+
+def test_cancel_stops_after_the_message_in_flight_and_a_new_send_resumes(
+        browser: Any, ws: Path, certificate: tuple[Path, Path]) -> None:
+    certfile, keyfile = certificate
+    with LocalSmtpServer(FaultyMailbox(), security="starttls", certfile=certfile,
+                         keyfile=keyfile, auth=(USER, PASSWORD), delay=0.15) as slow:
+        configure(ws, slow.port, ca_file=certfile)
+        with running(ws, env={"FORMTOOL_SMTP_PASSWORD": PASSWORD}) as web:
+            page = _page(browser, web)
+            _send_through_the_page(page, web, double=False)
+            deadline = time.time() + 30
+            while not slow.handler.received and time.time() < deadline:
+                time.sleep(0.1)
+            # the CLI meanwhile is refused: the same run lock
+            cli = invoke(ws, "mail", "send", "einladung-fachberatung", "--yes")
+            assert cli.exit_code != 0 and "läuft" in cli.output, cli.output
+            page.click("text=Abbrechen")
+            wait_done(page)
+            text = " ".join((page.text_content("main") or "").split())
+            assert "Abgebrochen" in text, text
+            first = len(slow.handler.received)
+            total = sum(1 for line in (ws / "contacts" / "fachberatungen.csv").read_text(
+                encoding="utf-8").splitlines()[1:] if line.strip())
+            assert 0 < first < total
+            _send_through_the_page(page, web, double=False)
+            wait_done(page, timeout=120)
+        recipients = Counter(r.message()["To"] for r in slow.handler.received)
+        assert max(recipients.values()) == 1 and len(recipients) > first
+
+
+def test_returned_forms_uploaded_become_the_table(browser: Any, web: Web, ws: Path,
+                                                 blank_forms: dict[str, Path],
+                                                 tmp_path: Path) -> None:
+    filled = [pdftk_fill(blank_forms["buendnispartner"], {
+        "organisation": f"Kita {name}", "email": f"{name.lower()}@kita.example",
+        "nachname": name}, tmp_path / f"form{i}.pdf")
+        for i, name in enumerate(("Alpha", "<b>Beta</b>"))]
+    page = _page(browser, web)
+    page.goto(web.base + "/antworten")
+    # one comes again under a name that tries to climb out of the folder
+    page.set_input_files("#dateien", [
+        {"name": name, "mimeType": "application/pdf", "buffer": path.read_bytes()}
+        for name, path in (("Alpha.pdf", filled[0]), ("<b>Beta</b>.pdf", filled[1]),
+                           ("../../formtool.toml.pdf", filled[0]))])
+    page.click("button:has-text('Einlesen')")
+    page.wait_for_load_state()
+    assert "/aufgaben/" in page.url, page.text_content("main")
+    wait_done(page)
+    text = " ".join((page.text_content("main") or "").split())
+    assert "Eingelesen:" in text and "importiert" in text, text
+    assert not (ws.parent / "formtool.toml.pdf").exists()
+    page.goto(web.base + "/antworten")
+    cells = page.eval_on_selector_all("td", "els => els.map(e => e.textContent)")
+    assert "Kita <b>Beta</b>" in cells and "Kita Alpha" in cells
+    links = page.eval_on_selector_all("a[href^='/antworten/datei/']",
+                                      "els => els.map(e => e.getAttribute('href'))")
+    xlsx = next(link for link in links if link.endswith(".xlsx"))
+    data = page.request.get(web.base + xlsx).body()
+    import io
+
+    import openpyxl
+
+    book = openpyxl.load_workbook(io.BytesIO(data), read_only=True)
+    values = [c for row in book.active.iter_rows(values_only=True) for c in row]
+    assert "Kita Alpha" in values
+    saved = sorted(p.name for p in (ws / "ruecklaeufe").iterdir())
+    assert all("/" not in name and ".." not in name for name in saved)
+    assert _request(web, "GET", "/antworten/datei/..%2Fformtool.toml",
+                    headers={"Cookie": _cookie(web)}).status in (400, 404)
