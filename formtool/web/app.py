@@ -49,6 +49,7 @@ class Page:
         self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
                                       autoescape=True, undefined=jinja2.StrictUndefined)
         self.env.filters["link"] = _safe_link
+        self.env.filters["short"] = _short
 
     def workspace(self) -> workspace.Workspace:
         return workspace.load(self.root)
@@ -61,6 +62,14 @@ class Page:
             running=running if running is not None and not running.done else None,
             message=request.query_params.get("meldung", ""), **values)
         return HTMLResponse(html, status_code=status)
+
+
+CELL = 120  # characters of a table cell shown; the whole value is in the download
+
+
+def _short(value: object) -> str:
+    text = str(value)
+    return text if len(text) <= CELL else text[:CELL] + " …"
 
 
 def _safe_link(url: str) -> str:
