@@ -226,14 +226,17 @@ def forms_check(state: _State, form: str | None) -> None:
               help="Ziel-PDF (Standard: FORMULAR.pdf im aktuellen Ordner).")
 @click.option("--contacts", "contacts_file", metavar="DATEI",
               type=click.Path(dir_okay=False, path_type=Path),
-              help="Für jeden Kontakt dieser Liste ein vorausgefülltes Formular.")
+              help="Für jeden Kontakt dieser Liste (.csv oder .xlsx) ein vorausgefülltes "
+                   "Formular.")
+@click.option("--blatt", "sheet", metavar="NAME",
+              help="Bei einer Excel-Arbeitsmappe: das Blatt (Standard: das erste).")
 @click.option("--out-dir", metavar="ORDNER", type=click.Path(file_okay=False, path_type=Path),
               help="Ordner für die persönlichen Formulare (Standard: formulare/AKTION).")
 @click.option("--campaign", metavar="AKTION",
               help="Aktion, zu der die Formulare gehören (Standard: FORMULAR).")
 @pass_state
 def forms_generate(state: _State, form: str, output: Path | None, contacts_file: Path | None,
-                   out_dir: Path | None, campaign: str | None) -> None:
+                   sheet: str | None, out_dir: Path | None, campaign: str | None) -> None:
     """Ein leeres, ausfüllbares PDF-Formular erzeugen – oder eines je Kontakt.
 
     FORMULAR ist der Name eines Formulars in forms/ oder der Pfad zu einer .toml-Datei.
@@ -258,8 +261,8 @@ def forms_generate(state: _State, form: str, output: Path | None, contacts_file:
         raise click.UsageError("-o gilt für ein leeres Formular; mit --contacts: --out-dir.")
     from formtool.usecases import personal
 
-    issued = personal.issue_forms(state.workspace(), form, contacts_file, out_dir=out_dir,
-                                  campaign=campaign)
+    issued = personal.issue_forms(state.workspace(), form, contacts_file, sheet=sheet,
+                                  out_dir=out_dir, campaign=campaign)
     _show_skipped(issued.skipped, contacts_file.name)
     click.echo(f"{issued.count} persönliche Formulare „{issued.title}“ in {issued.target} "
                f"(Aktion „{issued.campaign}“).")
@@ -392,9 +395,15 @@ def mail() -> None:
     """
 
 
-_contacts_option = click.option(
-    "--contacts", "contacts_file", metavar="DATEI", type=click.Path(dir_okay=False, path_type=Path),
-    help="Kontaktliste (CSV). Standard: die eine Liste in contacts/.")
+def _contacts_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    command = click.option("--blatt", "sheet", metavar="NAME",
+                           help="Bei einer Excel-Arbeitsmappe: das Blatt (Standard: das "
+                                "erste).")(command)
+    return click.option(
+        "--contacts", "contacts_file", metavar="DATEI",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Kontaktliste (.csv oder Excel .xlsx). Standard: die eine Liste in "
+             "contacts/.")(command)
 
 
 def _show_skipped(skipped: list[Skipped], list_name: str) -> None:
@@ -437,7 +446,8 @@ def _show_message(message: EmailMessage) -> None:
               help="Wie beim Senden: jedem Kontakt sein persönliches Formular anhängen.")
 @click.option("--campaign", metavar="AKTION", help="Name der Aktion (wie beim Senden).")
 @pass_state
-def mail_preview(state: _State, template: str, contacts_file: Path | None, to: str | None,
+def mail_preview(state: _State, template: str, contacts_file: Path | None, sheet: str | None,
+                 to: str | None,
                  out_dir: Path | None, attach_form: str | None, campaign: str | None) -> None:
     """E-Mails als .eml-Dateien erzeugen, ohne zu senden; die erste wird gezeigt.
 
@@ -454,7 +464,8 @@ def mail_preview(state: _State, template: str, contacts_file: Path | None, to: s
 
     from formtool.usecases import sending
 
-    result = sending.preview(state.workspace(), template, contacts_file=contacts_file, to=to,
+    result = sending.preview(state.workspace(), template, contacts_file=contacts_file,
+                             sheet=sheet, to=to,
                              out_dir=out_dir, attach_form=attach_form, campaign=campaign)
     from formtool.screen import item_lines
 
@@ -492,7 +503,8 @@ def mail_preview(state: _State, template: str, contacts_file: Path | None, to: s
                    "einer früheren Aktion: Formular, Antwort oder von Hand vermerkt).")
 @click.option("--yes", is_flag=True, help="Nicht nachfragen.")
 @pass_state
-def mail_send(state: _State, template: str, contacts_file: Path | None, campaign: str | None,
+def mail_send(state: _State, template: str, contacts_file: Path | None, sheet: str | None,
+              campaign: str | None,
               attach_form: str | None, only_unanswered: str | None, limit: int | None,
               resend_unknown: bool, retry_failed: bool, include_answered: bool,
               yes: bool) -> None:
@@ -514,8 +526,9 @@ def mail_send(state: _State, template: str, contacts_file: Path | None, campaign
     from formtool.usecases import credentials, sending
 
     ws = state.workspace()
-    with sending.prepare(ws, template, contacts_file=contacts_file, campaign=campaign,
-                         attach_form=attach_form, only_unanswered=only_unanswered,
+    with sending.prepare(ws, template, contacts_file=contacts_file, sheet=sheet,
+                         campaign=campaign, attach_form=attach_form,
+                         only_unanswered=only_unanswered,
                          resend_unknown=resend_unknown, retry_failed=retry_failed,
                          include_answered=include_answered) as plan:
         _show_skipped(plan.skipped, plan.mailing.contacts.path.name)

@@ -60,15 +60,22 @@ def test_question_marks_of_excels_old_csv_are_named(ws: Path) -> None:
 
 
 def test_a_workbook_beside_the_list_is_named_not_passed_over(ws: Path) -> None:
+    """Two lists (a CSV and a workbook): formtool asks which one; a format it cannot read
+    (.ods) beside the list is named, so nobody believes the wrong list went out."""
     (ws / "contacts" / "Fachberatungen 2026.xlsx").write_bytes(b"PK\x03\x04 workbook")
+    both = invoke(ws, "mail", "preview", "einladung-fachberatung")
+    text = " ".join(both.output.split())
+    assert both.exit_code == 1 and "Bitte die Kontaktliste mit --contacts angeben" in text
+    assert "Fachberatungen 2026.xlsx, fachberatungen.csv" in text
+    (ws / "contacts" / "Fachberatungen 2026.xlsx").rename(ws / "contacts" / "Liste.ods")
     result = invoke(ws, "mail", "preview", "einladung-fachberatung")
     text = " ".join(result.output.split())
-    assert "Kontaktliste: fachberatungen.csv (nicht gelesen: Fachberatungen 2026.xlsx" in text
+    assert "Kontaktliste: fachberatungen.csv (nicht gelesen: Liste.ods" in text
     assert "CSV UTF-8" in text
     (ws / "contacts" / "fachberatungen.csv").unlink()
     alone = invoke(ws, "mail", "preview", "einladung-fachberatung")
-    assert alone.exit_code == 1 and "keine CSV-Kontaktliste" in alone.output
-    assert "Fachberatungen 2026.xlsx" in " ".join(alone.output.split())
+    assert alone.exit_code == 1 and "keine Kontaktliste (.csv oder .xlsx)" in alone.output
+    assert "Liste.ods" in " ".join(alone.output.split())
 
 
 def test_preview_attaches_what_send_would_and_starts_fresh(ws: Path) -> None:

@@ -351,3 +351,36 @@ def test_returned_forms_uploaded_become_the_table(browser: Any, web: Web, ws: Pa
     assert all("/" not in name and ".." not in name for name in saved)
     assert _request(web, "GET", "/antworten/datei/..%2Fformtool.toml",
                     headers={"Cookie": _cookie(web)}).status in (400, 404)
+
+
+def test_a_workbook_uploaded_is_the_list_and_bad_uploads_are_named(
+        browser: Any, web: Web, ws: Path, tmp_path: Path) -> None:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["Einrichtung", "Anrede", "Nachname", "E-Mail-Adresse", "PLZ"])
+    sheet.append(["Kita Sonnenschein", "Frau", "Köhler", "jana@kita.example", 7907])
+    sheet["E2"].number_format = "00000"
+    book.save(tmp_path / "Meine Liste.xlsx")
+    page = _page(browser, web)
+    page.goto(web.base + "/kontakte")
+    page.set_input_files("#datei", str(tmp_path / "Meine Liste.xlsx"))
+    page.click("button:has-text('Hochladen')")
+    page.wait_for_load_state()
+    assert (ws / "contacts" / "Meine Liste.xlsx").is_file()
+    cells = page.eval_on_selector_all("td", "els => els.map(e => e.textContent)")
+    assert "07907" in cells and "jana@kita.example" in cells
+    assert "„E-Mail-Adresse“ → email" in (page.text_content("main") or "")
+    before = snapshot(ws)
+    for name, data, words in (
+            ("liste.ods", b"PK\x03\x04", "dieses Tabellenformat liest formtool nicht"),
+            ("riesig.csv", b"E-Mail\n" + b"x" * (21 * 1024 * 1024), "höchstens 20 MB"),
+            ("../../formtool.toml", b"E-Mail\na@b.example\n", "keine Kontaktliste")):
+        page.goto(web.base + "/kontakte")
+        page.set_input_files("#datei", {"name": name, "mimeType": "text/csv", "buffer": data})
+        page.click("button:has-text('Hochladen')")
+        page.wait_for_load_state()
+        assert words in (page.text_content("main") or ""), name
+    assert snapshot(ws) == before  # nothing kept of a refused upload

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from formtool.addresses import ascii_email, shown, why_invalid
-from formtool.data import csvtext
+from formtool.data import csvtext, sheets
 from formtool.errors import FormtoolError, os_reason
 
 # The columns formtool reads, and how people write them in a spreadsheet's header:
@@ -120,6 +120,8 @@ class ContactList:
     names: list[str] = field(default_factory=list)  # what each header is read as
     notes: list[str] = field(default_factory=list)  # values repaired or suspect, after a pass
     passed_over: list[str] = field(default_factory=list)  # other files beside it, not read
+    offset: int = 0  # rows above the header (a workbook's empty first rows)
+    sheet_notes: list[str] = field(default_factory=list)  # a workbook's sheet, hidden rows
 
     def described(self) -> list[str]:
         """What the coordinator should know about the list, in German: which file, how
@@ -127,6 +129,7 @@ class ContactList:
         lines = [f"Kontaktliste: {self.path.name}"
                  + (f" (nicht gelesen: {', '.join(self.passed_over)})" if self.passed_over
                     else "")]
+        lines.extend(self.sheet_notes)
         if self.mapping:
             lines.append("Spalten erkannt: " + ", ".join(f"„{h}“ → {n}"
                                                         for h, n in self.mapping))
@@ -154,9 +157,9 @@ class ContactList:
         checked = [i for i, n in enumerate(names) if n in NAME_COLUMNS]
         seen_ids: dict[str, int] = {}
         seen_emails: dict[str, int] = {}
-        start = reader.line_num + 1
+        start = reader.line_num + 1 + self.offset
         for cells in _rows(reader, self.path):
-            row, start = start, reader.line_num + 1
+            row, start = start, reader.line_num + 1 + self.offset
             if not any(c.strip() for c in cells):
                 continue  # blank line
             if len(cells) < len(self.header):
@@ -234,8 +237,13 @@ def _rows(reader: Any, path: Path) -> Iterator[list[str]]:
                                 "Anführungszeichen).") from None
 
 
-def read(path: Path) -> ContactList:
-    """Open a contact CSV; raise ContactsError when it is unusable as a whole."""
+def read(path: Path, sheet: str | None = None) -> ContactList:
+    """Open a contact list – a CSV, or an Excel workbook's first sheet (or ``sheet``);
+    raise ContactsError when it is unusable as a whole."""
+    if path.suffix.lower() in sheets.SUFFIXES:
+        return _workbook(path, sheet)
+    if sheet is not None:
+        raise ContactsError(f"{path.name}: --blatt gilt nur für Excel-Arbeitsmappen (.xlsx).")
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -251,6 +259,11 @@ def read(path: Path) -> ContactList:
         raise ContactsError(f"{path}: die Kontaktliste ist leer.")
     delimiter = csvtext.delimiter(first)
     header = [h.strip() for h in next(csv.reader([first], delimiter=delimiter))]
+    return _listed(path, text.lstrip("\r\n"), delimiter, encoding, header)
+
+
+def _listed(path: Path, text: str, delimiter: str, encoding: str, header: list[str],
+            **more: Any) -> ContactList:
     names = column_names(header)
     if "email" not in names:
         raise ContactsError(f"{path}: keine Spalte für die E-Mail-Adresse (erwartet: "
@@ -260,4 +273,41 @@ def read(path: Path) -> ContactList:
     duplicates = sorted({h for h in lower if lower.count(h) > 1})
     if duplicates:
         raise ContactsError(f"{path}: Spalten doppelt: {', '.join(duplicates)}")
-    return ContactList(path, text.lstrip("\r\n"), delimiter, encoding, header, names=names)
+    return ContactList(path, text, delimiter, encoding, header, names=names, **more)
+
+
+def _workbook(path: Path, sheet: str | None) -> ContactList:
+    """A workbook's sheet as the same list a CSV gives: the same verdicts for every row,
+    Excel's row numbers; the header is the first row that is not empty."""
+    try:
+        found = sheets.read(path, sheet)
+    except FileNotFoundError:
+        raise ContactsError(f"Kontaktliste {path} gibt es nicht.") from None
+    except sheets.SheetError as exc:
+        raise ContactsError(str(exc)) from None
+    offset = next((i for i, row in enumerate(found.rows) if any(c.strip() for c in row)), None)
+    if offset is None:
+        raise ContactsError(f"{path}: das Blatt „{found.name}“ ist leer.")
+    header = [h.strip() for h in found.rows[offset]]
+    width = len(header)
+    while width and not header[width - 1]:
+        width -= 1
+    header = header[:width]
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\n")
+    for row in found.rows[offset:]:
+        writer.writerow(row[:width] + [""] * (width - len(row)) if len(row) <= width
+                        else row)
+    notes = [f"Blatt „{found.name}“" + (f" (weitere Blätter, nicht gelesen: "
+                                       f"{', '.join(found.other_sheets)}; ein anderes mit "
+                                       "--blatt NAME)" if found.other_sheets else "")]
+    if found.hidden_rows:
+        shown_rows = ", ".join(map(str, found.hidden_rows[:10]))
+        more = " …" if len(found.hidden_rows) > 10 else ""
+        notes.append(f"{len(found.hidden_rows)} ausgeblendete Zeile(n) werden mitgelesen "
+                     f"(Zeile {shown_rows}{more}) – in Excel einblenden, um sie zu sehen")
+    if found.hidden_columns:
+        notes.append(f"ausgeblendete Spalte(n) {', '.join(found.hidden_columns[:10])} werden "
+                     "mitgelesen")
+    return _listed(path, out.getvalue(), ";", "xlsx", header, offset=offset,
+                   sheet_notes=notes)

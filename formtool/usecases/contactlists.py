@@ -16,7 +16,7 @@ from formtool.state.store import Journal, Store
 from formtool.workspace import Workspace
 
 MAX_UPLOAD = 20 * 1024 * 1024  # a list of 60,000 contacts is about 8 MB
-LIST_SUFFIXES = (".csv", ".txt")
+LIST_SUFFIXES = (".csv", ".txt", ".xlsx", ".xlsm")
 
 
 class ListError(FormtoolError):
@@ -46,12 +46,14 @@ def save_upload(ws: Workspace, filename: str, data: bytes) -> str:
         raise ListError(f"„{filename}“ ist {len(data) / 1024 / 1024:.1f} MB groß; höchstens "
                         f"{MAX_UPLOAD // 1024 // 1024} MB.")
     suffix = Path(filename).suffix.lower()
-    if suffix in (".xlsx", ".xls", ".ods", ".numbers"):
-        raise ListError(f"„{filename}“ ist eine Tabelle: bitte in Excel „Speichern unter → "
-                        "CSV UTF-8“ wählen und die .csv-Datei hochladen.")
+    if suffix in (".xls", ".ods", ".numbers"):
+        raise ListError(f"„{filename}“: dieses Tabellenformat liest formtool nicht; bitte in "
+                        "Excel „Speichern unter → Excel-Arbeitsmappe (.xlsx)“ oder „CSV UTF-8“ "
+                        "wählen.")
     if suffix not in LIST_SUFFIXES:
-        raise ListError(f"„{filename}“ ist keine CSV-Datei (erwartet: .csv).")
-    name = safe_filename(Path(filename).stem or "kontakte", suffix=".csv", max_length=80)
+        raise ListError(f"„{filename}“ ist keine Kontaktliste (erwartet: .csv oder .xlsx).")
+    name = safe_filename(Path(filename).stem or "kontakte",
+                         suffix=".csv" if suffix == ".txt" else suffix, max_length=80)
     ws.contacts_dir.mkdir(parents=True, exist_ok=True)
     probe = ws.contacts_dir / f".upload-{name}"
     atomic.write_bytes(probe, data)

@@ -186,8 +186,9 @@ class Mailing:
 
 def open_mailing(ws: Workspace, template: str, contacts_file: Path | None,
                  campaign: str | None, *, store: Store | None = None,
-                 attach_form: str | None = None) -> Mailing:
-    """A mailing; with ``attach_form`` (needs ``store``) each contact gets its own form."""
+                 attach_form: str | None = None, sheet: str | None = None) -> Mailing:
+    """A mailing; with ``attach_form`` (needs ``store``) each contact gets its own form;
+    ``sheet``: the sheet of a workbook list (else its first)."""
     path = template_path(ws.templates_dir, template)
     loaded = load_template(path)
     name = campaign or loaded.name
@@ -197,7 +198,7 @@ def open_mailing(ws: Workspace, template: str, contacts_file: Path | None,
         form = formdef.load(formdef.find_definition(ws.forms_dir, attach_form))
         personal = PersonalForms(form, layout.render(form, alliance=ws.alliance_name), store,
                                  ws.root / "formulare" / name, name)
-    chosen = contacts.read(contacts_file or default_contacts(ws))
+    chosen = contacts.read(contacts_file or default_contacts(ws), sheet)
     if contacts_file is None:
         chosen.passed_over = passed_over(ws, chosen.path)
     return Mailing(ws, loaded, chosen, ws.mail_settings(), name, personal)
@@ -210,22 +211,28 @@ def passed_over(ws: Workspace, chosen: Path) -> list[str]:
     for path in sorted(ws.contacts_dir.iterdir()):
         if path == chosen or not path.is_file() or path.name.startswith((".", "~$")):
             continue
-        how = (" (eine Tabelle: bitte in Excel „Speichern unter → CSV UTF-8“)"
-               if path.suffix.lower() in (".xlsx", ".xls", ".ods", ".numbers") else "")
+        how = (" (eine Tabelle, die formtool nicht liest: bitte in Excel als .xlsx oder "
+               "„CSV UTF-8“ speichern)"
+               if path.suffix.lower() in (".xls", ".ods", ".numbers") else "")
         out.append(f"{path.name}{how}")
     return out
 
 
+LIST_SUFFIXES = (".csv", ".xlsx", ".xlsm")
+
+
 def default_contacts(ws: Workspace) -> Path:
-    found = sorted(ws.contacts_dir.glob("*.csv"))
+    found = sorted(p for p in ws.contacts_dir.iterdir() if p.is_file()
+                   and p.suffix.lower() in LIST_SUFFIXES
+                   and not p.name.startswith((".", "~$"))) if ws.contacts_dir.is_dir() else []
     if len(found) == 1:
         return found[0]
     if not found:
         others = sorted(p.name for p in ws.contacts_dir.glob("*") if p.is_file())
         raise contacts.ContactsError(
-            f"In {ws.contacts_dir} ist keine CSV-Kontaktliste"
-            + (f" (da sind: {', '.join(others)} – eine Excel-Tabelle bitte mit „Speichern "
-               "unter → CSV UTF-8“ speichern)" if others else "") + ".")
+            f"In {ws.contacts_dir} ist keine Kontaktliste (.csv oder .xlsx)"
+            + (f" (da sind: {', '.join(others)} – bitte in Excel als .xlsx oder „CSV "
+               "UTF-8“ speichern)" if others else "") + ".")
     names = ", ".join(p.name for p in found)
     raise contacts.ContactsError(f"Bitte die Kontaktliste mit --contacts angeben "
                                  f"(in {ws.contacts_dir}: {names}).")

@@ -112,11 +112,12 @@ class Issued:
     cut: list[str] = dataclasses.field(default_factory=list)  # values too long for their field
 
 
-def issue_forms(ws: Workspace, form: str, contacts_file: Path, *, out_dir: Path | None = None,
+def issue_forms(ws: Workspace, form: str, contacts_file: Path, *, sheet: str | None = None,
+                out_dir: Path | None = None,
                 campaign: str | None = None) -> Issued:
     """A personal form for every valid contact of the list; bad rows are in ``skipped``."""
     definition = formdef.load(formdef.find_definition(ws.forms_dir, form))
-    contact_list = contact_lists.read(contacts_file)
+    contact_list = contact_lists.read(contacts_file, sheet)
     name = campaign or definition.id
     target = out_dir or ws.root / "formulare" / name
     blank = layout.render(definition, alliance=ws.alliance_name)

@@ -380,7 +380,8 @@ class SendPlan:
 def prepare(ws: Workspace, template: str, *, contacts_file: Path | None = None,
             campaign: str | None = None, attach_form: str | None = None,
             only_unanswered: str | None = None, resend_unknown: bool = False,
-            retry_failed: bool = False, include_answered: bool = False) -> SendPlan:
+            retry_failed: bool = False, include_answered: bool = False,
+            sheet: str | None = None) -> SendPlan:
     """Check settings, take the send lock, select and render: a plan to show and send."""
     smtp.check_settings(ws.mail_settings())
     lock = RunLock(ws.state_dir, "mail send")
@@ -392,7 +393,7 @@ def prepare(ws: Workspace, template: str, *, contacts_file: Path | None = None,
         raise
     try:
         run = mailing.open_mailing(ws, template, contacts_file, campaign, store=store,
-                                   attach_form=attach_form)
+                                   attach_form=attach_form, sheet=sheet)
         return SendPlan(ws, run, store, lock, only_unanswered=only_unanswered,
                         resend_unknown=resend_unknown, retry_failed=retry_failed,
                         include_answered=include_answered)
@@ -422,7 +423,8 @@ class Preview:
 
 def preview(ws: Workspace, template: str, *, contacts_file: Path | None = None,
             to: str | None = None, out_dir: Path | None = None,
-            attach_form: str | None = None, campaign: str | None = None) -> Preview:
+            attach_form: str | None = None, campaign: str | None = None,
+            sheet: str | None = None) -> Preview:
     """`formtool mail preview`: the messages as .eml files (for ``to`` only, an id or an
     address, when given), exactly as `send` with the same options would build them –
     with ``attach_form`` each with the contact's own form (made now, the same one the
@@ -430,7 +432,7 @@ def preview(ws: Workspace, template: str, *, contacts_file: Path | None = None,
     with contextlib.ExitStack() as stack:
         store = stack.enter_context(Store(ws.state_db)) if attach_form else None
         run = mailing.open_mailing(ws, template, contacts_file, campaign, store=store,
-                                   attach_form=attach_form)
+                                   attach_form=attach_form, sheet=sheet)
         wanted = {(to or "").strip().lower(), normalise(to or "")} - {""}
         selected = (c for c in run.contacts
                     if not wanted or wanted & {c.key.lower(), normalise(c.email)})

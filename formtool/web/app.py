@@ -93,7 +93,8 @@ async def _form(page: Page, request: Request) -> FormData:
 
 
 def _back(path: str, message: str = "") -> RedirectResponse:
-    target = path + (f"?meldung={quote(message)}" if message else "")
+    joint = "&" if "?" in path else "?"
+    target = path + (f"{joint}meldung={quote(message)}" if message else "")
     return RedirectResponse(target, status_code=303)
 
 

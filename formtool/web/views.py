@@ -10,6 +10,7 @@ import secrets
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -102,7 +103,7 @@ class Views:
         if not files:
             return _back("/kontakte", "Bitte eine Datei wählen.")
         name = contactlists.save_upload(self.page.workspace(), *files[0])
-        return _back(f"/kontakte?liste={name}", f"„{name}“ gespeichert.")
+        return _back(f"/kontakte?liste={quote(name)}", f"„{name}“ gespeichert.")
 
     # -- forms --------------------------------------------------------------------------
     def forms(self, request: Request) -> Response:
@@ -163,7 +164,7 @@ class Views:
         chosen = fields.get("liste", "")
         contacts = contactlists.path_of(ws, chosen) if chosen else None
         templates.save(ws, name, fields.get("text", ""), contacts)
-        return _back(f"/aktionen/{name}" + (f"?liste={chosen}" if chosen else ""),
+        return _back(f"/aktionen/{quote(name)}" + (f"?liste={quote(chosen)}" if chosen else ""),
                      "Vorlage gespeichert.")
 
     def _options(self, name: str, fields: dict[str, str]) -> dict[str, Any]:
@@ -194,7 +195,7 @@ class Views:
                      "options": {**options, "template": template}, "made": time.time()}
         key = secrets.token_urlsafe(16)
         self.page.confirmations[key] = found
-        return _back(f"/aktionen/{name}/bestaetigen/{key}")
+        return _back(f"/aktionen/{quote(name)}/bestaetigen/{key}")
 
     def send_confirm(self, request: Request) -> Response:
         name, key = request.path_params["name"], request.path_params["key"]
@@ -330,6 +331,4 @@ def kind_words(kind: str) -> str:
 
 
 def _quoted(name: str) -> str:
-    from urllib.parse import quote
-
     return quote(name, safe="")
