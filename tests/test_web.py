@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from helpers import invoke, pdftk_fill
-from mailhelpers import PASSWORD, USER, FaultyMailbox
+from mailhelpers import PASSWORD, USER, FaultyMailbox, MemoryKeyring
 from smtpserver import LocalSmtpServer
 from test_mail import configure
 from webhelpers import (
@@ -33,7 +33,8 @@ from webhelpers import (
 )
 
 PAGES = ["/", "/kontakte", "/formulare", "/aktionen", "/aktionen/einladung-fachberatung",
-         "/antworten"]
+         "/postfach", "/antworten", "/website", "/einstellungen", "/vergessen",
+         "/vergessen?adresse=claudia.koehler.1%40caritasverba-altenburger-la.example"]
 HOSTILE = ['<script>alert("x")</script>', '"><img src=x onerror=alert(1)>',
            "javascript:alert(1)", "=HYPERLINK(\"http://evil.example\")", "{{ 7*7 }}"]
 
@@ -384,3 +385,104 @@ def test_a_workbook_uploaded_is_the_list_and_bad_uploads_are_named(
         page.wait_for_load_state()
         assert words in (page.text_content("main") or ""), name
     assert snapshot(ws) == before  # nothing kept of a refused upload
+
+
+def test_settings_keep_comments_and_the_password_goes_to_the_keyring_only(
+        browser: Any, ws: Path, smtp: LocalSmtpServer, tmp_path: Path) -> None:
+    import json
+    import os
+
+    store = tmp_path / "keyring.json"
+    tests = str(Path(__file__).parent)
+    env = {"PYTHON_KEYRING_BACKEND": "filekeyring.FileKeyring",
+           "FORMTOOL_TEST_KEYRING": str(store),
+           "PYTHONPATH": os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")])}
+    (ws / "formtool.toml").write_text(
+        "# Bündnis-Einstellungen – dieser Kommentar bleibt\n"
+        + (ws / "formtool.toml").read_text(encoding="utf-8").replace(
+            "[smtp]\n", "[smtp]\n# unser Postausgang (bleibt auch)\n"), encoding="utf-8")
+    with running(ws, env=env) as web:
+        page = _page(browser, web)
+        page.goto(web.base + "/einstellungen")
+        page.select_option("#anbieter", "Strato")
+        page.click("button:has-text('Übernehmen')")
+        assert page.input_value("#smtp_host") == "smtp.strato.de"
+        assert page.input_value("#smtp_port") == "465"
+        page.fill("#sender_name", 'Bündnis <b>"Kita"</b>')
+        page.click("button:has-text('Speichern')")
+        page.wait_for_load_state()
+        assert "Einstellungen gespeichert" in (page.text_content("main") or "")
+        text = (ws / "formtool.toml").read_text(encoding="utf-8")
+        assert "dieser Kommentar bleibt" in text and "# unser Postausgang (bleibt auch)" in text
+        assert 'host = "smtp.strato.de"' in text
+        assert page.input_value("#sender_name") == 'Bündnis <b>"Kita"</b>'
+        # a bad value: the file stays as it was, the message names it
+        page.fill("#smtp_port", "99999")
+        page.click("button:has-text('Speichern')")
+        page.wait_for_load_state()
+        assert "erlaubt sind 1 bis 65535" in (page.text_content("main") or "")
+        assert (ws / "formtool.toml").read_text(encoding="utf-8") == text
+        # back to the test server; the password is checked, then kept in the keyring
+        page.goto(web.base + "/einstellungen")
+        page.fill("#smtp_host", "127.0.0.1")
+        page.fill("#smtp_port", str(smtp.port))
+        page.select_option("#smtp_security", "starttls")
+        page.fill("#imap_host", "imap.invalid")
+        page.click("button:has-text('Speichern')")
+        page.wait_for_load_state()
+        page.fill("#passwort", "falsch")
+        page.click("button:has-text('Prüfen und speichern')")
+        page.wait_for_load_state()
+        assert "Das ging nicht" in (page.text_content("h1") or "")
+        assert not store.exists() or "falsch" not in store.read_text(encoding="utf-8")
+        page.goto(web.base + "/einstellungen")
+        page.fill("#passwort", PASSWORD)
+        page.click("button:has-text('Prüfen und speichern')")
+        page.wait_for_load_state()
+        assert "Anmeldung erfolgreich" in (page.text_content("main") or "")
+        assert PASSWORD in json.loads(store.read_text(encoding="utf-8")).values()
+        page.goto(web.base + "/einstellungen")
+        assert PASSWORD not in page.content()
+        assert "Ein Passwort ist im Schlüsselbund" in (page.text_content("main") or "")
+        page.click("button:has-text('Verbindung testen')")
+        page.wait_for_load_state()
+        said = " ".join((page.text_content("main") or "").split())
+        assert "Versand: Anmeldung bei 127.0.0.1 erfolgreich" in said, said
+        assert "Postfach: Postfach-Server „imap.invalid“ nicht gefunden" in said, said
+    for path in ws.rglob("*"):
+        if path.is_file():
+            assert PASSWORD.encode() not in path.read_bytes(), path
+
+
+def test_mark_by_hand_website_and_forget_through_the_page(
+        browser: Any, web: Web, ws: Path, smtp: LocalSmtpServer,
+        memory_keyring: MemoryKeyring) -> None:
+    memory_keyring.set_password("formtool", f"{USER}@127.0.0.1", PASSWORD)
+    cli = invoke(ws, "mail", "send", "einladung-fachberatung", "--yes", "--limit", "3")
+    assert cli.exit_code == 0, cli.output
+    sent = [r.message()["To"].addresses[0].addr_spec for r in smtp.handler.received]
+    assert len(sent) == 3
+    page = _page(browser, web)
+    page.goto(web.base + "/postfach")
+    assert "Noch kein Postfach eingetragen" in (page.text_content("main") or "")
+    page.fill("#adressen", sent[0])
+    page.fill("#notiz", "Anruf am 3.12.")
+    page.click("button:has-text('Vermerken')")
+    page.wait_for_load_state()
+    assert "1 Adresse(n) als beantwortet vermerkt" in (page.text_content("main") or "")
+    offen = invoke(ws, "status", "einladung-fachberatung", "--offen").output
+    assert sent[0] not in offen and sent[1] in offen
+    answer = page.goto(web.base + "/website")
+    assert answer is not None and answer.status == 200
+    assert "Bündnispartner" in (page.text_content("main") or "")
+    page.goto(web.base + f"/vergessen?adresse={urllib.parse.quote(sent[1])}")
+    text = page.text_content("main") or ""
+    assert "Würde gelöscht" in text and "contacts/fachberatungen.csv" in text
+    before = (ws / "contacts" / "fachberatungen.csv").read_text(encoding="utf-8")
+    assert sent[1] in before  # looking deleted nothing
+    page.check("#bestaetigt")
+    page.click("button:has-text('Vergessen')")
+    page.wait_for_load_state()
+    assert "Vergessen:" in (page.text_content("main") or "")
+    assert sent[1] not in (ws / "contacts" / "fachberatungen.csv").read_text(encoding="utf-8")
+    assert sent[1] not in invoke(ws, "status", "einladung-fachberatung", "--offen").output

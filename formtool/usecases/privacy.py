@@ -267,3 +267,34 @@ def forget(ws: Workspace, address: str, *, delete_files: bool = False) -> Forgot
             except (OSError, FormtoolError) as exc:
                 result.left.append(f"{finding.path}: {exc}")
     return result
+
+
+@dataclass
+class Planned:
+    """What ``forget`` would remove and delete for an address – found, nothing changed."""
+
+    address: str
+    removed: Removed
+    findings: list[Finding]
+
+    @property
+    def nobody(self) -> bool:
+        r = self.removed
+        return not (r.contacts or r.sends or r.responses or r.forms or self.findings)
+
+
+def plan(ws: Workspace, address: str) -> Planned:
+    """The web page's first step of forgetting: exactly what would go (rows of state.db,
+    files, table rows), without changing anything."""
+    sendable = ascii_email(address)
+    if sendable is None:
+        why = why_invalid(address)
+        raise PrivacyError(f"„{shown(address)}“ ist keine gültige E-Mail-Adresse"
+                           + (f" ({why})." if why else "."))
+    if not ws.state_db.exists():
+        planned = Removed()
+    else:
+        with Store(ws.state_db) as db:
+            planned = db.forget(sendable, dry_run=True)
+    needles = _Needles([address, sendable], planned.response_ids)
+    return Planned(sendable, planned, list(find(ws.root, needles)))

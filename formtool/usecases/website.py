@@ -327,3 +327,47 @@ def publish(ws: Workspace, *, group_by: str = BY_CIRCLE, out_dir: Path | None = 
             atomic.write_bytes(path, text.encode("utf-8"))
             files.append(path)
     return Published(partners, groups, files, found, waiting)
+
+
+@dataclass
+class Shown:
+    """The lists as they would be written now, and how the partner list differs from
+    the one written last – computed, nothing written (the web page's /website)."""
+
+    partners_html: str
+    groups_html: str
+    partners: int
+    groups: int
+    changes: Changes
+    waiting: list[Waiting]
+    files: list[str]  # what was written last, for a download
+
+
+def show(ws: Workspace, *, group_by: str = BY_CIRCLE) -> Shown:
+    target = ws.root / "website"
+    waiting: list[Waiting] = []
+    sources: dict[str, str] = {}
+    if not ws.state_db.exists():
+        raise WebsiteError("Noch nichts eingelesen: die Partnerliste entsteht aus den "
+                           "zurückgekommenen Formularen.")
+    with Store(ws.state_db) as store:
+        partners = partner_list(ws, store, group_by=group_by, waiting=waiting, sources=sources)
+        groups = group_list(ws, store, waiting=waiting)
+    previous = target / f"{PARTNER_FILE}.json"
+    try:
+        before = from_json(previous.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        before = []
+    files = sorted(p.name for p in target.glob("*") if p.is_file()
+                   and p.suffix in (".html", ".md", ".csv", ".json")) if target.is_dir() else []
+    return Shown(to_html(partners), to_html(groups), len(partners.entries),
+                 len(groups.entries), changes(before, partners, sources), waiting, files)
+
+
+def download(ws: Workspace, filename: str) -> Path:
+    """A written list's file by its name as the page lists it."""
+    path = ws.root / "website" / filename
+    if (Path(filename).name != filename or not path.is_file()
+            or path.suffix not in (".html", ".md", ".csv", ".json")):
+        raise WebsiteError(f"Keine Datei „{filename}“ in website/.")
+    return path

@@ -34,7 +34,9 @@ MAX_FILES = 2000
 log = logging.getLogger("formtool.web")
 
 NAV = [("/", "Übersicht"), ("/kontakte", "Kontakte"), ("/formulare", "Formulare"),
-       ("/aktionen", "E-Mails"), ("/antworten", "Antworten")]
+       ("/aktionen", "E-Mails"), ("/postfach", "Postfach"), ("/antworten", "Antworten"),
+       ("/website", "Website"), ("/einstellungen", "Einstellungen"),
+       ("/vergessen", "Vergessen")]
 
 
 class Page:

@@ -59,6 +59,18 @@ def routes(page: Page) -> list[Route]:
         get("/antworten", v.answers),
         get("/antworten/datei/{filename}", v.answers_file),
         post("/antworten/hochladen", v.answers_upload),
+        get("/postfach", v.mailbox),
+        post("/postfach/abrufen", v.mailbox_fetch),
+        post("/postfach/beantwortet", v.mark_answered),
+        get("/website", v.website),
+        get("/website/datei/{filename}", v.website_file),
+        post("/website/schreiben", v.website_write),
+        get("/einstellungen", v.settings),
+        post("/einstellungen", v.settings_save),
+        post("/einstellungen/passwort", v.settings_password),
+        post("/einstellungen/testen", v.settings_test),
+        get("/vergessen", v.forget),
+        post("/vergessen", v.forget_now),
         get("/aufgaben/{id}.json", v.job_json),  # before the page: {id} takes dots too
         get("/aufgaben/{id}", v.job),
         post("/aufgaben/{id}/abbrechen", v.job_cancel),
@@ -297,6 +309,156 @@ class Views:
         job = self.page.jobs.start(f"Rückläufe einlesen ({len(files)} Dateien)", work,
                                    link="/antworten")
         return _back(f"/aufgaben/{job.id}")
+
+    # -- mailbox ------------------------------------------------------------------------
+    def mailbox(self, request: Request) -> Response:
+        from formtool.usecases import status
+
+        ws = self.page.workspace()
+        imap = ws.imap_settings()
+        table = status.report(ws)
+        replies = status.report(ws, view=status.View.REPLIES)
+        return self.page.render(request, "postfach.html", title="Postfach",
+                                configured=bool(imap.host), host=imap.host,
+                                folder=imap.folder, report=table, replies=replies,
+                                campaigns=[str(r[0]) for r in table.rows])
+
+    def mailbox_fetch(self, request: Request, sent: Fields) -> Response:
+        from formtool.usecases import credentials, fetching
+
+        ws = self.page.workspace()
+        if not ws.imap_settings().host:
+            raise FormtoolError("Kein Postfach eingetragen: in formtool.toml unter [imap] "
+                                "host, user und folder eintragen (Anleitung, Abschnitt 4).")
+        secret = credentials.mailbox_secret(ws)
+
+        def work(job: Job) -> None:
+            def each(handled: Any) -> None:
+                job.count(handled.kind.value)
+                if handled.look:
+                    job.say(f"{handled.sender or '?'} – {handled.subject}: {handled.note}")
+
+            result = fetching.fetch_imap(ws, secret, on_message=each)
+            job.result = [f"{n} {kind.value}" for kind, n in result.counts.items()] or [
+                "Keine neuen E-Mails."]
+            if result.imported is not None:
+                job.result.append("Eingelesen: " + ", ".join(
+                    f"{n} {s.value}" for s, n in result.imported.counts.items()) + ".")
+            for report in result.not_imported:
+                job.result.append(f"nicht eingelesen: {report.path.name}: {report.reason}")
+            for address, names in result.filed:
+                job.result.append(f"als Antwort von {address} vermerkt, bitte ansehen: "
+                                  f"{', '.join(names)}")
+
+        job = self.page.jobs.start("Postfach abrufen", work, link="/postfach")
+        return _back(f"/aufgaben/{job.id}")
+
+    def mark_answered(self, request: Request, sent: Fields) -> Response:
+        from formtool.usecases import status
+
+        fields, _ = sent
+        addresses = fields.get("adressen", "").replace(",", " ").split()
+        if not addresses:
+            return _back("/postfach", "Bitte mindestens eine Adresse eintragen.")
+        campaign = fields.get("aktion", "")
+        undo = fields.get("rueckgaengig") == "1"
+        unknown = status.mark_answered(self.page.workspace(), campaign, addresses,
+                                       note=fields.get("notiz", ""), undo=undo)
+        done = len(addresses) - len(unknown)
+        words = (f"{done} Adresse(n) {'nicht mehr ' if undo else ''}als beantwortet "
+                 f"vermerkt.")
+        if unknown:
+            words += f" Nicht in „{campaign}“ angeschrieben: {', '.join(unknown)}."
+        return _back("/postfach", words)
+
+    # -- website ------------------------------------------------------------------------
+    def website(self, request: Request) -> Response:
+        from formtool.usecases import website
+
+        try:
+            shown, empty = website.show(self.page.workspace()), ""
+        except website.WebsiteError as exc:  # nothing read in yet: said on the page
+            shown, empty = None, str(exc)
+        return self.page.render(request, "website.html", title="Partnerliste für die Website",
+                                shown=shown, empty=empty)
+
+    def website_file(self, request: Request) -> Response:
+        from formtool.usecases import website
+
+        path = website.download(self.page.workspace(), request.path_params["filename"])
+        return FileResponse(path, filename=path.name)
+
+    def website_write(self, request: Request, sent: Fields) -> Response:
+        from formtool.usecases import website
+
+        fields, _ = sent
+        codes = [c for c in fields.get("freigeben", "").split() if c]
+        published = website.publish(self.page.workspace(), approve_codes=codes or None)
+        return _back("/website", f"Geschrieben: {len(published.files)} Dateien in website/ "
+                                 f"({len(published.partners.entries)} Partner).")
+
+    # -- settings -----------------------------------------------------------------------
+    def settings(self, request: Request) -> Response:
+        from formtool.usecases import settings
+
+        now = settings.current(self.page.workspace())
+        values = now.values
+        provider = request.query_params.get("anbieter", "")
+        if provider:  # a preset only fills the form; nothing is written before „Speichern“
+            values = settings.apply_preset(values, provider)
+        lines = request.query_params.getlist("ergebnis")
+        return self.page.render(request, "einstellungen.html", title="Einstellungen",
+                                values=values, stored=now.password_stored,
+                                presets=list(settings.PRESETS), provider=provider,
+                                lines=lines)
+
+    def settings_save(self, request: Request, sent: Fields) -> Response:
+        from formtool.usecases import settings
+
+        fields, _ = sent
+        settings.save(self.page.workspace(), {k: v for k, v in fields.items()
+                                              if k in settings.FIELDS})
+        return _back("/einstellungen", "Einstellungen gespeichert (formtool.toml, mit allen "
+                                       "Kommentaren).")
+
+    def settings_password(self, request: Request, sent: Fields) -> Response:
+        from formtool.usecases import settings
+
+        fields, _ = sent
+        settings.keep_password(self.page.workspace(), fields.get("passwort", ""))
+        return _back("/einstellungen", "Anmeldung erfolgreich; das Passwort liegt im "
+                                       "Schlüsselbund des Betriebssystems.")
+
+    def settings_test(self, request: Request, sent: Fields) -> Response:
+        from formtool.usecases import settings
+
+        lines = settings.test_connection(self.page.workspace())
+        return _back("/einstellungen", " ".join(lines))
+
+    # -- forget ---------------------------------------------------------------------------
+    def forget(self, request: Request) -> Response:
+        from formtool.usecases import privacy
+
+        address = request.query_params.get("adresse", "").strip()
+        planned = privacy.plan(self.page.workspace(), address) if address else None
+        return self.page.render(request, "vergessen.html", title="Eine Person vergessen",
+                                address=address, planned=planned,
+                                root=self.page.workspace().root)
+
+    def forget_now(self, request: Request, sent: Fields) -> Response:
+        from formtool.usecases import privacy
+
+        fields, _ = sent
+        if fields.get("bestaetigt") != "1":
+            return _back("/vergessen", "Bitte bestätigen.")
+        result = privacy.forget(self.page.workspace(), fields.get("adresse", ""),
+                                delete_files=True)
+        r = result.removed
+        words = (f"Vergessen: {r.contacts} Kontakt(e), {r.sends} Versand-Einträge, "
+                 f"{r.responses} Rückläufe; {len(result.findings)} Datei(en) bereinigt.")
+        if result.left:
+            words += " Nicht gelöscht: " + "; ".join(result.left)
+        return _back("/vergessen", words)
 
     # -- jobs ---------------------------------------------------------------------------
     def _job(self, request: Request) -> Job:

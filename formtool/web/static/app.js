@@ -11,6 +11,17 @@
     }
   });
 
+  document.querySelectorAll("button[data-copy]").forEach(function (button) {
+    var source = document.getElementById(button.getAttribute("data-copy"));
+    if (!source || !navigator.clipboard) { return; }
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      navigator.clipboard.writeText(source.value).then(function () {
+        button.textContent = "Kopiert";
+      });
+    });
+  });
+
   var box = document.getElementById("aufgabe");
   if (!box) { return; }
   var id = box.getAttribute("data-job");
