@@ -82,12 +82,42 @@ class ListView:
     opted_out: list[str] = field(default_factory=list)  # addresses never mailed again
 
 
-def view(ws: Workspace, name: str, *, page: int = 1, per_page: int = 50) -> ListView:
-    listed = contacts.read(path_of(ws, name))
-    first = (max(1, page) - 1) * per_page
-    rows: list[list[str]] = []
+@dataclass
+class _Scan:
+    """One pass over a list: its rows as shown (joined, to stay small), the verdicts."""
+
+    described: list[str]
+    header: list[str]
+    rows: list[str]  # "row\x1fid\x1femail\x1fcells…" per valid contact
+    skipped: list[Skipped]
+    opted_out: list[str]
+
+
+_SCANS: dict[Path, tuple[tuple[int, ...], _Scan]] = {}  # the last scan of each list
+SEP = "\x1f"
+
+
+def _stamp(*paths: Path) -> tuple[int, ...]:
+    out: list[int] = []
+    for path in paths:
+        try:
+            info = path.stat()
+            out += [info.st_mtime_ns, info.st_size]
+        except FileNotFoundError:
+            out += [0, 0]
+    return tuple(out)
+
+
+def _scan(ws: Workspace, path: Path) -> _Scan:
+    """The list read once per change of it (or of the opt-outs in state.db): a page of
+    60,000 contacts is then cut from memory instead of parsing the file again."""
+    stamp = _stamp(path, ws.state_db, ws.state_db.with_name(ws.state_db.name + "-wal"))
+    known = _SCANS.get(path)
+    if known is not None and known[0] == stamp:
+        return known[1]
+    listed = contacts.read(path)
+    rows: list[str] = []
     opted_out: list[str] = []
-    total = 0
     with contextlib.ExitStack() as stack:  # looking creates nothing: no state.db, no opt-out
         journal = (Journal(stack.enter_context(Store(ws.state_db)))
                    if ws.state_db.exists() else None)
@@ -95,10 +125,21 @@ def view(ws: Workspace, name: str, *, page: int = 1, per_page: int = 50) -> List
             if contact.opted_out or (journal is not None
                                      and journal.is_opted_out(contact.email)):
                 opted_out.append(contact.email)
-            if first <= total < first + per_page:
-                rows.append([str(contact.row), contact.key, contact.email,
-                             *(contact.get(h) for h in listed.header)])
-            total += 1
+            rows.append(SEP.join([str(contact.row), contact.key, contact.email,
+                                  *(contact.get(h).replace(SEP, " ") for h in listed.header)]))
+    scan = _Scan(listed.described(), ["Zeile", "ID", "E-Mail", *listed.header], rows,
+                 list(listed.skipped), opted_out)
+    _SCANS.clear()  # one list in memory at a time
+    _SCANS[path] = (stamp, scan)
+    return scan
+
+
+def view(ws: Workspace, name: str, *, page: int = 1, per_page: int = 50) -> ListView:
+    scan = _scan(ws, path_of(ws, name))
+    total = len(scan.rows)
     pages = max(1, -(-total // per_page))
-    return ListView(name, listed.described(), ["Zeile", "ID", "E-Mail", *listed.header], rows,
-                    total, min(max(1, page), pages), pages, list(listed.skipped), opted_out)
+    page = min(max(1, page), pages)
+    first = (page - 1) * per_page
+    rows = [row.split(SEP) for row in scan.rows[first:first + per_page]]
+    return ListView(name, scan.described, scan.header, rows, total, page, pages,
+                    scan.skipped, scan.opted_out)

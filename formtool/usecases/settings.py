@@ -57,6 +57,8 @@ def current(ws: Workspace) -> Current:
     for field, (section, key, _) in FIELDS.items():
         value = config.get(section, {}).get(key, "")
         values[field] = "" if value is None else str(value)
+    values["imap_security"] = values["imap_security"] or "ssl"  # the defaults formtool uses
+    values["imap_port"] = values["imap_port"] or "993"
     mail = ws.mail_settings()
     stored = False
     if mail.user and mail.auth == "password":
@@ -89,8 +91,9 @@ def save(ws: Workspace, values: dict[str, str]) -> None:
     path = ws.root / CONFIG_NAME
     text = path.read_text(encoding="utf-8-sig")
     document = tomlkit.parse(text)
+    no_mailbox = not values.get("imap_host", "").strip() and "imap" not in document
     for field, (section, key, kind) in FIELDS.items():
-        if field not in values:
+        if field not in values or (section == "imap" and no_mailbox):
             continue
         raw = values[field].strip()
         if any(ord(c) < 32 for c in raw):
