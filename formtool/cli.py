@@ -1103,8 +1103,9 @@ def demo_(directory: Path, then_web: bool) -> None:
 
 
 @cli.command("web")
-@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
-              help="Port auf diesem Rechner (ist er belegt: der nächste freie; 0: irgendeiner).")
+@click.option("--port", metavar="PORT", type=click.IntRange(0, 65535), default=8765,
+              help="Port auf diesem Rechner (Standard 8765; ist er belegt: der nächste "
+                   "freie; 0: irgendeiner).")
 @click.option("--no-browser", is_flag=True, help="Den Browser nicht selbst öffnen.")
 @pass_state
 def web_(state: _State, port: int, no_browser: bool) -> None:

@@ -203,6 +203,13 @@ class JournalLostError(StoreError):
 # state.db that is missing, empty, of another journal or older than the marker
 # stops every command with the way to restore it.
 MARKER_NAME = "journal.marker"
+
+
+def present(path: Path) -> bool:
+    """Whether there is a journal to open at ``path``: the file, or the marker that says
+    there was one (then opening it names the loss). A fresh workspace has neither, and
+    only looking at it creates nothing."""
+    return path.exists() or (path.parent / MARKER_NAME).exists()
 BACKUP_DIR = "sicherung"
 KEEP_BACKUPS = 3
 

@@ -12,7 +12,7 @@ from formtool.data.filenames import safe_filename
 from formtool.errors import FormtoolError
 from formtool.mail import contacts
 from formtool.mail.contacts import Skipped
-from formtool.state.store import Journal, Store
+from formtool.state.store import Journal, Store, present
 from formtool.workspace import Workspace
 
 MAX_UPLOAD = 20 * 1024 * 1024  # a list of 60,000 contacts is about 8 MB
@@ -120,7 +120,7 @@ def _scan(ws: Workspace, path: Path) -> _Scan:
     opted_out: list[str] = []
     with contextlib.ExitStack() as stack:  # looking creates nothing: no state.db, no opt-out
         journal = (Journal(stack.enter_context(Store(ws.state_db)))
-                   if ws.state_db.exists() else None)
+                   if present(ws.state_db) else None)
         for contact in listed:
             if contact.opted_out or (journal is not None
                                      and journal.is_opted_out(contact.email)):

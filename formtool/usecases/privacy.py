@@ -24,7 +24,7 @@ from formtool.data import csvtext
 from formtool.errors import FormtoolError
 from formtool.mail import sentcopy
 from formtool.state.store import Forgotten as Removed
-from formtool.state.store import Store
+from formtool.state.store import Store, present
 from formtool.workspace import Workspace
 
 CHUNK = 8 * 1024 * 1024  # a large file is searched in pieces (with an overlap)
@@ -291,7 +291,7 @@ def plan(ws: Workspace, address: str) -> Planned:
         why = why_invalid(address)
         raise PrivacyError(f"„{shown(address)}“ ist keine gültige E-Mail-Adresse"
                            + (f" ({why})." if why else "."))
-    if not ws.state_db.exists():
+    if not present(ws.state_db):
         planned = Removed()
     else:
         with Store(ws.state_db) as db:

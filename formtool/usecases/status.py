@@ -9,6 +9,7 @@ from pathlib import Path
 from formtool.errors import FormtoolError
 from formtool.state import runlock
 from formtool.state.store import CampaignStatus, Journal, SendState, Store
+from formtool.state.store import present as store_present
 from formtool.workspace import Workspace
 
 SUMMARY_HEADER = ["Aktion", "gesendet", "fehlgeschlagen", "zurückgestellt", "unbekannt",
@@ -65,7 +66,7 @@ def _advice(state: SendState, reply: str) -> str:
 
 def report(ws: Workspace, campaign: str | None = None, view: View = View.SUMMARY) -> Report:
     """The campaigns (or one), as a table of plain values."""
-    if not ws.state_db.exists():  # nothing sent yet; looking creates nothing
+    if not store_present(ws.state_db):  # nothing sent yet; looking creates nothing
         if campaign:
             raise StatusError(f"Aktion „{campaign}“ gibt es nicht (vorhanden: keine).")
         header = {View.OPEN: OPEN_HEADER, View.REPLIES: REPLIES_HEADER,

@@ -37,7 +37,7 @@ from formtool.data.tables import unneutralise
 from formtool.errors import FormtoolError
 from formtool.pdf import formdef
 from formtool.pdf.formdef import FormDefinition
-from formtool.state.store import Journal, Store
+from formtool.state.store import Journal, Store, present
 from formtool.workspace import Workspace
 
 PARTNER_FORM, GROUP_FORM = "buendnispartner", "regionalgruppe"
@@ -347,7 +347,7 @@ def show(ws: Workspace, *, group_by: str = BY_CIRCLE) -> Shown:
     target = ws.root / "website"
     waiting: list[Waiting] = []
     sources: dict[str, str] = {}
-    if not ws.state_db.exists():
+    if not present(ws.state_db):
         raise WebsiteError("Noch nichts eingelesen: die Partnerliste entsteht aus den "
                            "zurückgekommenen Formularen.")
     with Store(ws.state_db) as store:
