@@ -19,7 +19,10 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 COOKIE = "formtool_sitzung"
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+# Inline styles are allowed (a mail's HTML part in the preview has them); inline scripts
+# never are.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+       "img-src 'self' data:; "
        "frame-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
        "form-action 'self'")
 HEADERS = [
