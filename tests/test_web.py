@@ -488,3 +488,48 @@ def test_mark_by_hand_website_and_forget_through_the_page(
     assert "Vergessen:" in (page.text_content("main") or "")
     assert sent[1] not in (ws / "contacts" / "fachberatungen.csv").read_text(encoding="utf-8")
     assert sent[1] not in invoke(ws, "status", "einladung-fachberatung", "--offen").output
+
+
+def test_personal_forms_are_made_from_the_page(browser: Any, web: Web, ws: Path) -> None:
+    page = _page(browser, web)
+    page.goto(web.base + "/formulare")
+    with page.expect_navigation():
+        page.locator("form[action='/formulare/buendnispartner/persoenlich'] button").click()
+    wait_done(page)
+    assert "40 persönliche Formulare" in (page.text_content("main") or "")
+    made = list((ws / "formulare" / "buendnispartner").glob("*.pdf"))
+    assert len(made) == 40
+
+
+def test_demo_web_shows_the_demo_in_the_page(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    env = {**os.environ, "BROWSER": "true",  # a browser that opens nothing
+           "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    process = subprocess.Popen([sys.executable, "-m", "formtool", "demo", "--dir",
+                                str(tmp_path / "demo"), "--web"], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, env=env)
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if "formtool läuft:" in line:
+            break
+    found = re.search(r"http://127\.0\.0\.1:(\d+)/\?token=(\S+)", lines[-1])
+    assert found, "".join(lines)
+    port = int(found.group(1))
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection.request("GET", f"/?token={found.group(2)}", headers={"Host": f"127.0.0.1:{port}"})
+    answer = connection.getresponse()
+    answer.read()
+    cookie = (answer.getheader("Set-Cookie") or "").split(";", 1)[0]
+    connection.request("GET", "/", headers={"Host": f"127.0.0.1:{port}", "Cookie": cookie})
+    html = connection.getresponse().read().decode()
+    assert "einladung-fachberatung" in html and "erinnerung" in html
+    process.send_signal(signal.SIGINT)
+    rest = process.stdout.read()
+    assert process.wait(timeout=30) == 0, rest
+    assert "formtool beendet." in rest and "Traceback" not in rest

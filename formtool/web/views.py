@@ -50,6 +50,7 @@ def routes(page: Page) -> list[Route]:
         post("/kontakte/hochladen", v.contacts_upload),
         get("/formulare", v.forms),
         get("/formulare/{name}.pdf", v.form_pdf),
+        post("/formulare/{name}/persoenlich", v.forms_personal),
         get("/aktionen", v.campaigns),
         get("/aktionen/{name}", v.campaign),
         post("/aktionen/{name}/speichern", v.template_save),
@@ -124,7 +125,10 @@ class Views:
         ws = self.page.workspace()
         checked = {c.path: c for c in forms.check(ws.forms_dir)}
         listed = [(item, checked.get(item.path)) for item in forms.list_forms(ws)]
-        return self.page.render(request, "formulare.html", title="Formulare", listed=listed)
+        from formtool.usecases import contactlists
+
+        return self.page.render(request, "formulare.html", title="Formulare", listed=listed,
+                                lists=contactlists.lists(ws))
 
     def form_pdf(self, request: Request) -> Response:
         from formtool.usecases import forms
@@ -137,6 +141,26 @@ class Views:
         filename, data = forms.blank_pdf(ws, name)
         return Response(data, media_type="application/pdf", headers={
             "content-disposition": f"attachment; filename*=UTF-8''{_quoted(filename)}"})
+
+    def forms_personal(self, request: Request, sent: Fields) -> Response:
+        """A personal, pre-filled copy for every contact of a list (a job)."""
+        from formtool.usecases import contactlists, personal
+
+        fields, _ = sent
+        ws = self.page.workspace()
+        name = request.path_params["name"]
+        path = contactlists.path_of(ws, fields.get("liste", ""))
+
+        def work(job: Job) -> None:
+            issued = personal.issue_forms(ws, name, path)
+            job.count("erstellt", issued.count)
+            job.result = [f"{issued.count} persönliche Formulare „{issued.title}“ in "
+                          f"{issued.target.relative_to(ws.root)}/"]
+            job.result += [f"Zeile {s.row}: {s.reason}" for s in issued.skipped[:50]]
+            job.result += [f"zu lang für sein Feld: {c}" for c in issued.cut[:20]]
+
+        job = self.page.jobs.start(f"Persönliche Formulare: {name}", work, link="/formulare")
+        return _back(f"/aufgaben/{job.id}")
 
     # -- campaigns: templates, preview, send ------------------------------------------
     def campaigns(self, request: Request) -> Response:
