@@ -533,3 +533,77 @@ def test_demo_web_shows_the_demo_in_the_page(tmp_path: Path) -> None:
     rest = process.stdout.read()
     assert process.wait(timeout=30) == 0, rest
     assert "formtool beendet." in rest and "Traceback" not in rest
+
+
+def test_ctrl_c_during_a_send_stops_after_the_message_in_flight(
+        browser: Any, ws: Path, certificate: tuple[Path, Path]) -> None:
+    """Ctrl+C in the window while the page sends: the server stops, the message under
+    way is recorded, nothing is left „in Zustellung“, and a plain rerun sends the rest
+    exactly once."""
+    import signal
+
+    from formtool.state.store import Journal, SendState, Store
+
+    certfile, keyfile = certificate
+    with LocalSmtpServer(FaultyMailbox(), security="starttls", certfile=certfile,
+                         keyfile=keyfile, auth=(USER, PASSWORD), delay=0.15) as slow:
+        configure(ws, slow.port, ca_file=certfile)
+        with running(ws, env={"FORMTOOL_SMTP_PASSWORD": PASSWORD}) as web:
+            page = _page(browser, web)
+            _send_through_the_page(page, web, double=False)
+            deadline = time.time() + 30
+            while len(slow.handler.received) < 3 and time.time() < deadline:
+                time.sleep(0.1)
+            web.process.send_signal(signal.SIGINT)
+            assert web.process.wait(timeout=40) == 0
+            output = web.process.stdout.read() if web.process.stdout else ""
+            assert "formtool beendet." in output and "Traceback" not in output, output
+        with Store(ws / ".formtool" / "state.db") as store:
+            states = Counter(s.state for s in Journal(store).sends("einladung-fachberatung"))
+        assert states[SendState.SENDING] == 0 and states[SendState.UNKNOWN] == 0, states
+        first = len(slow.handler.received)
+        assert 0 < first < 40 and states[SendState.SENT] == first
+        with running(ws, env={"FORMTOOL_SMTP_PASSWORD": PASSWORD}) as again:
+            page = _page(browser, again)
+            _send_through_the_page(page, again, double=False)
+            wait_done(page, timeout=120)
+        recipients = Counter(r.message()["To"] for r in slow.handler.received)
+        assert len(recipients) == 40 and max(recipients.values()) == 1
+
+
+def test_an_upload_too_big_for_one_request_is_refused_whole(web: Web, ws: Path) -> None:
+    cookie = _cookie(web)
+    csrf = _csrf(web, cookie)
+    before = snapshot(ws)
+    connection = http.client.HTTPConnection("127.0.0.1", web.port, timeout=10)
+    connection.putrequest("POST", "/antworten/hochladen", skip_host=True)
+    for name, value in (("Host", f"127.0.0.1:{web.port}"), ("Cookie", cookie),
+                        ("Origin", web.base), ("Content-Length", str(300 * 1024 * 1024)),
+                        ("Content-Type", "multipart/form-data; boundary=x")):
+        connection.putheader(name, value)
+    connection.endheaders()
+    connection.send(b"--x\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n"
+                    + csrf.encode() + b"\r\n")
+    answer = connection.getresponse()
+    body = answer.read().decode()
+    assert answer.status == 413 and "höchstens 200 MB" in body, (answer.status, body[-600:])
+    assert snapshot(ws) == before
+
+
+def test_a_broken_workspace_is_a_german_message_never_a_traceback(web: Web, ws: Path) -> None:
+    cookie = _cookie(web)
+    (ws / ".formtool").mkdir(exist_ok=True)
+    (ws / ".formtool" / "state.db").write_bytes(b"kein SQLite" * 100)
+    (ws / "contacts" / "kaputt.csv").write_bytes(b"\x00\x01\x02" * 500)
+    (ws / "templates" / "kaputt.md.j2").write_text("Subject: {{ \n\n{% if %}", encoding="utf-8")
+    for path in ("/", "/kontakte?liste=kaputt.csv", "/aktionen/kaputt?liste=fachberatungen.csv",
+                 "/aktionen/gibtsnicht", "/antworten/datei/..%2F..%2Fetc%2Fpasswd",
+                 "/aufgaben/unbekannt", "/nirgendwo"):
+        connection = http.client.HTTPConnection("127.0.0.1", web.port, timeout=10)
+        connection.request("GET", path, headers={"Host": f"127.0.0.1:{web.port}",
+                                                 "Cookie": cookie})
+        answer = connection.getresponse()
+        body = answer.read().decode()
+        assert answer.status in (200, 400, 404), (path, answer.status)
+        assert "Traceback" not in body and 'File "' not in body, path
+        assert '<html lang="de">' in body, path

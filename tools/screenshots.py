@@ -47,7 +47,7 @@ def main() -> None:
                     page.screenshot(path=str(OUT / f"{name}-{width}.png"))
                 if width == 1280:
                     page.goto(web.base + PAGES[2][0])
-                    page.fill("#nur_offen", "einladung-fachberatung")
+                    page.select_option("#nur_offen", "einladung-fachberatung")
                     page.wait_for_load_state("networkidle")  # the previews laid out
                     with page.expect_navigation():
                         page.locator("form[action$='/pruefen']").evaluate(

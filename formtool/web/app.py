@@ -81,7 +81,11 @@ def _safe_link(url: str) -> str:
 
 async def _form(page: Page, request: Request) -> FormData:
     """The POSTed form, after its CSRF token is checked (403 otherwise)."""
-    length = int(request.headers.get("content-length") or 0)
+    try:  # a browser's form always says its length; without one, no bound: refused
+        length = int(request.headers["content-length"])
+    except (KeyError, ValueError):
+        raise HTTPException(411, "Die Anfrage nennt ihre Länge nicht; bitte das Formular "
+                                 "der Seite benutzen.") from None
     if length > MAX_REQUEST:
         raise HTTPException(413, f"Zu viel auf einmal ({length // 1024 // 1024} MB; höchstens "
                                  f"{MAX_REQUEST // 1024 // 1024} MB je Hochladen).")

@@ -187,9 +187,13 @@ class Views:
             except FormtoolError as exc:
                 problem = str(exc)
         form_ids = [i.form.id for i in forms.list_forms(ws) if i.form is not None]
+        from formtool.usecases import status
+
+        campaigns = [str(row[0]) for row in status.report(ws).rows]
         return self.page.render(request, "aktion.html", title=f"E-Mail „{name}“", name=name,
                                 text=text, lists=lists, chosen=chosen, samples=samples,
-                                described=described, problem=problem, form_ids=form_ids)
+                                described=described, problem=problem, form_ids=form_ids,
+                                campaigns=campaigns)
 
     def template_save(self, request: Request, sent: Fields) -> Response:
         from formtool.usecases import contactlists, templates
