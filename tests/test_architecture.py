@@ -29,7 +29,8 @@ LAYERS = {  # a module may import its own layer and those listed
 HEAVY = ("pikepdf", "pypdf", "reportlab", "jinja2", "markdown", "aiosmtpd", "keyring", "idna",
          "smtplib", "ssl", "multiprocessing", "email.message", "formtool.pdf.layout",
          "formtool.mail.message", "formtool.mail.template", "formtool.usecases.sending",
-         "formtool.usecases.demo")
+         "formtool.usecases.demo", "starlette", "uvicorn", "tomlkit", "openpyxl",
+         "formtool.web", "formtool.web.app")
 
 
 def _layer(module: str) -> str:

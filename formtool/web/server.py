@@ -77,6 +77,7 @@ def serve(root: Path, *, port: int = DEFAULT_PORT, open_browser: bool = True,
     guard, page = build(root, keys, stop)
     guard.port = bound
     _log_to(root)
+    threading.Thread(target=page.warm, daemon=True, name="warm").start()
     config = uvicorn.Config(guard, log_level="warning", access_log=False, lifespan="off",
                             timeout_graceful_shutdown=5, log_config=None)
     server = uvicorn.Server(config)
