@@ -43,6 +43,7 @@ bench: $(BIN)/formtool
 	$(BIN)/python bench/bench_import.py
 	$(BIN)/python bench/bench_personalise.py
 	$(BIN)/python bench/bench_send.py
+	$(BIN)/python bench/bench_web.py
 
 # The way a coordinator installs formtool (docs/anleitung.md): the project's wheel in a
 # fresh venv, then the demo from it. CI runs this after the tests.

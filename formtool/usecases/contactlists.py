@@ -4,6 +4,7 @@ the rows that will be skipped and why, the duplicates and the opted-out addresse
 from __future__ import annotations
 
 import contextlib
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,6 +95,7 @@ class _Scan:
 
 
 _SCANS: dict[Path, tuple[tuple[int, ...], _Scan]] = {}  # the last scan of each list
+_SCANNING = threading.Lock()  # one scan at a time: a second request waits for it
 SEP = "\x1f"
 
 
@@ -111,10 +113,18 @@ def _stamp(*paths: Path) -> tuple[int, ...]:
 def _scan(ws: Workspace, path: Path) -> _Scan:
     """The list read once per change of it (or of the opt-outs in state.db): a page of
     60,000 contacts is then cut from memory instead of parsing the file again."""
-    stamp = _stamp(path, ws.state_db, ws.state_db.with_name(ws.state_db.name + "-wal"))
-    known = _SCANS.get(path)
-    if known is not None and known[0] == stamp:
-        return known[1]
+    with _SCANNING:
+        stamp = _stamp(path, ws.state_db, ws.state_db.with_name(ws.state_db.name + "-wal"))
+        known = _SCANS.get(path)
+        if known is not None and known[0] == stamp:
+            return known[1]
+        scan = _read(ws, path)
+        _SCANS.clear()  # one list in memory at a time
+        _SCANS[path] = (stamp, scan)
+        return scan
+
+
+def _read(ws: Workspace, path: Path) -> _Scan:
     listed = contacts.read(path)
     rows: list[str] = []
     opted_out: list[str] = []
@@ -127,11 +137,8 @@ def _scan(ws: Workspace, path: Path) -> _Scan:
                 opted_out.append(contact.email)
             rows.append(SEP.join([str(contact.row), contact.key, contact.email,
                                   *(contact.get(h).replace(SEP, " ") for h in listed.header)]))
-    scan = _Scan(listed.described(), ["Zeile", "ID", "E-Mail", *listed.header], rows,
+    return _Scan(listed.described(), ["Zeile", "ID", "E-Mail", *listed.header], rows,
                  list(listed.skipped), opted_out)
-    _SCANS.clear()  # one list in memory at a time
-    _SCANS[path] = (stamp, scan)
-    return scan
 
 
 def view(ws: Workspace, name: str, *, page: int = 1, per_page: int = 50) -> ListView:
