@@ -539,3 +539,35 @@ def test_every_kind_is_counted_in_words() -> None:
     from formtool.screen import _KINDS
 
     assert {value for value, _, _ in _KINDS} == {kind.value for kind in Kind}
+
+
+def test_what_a_person_must_decide_is_kept_and_decided(campaign: Path, tmp_path: Path) -> None:
+    """An unclear opt-out and an unconfirmed bounce are kept as questions (issue 23's
+    /postfach): each decided once, with its effect; a second fetch asks nothing twice."""
+    from formtool import workspace
+    from formtool.usecases import questions
+
+    unclear = _message(A, "AW: Einladung", "Wie kann ich mich abmelden?",
+                       In_Reply_To=CONTACTS[A])
+    bounce = _message("MAILER-DAEMON@mx.example", "Undelivered Mail Returned to Sender",
+                      f"Your message to {B} could not be delivered.")
+    _fetch(campaign, [unclear, bounce], tmp_path / "box")
+    _fetch(campaign, [unclear, bounce], tmp_path / "box2")
+    ws = workspace.load(campaign)
+    asked = {q.question.kind: q for q in questions.open_questions(ws)}
+    assert set(asked) == {"abmeldung", "unzustellbar"}
+    assert asked["abmeldung"].question.email == A and asked["unzustellbar"].question.email == B
+    assert _state(campaign)[B][0] == "failed"
+    said = questions.decide(ws, asked["unzustellbar"].question.id, "kam-an")
+    assert "wieder als zugestellt" in said and _state(campaign)[B][0] == "sent"
+    said = questions.decide(ws, asked["abmeldung"].question.id, "abmelden")
+    assert "abgemeldet" in said and _state(campaign)[A][2]
+    assert questions.open_questions(ws) == []
+    with pytest.raises(questions.QuestionError, match="schon entschieden"):
+        questions.decide(ws, asked["abmeldung"].question.id, "keine")
+    # forget takes the person's questions too
+    _fetch(campaign, [_message(VICTIM, "AW: Einladung", "Wie kann ich mich abmelden?",
+                               In_Reply_To=CONTACTS[VICTIM])], tmp_path / "box3")
+    assert [q.question.email for q in questions.open_questions(ws)] == [VICTIM]
+    assert invoke(campaign, "forget", VICTIM).exit_code == 0
+    assert questions.open_questions(ws) == []

@@ -474,6 +474,23 @@ def test_mark_by_hand_website_and_forget_through_the_page(
     assert "1 Adresse(n) als beantwortet vermerkt" in (page.text_content("main") or "")
     offen = invoke(ws, "status", "einladung-fachberatung", "--offen").output
     assert sent[0] not in offen and sent[1] in offen
+    # a reply in unclear words: a question on /postfach, decided with one button
+    import mailbox
+    from email.message import EmailMessage
+
+    unclear = EmailMessage()
+    unclear["From"], unclear["To"] = sent[2], "koordination@buendnis.example"
+    unclear["Subject"], unclear["Message-ID"] = "AW: Einladung", "<frage@kita.example>"
+    unclear.set_content("Wie kann ich mich abmelden?")
+    box = mailbox.Maildir(ws.parent / "eingang")
+    box.add(unclear.as_bytes())
+    assert invoke(ws, "mail", "fetch", "--from", str(ws.parent / "eingang")).exit_code == 0
+    page.goto(web.base + "/postfach")
+    assert "Bitte prüfen (1)" in (page.text_content("main") or "")
+    page.click("button:has-text('Ja, abmelden')")
+    page.wait_for_load_state()
+    main = page.text_content("main") or ""
+    assert f"{sent[2]} abgemeldet" in main and "Bitte prüfen (0)" in main
     answer = page.goto(web.base + "/website")
     assert answer is not None and answer.status == 200
     assert "Bündnispartner" in (page.text_content("main") or "")

@@ -178,6 +178,22 @@ MIGRATIONS: tuple[str, ...] = (
         reported_at  TEXT NOT NULL
     );
     """,
+    # (no ";" inside a script but between statements: they are split there)
+    # 12: what the mailbox brought that a person must decide ("bitte prüfen"): an opt-out
+    # in unclear words, a bounce nothing confirms; one row per message and kind
+    """
+    CREATE TABLE questions (
+        id           INTEGER PRIMARY KEY,
+        kind         TEXT NOT NULL,      -- 'abmeldung' | 'unzustellbar'
+        email        TEXT NOT NULL,      -- normalised, whom the decision is about
+        campaign     TEXT NOT NULL DEFAULT '',
+        subject      TEXT NOT NULL DEFAULT '',
+        note         TEXT NOT NULL DEFAULT '',
+        message_key  TEXT NOT NULL,
+        asked_at     TEXT NOT NULL,
+        UNIQUE (kind, message_key)
+    );
+    """,
 )
 
 
@@ -609,6 +625,7 @@ class Store:
                     "DELETE FROM contacts WHERE email = ? COLLATE NOCASE", (email,)).rowcount
             out.sends = self.execute("DELETE FROM sends WHERE email = ?", (email,)).rowcount
             self.execute("DELETE FROM answers WHERE email = ?", (email,))
+            self.execute("DELETE FROM questions WHERE email = ?", (email,))
             self.execute("DELETE FROM website_approved WHERE key NOT IN "
                          "(SELECT key FROM responses)")
             self.execute("INSERT OR IGNORE INTO optouts (email_hash, source, created_at) "
@@ -806,6 +823,38 @@ class Journal:
                                     (reply, _now(), campaign, normalise(email)))
         return cursor.rowcount == 1
 
+    def ask(self, kind: str, *, email: str, campaign: str, subject: str, note: str,
+            message_key: str) -> None:
+        """Keep a decision for the coordinator ("bitte prüfen"), once per message."""
+        self.store.execute("INSERT OR IGNORE INTO questions (kind, email, campaign, subject, "
+                           "note, message_key, asked_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           (kind, normalise(email), campaign, subject[:200], note[:500],
+                            message_key, _now()))
+
+    def questions(self) -> list[Question]:
+        """The open decisions, oldest first."""
+        rows = self.store.execute("SELECT id, kind, email, campaign, subject, note, asked_at "
+                                  "FROM questions ORDER BY id").fetchall()
+        return [Question(*row) for row in rows]
+
+    def question(self, number: int) -> Question | None:
+        """One open decision (None: already decided)."""
+        row = self.store.execute("SELECT id, kind, email, campaign, subject, note, asked_at "
+                                 "FROM questions WHERE id = ?", (number,)).fetchone()
+        return Question(*row) if row is not None else None
+
+    def settle_question(self, number: int) -> None:
+        """Take a decided question off the list."""
+        self.store.execute("DELETE FROM questions WHERE id = ?", (number,))
+
+    def restore_delivered(self, campaign: str, email: str) -> bool:
+        """A bounce was wrong (the coordinator knows the mail arrived): sent again."""
+        cursor = self.store.execute(
+            "UPDATE sends SET state = 'sent', reply = '', updated_at = ? WHERE campaign = ? "
+            "AND email = ? AND state = 'failed' AND reply LIKE ?",
+            (_now(), campaign, normalise(email), BOUNCED + "%"))
+        return cursor.rowcount == 1
+
     def record_answer(self, *, email: str, campaign: str, message_id: str,
                       subject: str, kind: str = "reply", snippet: str = "") -> None:
         """The address answered ``campaign``: by a reply without a form (``reply``), or
@@ -957,6 +1006,19 @@ class Journal:
         for r in self.recipients(campaign):
             if r.state is SendState.SENT and not r.answered and not self.is_opted_out(r.email):
                 yield r
+
+
+@dataclass(frozen=True)
+class Question:
+    """A decision the mailbox left to the coordinator."""
+
+    id: int
+    kind: str  # 'abmeldung' | 'unzustellbar'
+    email: str
+    campaign: str
+    subject: str
+    note: str
+    asked_at: str
 
 
 @dataclass

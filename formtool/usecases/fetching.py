@@ -380,6 +380,7 @@ def _handle(run: _Run, found: Inbound, where: str) -> tuple[Handled, evidence.Ti
             notes.append(_optout(journal, found, dry_run))
         elif found.optout is Optout.UNCLEAR:
             notes.append("bitte prüfen: Abmeldung? (nicht abgemeldet)")
+            _ask_optout(journal, found, tie, dry_run)
         handled.look = bool(found.oversized) or tie.note != "" or found.optout is not Optout.NO
     elif found.kind is Kind.OPTOUT:
         notes.append(_optout(journal, found, dry_run))
@@ -394,6 +395,10 @@ def _handle(run: _Run, found: Inbound, where: str) -> tuple[Handled, evidence.Ti
             if not dry_run:
                 journal.mark_undeliverable(tie.send.campaign, tie.send.email,
                                            f"{BOUNCED}{unconfirmed}: {words}"[:300])
+                if unconfirmed:  # nothing ties the report to the send: a person decides
+                    journal.ask("unzustellbar", email=tie.send.email,
+                                campaign=tie.send.campaign, subject=found.subject,
+                                note=words, message_key=found.key)
             notes.append(f"unzustellbar: {tie.send.email}")
         if tie.note:
             notes.append(tie.note)
@@ -431,6 +436,7 @@ def _handle(run: _Run, found: Inbound, where: str) -> tuple[Handled, evidence.Ti
             notes.append(tie.note)
         if found.optout is Optout.UNCLEAR:
             notes.append("bitte prüfen: Abmeldung? (nicht abgemeldet)")
+            _ask_optout(journal, found, tie, dry_run)
         handled.look = True
     elif found.kind is Kind.TOO_BIG:
         what = ", ".join(found.oversized) or "die E-Mail"
@@ -447,6 +453,16 @@ def _handle(run: _Run, found: Inbound, where: str) -> tuple[Handled, evidence.Ti
     if found.snippet and handled.look:
         handled.note += f" („{found.snippet.splitlines()[0][:80]}“)"
     return handled, tie
+
+
+def _ask_optout(journal: Journal, found: Inbound, tie: evidence.Tie, dry_run: bool) -> None:
+    """An opt-out in unclear words: kept as a decision for the coordinator."""
+    if dry_run or not is_valid_email(found.sender):
+        return
+    journal.ask("abmeldung", email=found.sender,
+                campaign=tie.send.campaign if tie.send is not None else "",
+                subject=found.subject,
+                note=(found.snippet.splitlines() or [""])[0][:200], message_key=found.key)
 
 
 def _optout(journal: Journal, found: Inbound, dry_run: bool) -> str:

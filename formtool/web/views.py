@@ -63,6 +63,7 @@ def routes(page: Page) -> list[Route]:
         get("/postfach", v.mailbox),
         post("/postfach/abrufen", v.mailbox_fetch),
         post("/postfach/beantwortet", v.mark_answered),
+        post("/postfach/entscheiden", v.decide),
         get("/website", v.website),
         get("/website/datei/{filename}", v.website_file),
         post("/website/schreiben", v.website_write),
@@ -234,6 +235,10 @@ class Views:
                      "problems": plan.problems[:20], "unknown": len(plan.before.unknown),
                      "options": {**options, "template": template}, "made": time.time()}
         key = secrets.token_urlsafe(16)
+        now = time.time()
+        for old in [k for k, v in self.page.confirmations.items()
+                    if now - v["made"] > CONFIRM_TTL and k not in self.page.jobs.keys]:
+            del self.page.confirmations[old]  # expired ones go; those that sent stay known
         self.page.confirmations[key] = found
         return _back(f"/aktionen/{quote(name)}/bestaetigen/{key}")
 
@@ -340,7 +345,7 @@ class Views:
 
     # -- mailbox ------------------------------------------------------------------------
     def mailbox(self, request: Request) -> Response:
-        from formtool.usecases import status
+        from formtool.usecases import questions, status
 
         ws = self.page.workspace()
         imap = ws.imap_settings()
@@ -348,6 +353,7 @@ class Views:
         replies = status.report(ws, view=status.View.REPLIES)
         return self.page.render(request, "postfach.html", title="Postfach",
                                 configured=bool(imap.host), host=imap.host,
+                                questions=questions.open_questions(ws),
                                 folder=imap.folder, report=table, replies=replies,
                                 campaigns=[str(r[0]) for r in table.rows])
 
@@ -380,6 +386,14 @@ class Views:
 
         job = self.page.jobs.start("Postfach abrufen", work, link="/postfach")
         return _back(f"/aufgaben/{job.id}")
+
+    def decide(self, request: Request, sent: Fields) -> Response:
+        from formtool.usecases import questions
+
+        fields, _ = sent
+        said = questions.decide(self.page.workspace(), _int(fields.get("nummer"), 0),
+                                fields.get("wahl", ""))
+        return _back("/postfach", said)
 
     def mark_answered(self, request: Request, sent: Fields) -> Response:
         from formtool.usecases import status
