@@ -624,3 +624,38 @@ def test_a_broken_workspace_is_a_german_message_never_a_traceback(web: Web, ws: 
         assert answer.status in (200, 400, 404), (path, answer.status)
         assert "Traceback" not in body and 'File "' not in body, path
         assert '<html lang="de">' in body, path
+
+
+def test_the_page_waits_while_the_cli_sends(browser: Any, ws: Path,
+                                            certificate: tuple[Path, Path]) -> None:
+    """The other way round: a CLI send runs, the page's check is refused with the
+    CLI's words (the same run lock), and nothing is sent twice."""
+    import os
+    import subprocess
+    import sys
+
+    certfile, keyfile = certificate
+    with LocalSmtpServer(FaultyMailbox(), security="starttls", certfile=certfile,
+                         keyfile=keyfile, auth=(USER, PASSWORD), delay=0.15) as slow:
+        configure(ws, slow.port, ca_file=certfile)
+        env = {**os.environ, "FORMTOOL_SMTP_PASSWORD": PASSWORD,
+               "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+        cli = subprocess.Popen([sys.executable, "-m", "formtool", "--workspace", str(ws),
+                                "mail", "send", "einladung-fachberatung", "--yes"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env=env)
+        try:
+            deadline = time.time() + 30
+            while not slow.handler.received and time.time() < deadline:
+                time.sleep(0.1)
+            with running(ws, env={"FORMTOOL_SMTP_PASSWORD": PASSWORD}) as web:
+                page = _page(browser, web)
+                page.goto(web.base + "/aktionen/einladung-fachberatung?liste=fachberatungen.csv")
+                with page.expect_navigation():
+                    page.click("text=Prüfen")
+                text = " ".join((page.text_content("main") or "").split())
+                assert "Das ging nicht" in text and "läuft" in text, text
+        finally:
+            assert cli.wait(timeout=120) == 0, cli.stdout.read() if cli.stdout else ""
+        recipients = Counter(r.message()["To"] for r in slow.handler.received)
+        assert len(recipients) == 40 and max(recipients.values()) == 1
