@@ -13,6 +13,7 @@ import time
 import urllib.parse
 from collections import Counter
 from collections.abc import Iterator
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -659,3 +660,85 @@ def test_the_page_waits_while_the_cli_sends(browser: Any, ws: Path,
             assert cli.wait(timeout=120) == 0, cli.stdout.read() if cli.stdout else ""
         recipients = Counter(r.message()["To"] for r in slow.handler.received)
         assert len(recipients) == 40 and max(recipients.values()) == 1
+
+
+def test_the_whole_loop_through_the_page(browser: Any, ws: Path, smtp: LocalSmtpServer,
+                                         certificate: tuple[Path, Path],
+                                         tmp_path: Path) -> None:
+    """Invite with personal forms, two return them by mail, fetch them from Dovecot,
+    the answers as a workbook, a reminder to exactly the others – all in the page; the
+    CLI's status says the same."""
+    import io
+
+    import openpyxl
+    from imapserver import PASSWORD as IMAP_PASSWORD
+    from imapserver import Dovecot
+
+    cafile = certificate[0]
+    dovecot = Dovecot(certificate)
+    try:
+        dovecot.configure(ws, cafile)
+        env = {"FORMTOOL_SMTP_PASSWORD": PASSWORD, "FORMTOOL_IMAP_PASSWORD": IMAP_PASSWORD}
+        with running(ws, env=env) as web:
+            page = _page(browser, web)
+            page.goto(web.base + "/aktionen/einladung-fachberatung?liste=fachberatungen.csv")
+            page.select_option("#formular", "buendnispartner")
+            with page.expect_navigation():
+                page.click("text=Prüfen")
+            assert "zu senden: 40" in (page.text_content("main") or "")
+            page.locator("button", has_text="jetzt senden").click()
+            page.wait_for_url(re.compile(r".*/aufgaben/.*"))
+            wait_done(page, timeout=120)
+            invitations = [r.message() for r in smtp.handler.received]
+            assert len(invitations) == 40
+            returns = []
+            for invitation in invitations[:2]:
+                pdf = next(p for p in invitation.iter_attachments()
+                           if p.get_content_type() == "application/pdf")
+                blank = tmp_path / f"{len(returns)}.pdf"
+                blank.write_bytes(pdf.get_content())
+                filled = pdftk_fill(blank, {"art": "fachberatung", "kreis": "kerngruppe",
+                                            "datenschutz": "Yes", "funktion": "Leitung"},
+                                    tmp_path / f"filled{len(returns)}.pdf")
+                reply = EmailMessage()
+                reply["From"] = invitation["To"]
+                reply["To"] = invitation["From"]
+                reply["Subject"] = "AW: " + str(invitation["Subject"])
+                reply["In-Reply-To"] = invitation["Message-ID"]
+                reply["Message-ID"] = f"<antwort{len(returns)}@kita.example>"
+                reply.set_content("Anbei unser Formular.")
+                reply.add_attachment(filled.read_bytes(), maintype="application",
+                                     subtype="pdf", filename="Beitrittserklärung.pdf")
+                returns.append(reply)
+            dovecot.seed(cafile, returns)
+            page.goto(web.base + "/postfach")
+            with page.expect_navigation():
+                page.click("button:has-text('Abrufen')")
+            wait_done(page, timeout=120)
+            assert "Eingelesen:" in (page.text_content("main") or ""), page.text_content("main")
+            page.goto(web.base + "/antworten")
+            assert "2 Rückläufe" in (page.text_content("main") or "")
+            data = page.request.get(web.base + "/antworten/datei/buendnispartner.xlsx").body()
+            book = openpyxl.load_workbook(io.BytesIO(data), read_only=True)
+            assert sum(1 for _ in book.active.iter_rows()) == 3  # header + 2
+            page.goto(web.base + "/aktionen/erinnerung?liste=fachberatungen.csv")
+            page.select_option("#nur_offen", "einladung-fachberatung")
+            with page.expect_navigation():
+                page.click("text=Prüfen")
+            text = " ".join((page.text_content("main") or "").split())
+            assert "zu senden: 38" in text and "ging erst vor" in text, text
+            page.locator("button", has_text="jetzt senden").click()
+            page.wait_for_url(re.compile(r".*/aufgaben/.*"))
+            wait_done(page, timeout=120)
+            page.goto(web.base + "/")
+            shown = page.eval_on_selector_all("tbody tr", "rows => rows.map(r => "
+                                              "[...r.cells].map(c => c.textContent))")
+        answered = {str(r["From"]) for r in returns}
+        reminded = [r.message()["To"] for r in smtp.handler.received[40:]]
+        assert len(reminded) == 38 and not answered & {str(t) for t in reminded}
+        status = " ".join(invoke(ws, "status").output.split())
+        assert "gesendet 40 · beantwortet 2 · offen 38" in status, status
+        invitation_row = next(r for r in shown if r[0] == "einladung-fachberatung")
+        assert (invitation_row[1], invitation_row[5], invitation_row[6]) == ("40", "2", "38")
+    finally:
+        dovecot.stop()
