@@ -495,6 +495,9 @@ def test_mark_by_hand_website_and_forget_through_the_page(
     answer = page.goto(web.base + "/website")
     assert answer is not None and answer.status == 200
     assert "Bündnispartner" in (page.text_content("main") or "")
+    page.goto(web.base + "/vergessen?adresse=" + urllib.parse.quote("KÖHLER"))  # by name
+    found = page.eval_on_selector_all("main li a", "els => els.map(e => e.textContent)")
+    assert "Claudia Köhler" in found, found
     page.goto(web.base + f"/vergessen?adresse={urllib.parse.quote(sent[1])}")
     text = page.text_content("main") or ""
     assert "Würde gelöscht" in text and "contacts/fachberatungen.csv" in text
@@ -742,3 +745,26 @@ def test_the_whole_loop_through_the_page(browser: Any, ws: Path, smtp: LocalSmtp
         assert (invitation_row[1], invitation_row[5], invitation_row[6]) == ("40", "2", "38")
     finally:
         dovecot.stop()
+
+
+def test_a_template_with_an_unknown_placeholder_is_not_saved(browser: Any, web: Web,
+                                                              ws: Path) -> None:
+    path = ws / "templates" / "einladung-fachberatung.md.j2"
+    before = path.read_bytes()
+    page = _page(browser, web)
+    page.goto(web.base + "/aktionen/einladung-fachberatung?liste=fachberatungen.csv")
+    page.fill("#text", "Subject: Hallo\n\n{{ anrede_brief }}\n\nIhr {{ verein }} …\n")
+    with page.expect_navigation():
+        page.click("button:has-text('Speichern')")
+    text = " ".join((page.text_content("main") or "").split())
+    assert "Nicht gespeichert" in text and "einladung-fachberatung.md.j2:5" in text, text
+    assert "„verein“" in text
+    assert path.read_bytes() == before
+    assert not list((ws / "templates").glob(".*"))  # no probe left behind
+    page.goto(web.base + "/aktionen/einladung-fachberatung?liste=fachberatungen.csv")
+    page.fill("#text", "Subject: Hallo {{ organisation }}\n\n{{ anrede_brief }}\n\nDanke.\n")
+    with page.expect_navigation():
+        page.click("button:has-text('Speichern')")
+    assert "Vorlage gespeichert" in (page.text_content("main") or "")
+    assert path.read_text(encoding="utf-8").startswith("Subject: Hallo {{ organisation }}")
+    assert "Hallo Caritasverband Altenburger Land" in (page.text_content("main") or "")

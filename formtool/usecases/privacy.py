@@ -298,3 +298,43 @@ def plan(ws: Workspace, address: str) -> Planned:
             planned = db.forget(sendable, dry_run=True)
     needles = _Needles([address, sendable], planned.response_ids)
     return Planned(sendable, planned, list(find(ws.root, needles)))
+
+
+@dataclass(frozen=True)
+class Person:
+    email: str
+    name: str
+    organisation: str
+
+
+def find_people(ws: Workspace, text: str, *, limit: int = 50) -> list[Person]:
+    """People whose name, organisation or address contains ``text`` (case and accents as
+    typed are ignored by casefolding): in state.db and in every contact list – so that
+    the coordinator can find the address to forget by the name she knows."""
+    from formtool.mail import contacts as contact_lists
+
+    wanted = " ".join(text.split()).casefold()
+    if len(wanted) < 2:
+        raise PrivacyError("Bitte mindestens zwei Zeichen eingeben.")
+    found: dict[str, Person] = {}
+
+    def add(email: str, name: str, organisation: str) -> None:
+        if wanted in f"{name}\n{organisation}\n{email}".casefold():
+            found.setdefault(normalise(email), Person(email, name, organisation))
+
+    if present(ws.state_db):
+        with Store(ws.state_db) as db:
+            for email, name, organisation in db.execute(
+                    "SELECT email, name, organisation FROM contacts ORDER BY name"):
+                add(email, name, organisation)
+    if ws.contacts_dir.is_dir():
+        for path in sorted(ws.contacts_dir.iterdir()):
+            if path.suffix.lower() not in (".csv", ".xlsx", ".xlsm") or path.name.startswith(
+                    (".", "~$")):
+                continue
+            try:
+                for contact in contact_lists.read(path):
+                    add(contact.email, contact.display_name, contact.get("organisation"))
+            except FormtoolError:
+                continue  # a list that cannot be read holds nobody findable
+    return sorted(found.values(), key=lambda p: (p.name.casefold(), p.email))[:limit]

@@ -481,11 +481,17 @@ class Views:
     def forget(self, request: Request) -> Response:
         from formtool.usecases import privacy
 
+        ws = self.page.workspace()
         address = request.query_params.get("adresse", "").strip()
-        planned = privacy.plan(self.page.workspace(), address) if address else None
+        people: list[privacy.Person] = []
+        planned = None
+        if address and "@" not in address:  # a name: who is meant?
+            people = privacy.find_people(ws, address)
+        elif address:
+            planned = privacy.plan(ws, address)
         return self.page.render(request, "vergessen.html", title="Eine Person vergessen",
-                                address=address, planned=planned,
-                                root=self.page.workspace().root)
+                                address=address, planned=planned, people=people,
+                                searched=bool(address and "@" not in address), root=ws.root)
 
     def forget_now(self, request: Request, sent: Fields) -> Response:
         from formtool.usecases import privacy
