@@ -55,5 +55,6 @@ wheel-check: $(BIN)/formtool
 	cd build && wheel-venv/bin/formtool demo --dir wheel-demo
 	test -s build/wheel-demo/antworten/buendnispartner.xlsx
 	build/wheel-venv/bin/formtool --workspace build/wheel-demo status
+	build/wheel-venv/bin/python tools/web_smoke.py build/wheel-venv/bin/formtool build/wheel-demo
 	rm -rf build/wheel-init && build/wheel-venv/bin/formtool init build/wheel-init
 	test -s build/wheel-init/forms/buendnispartner.toml && test -s build/wheel-init/templates/erinnerung.md.j2 && test -s build/wheel-init/contacts/fachberatungen.csv
