@@ -781,3 +781,47 @@ def test_a_template_with_an_unknown_placeholder_is_not_saved(browser: Any, web: 
     assert "Vorlage gespeichert" in (page.text_content("main") or "")
     assert path.read_text(encoding="utf-8").startswith("Subject: Hallo {{ organisation }}")
     assert "Hallo Caritasverband Altenburger Land" in (page.text_content("main") or "")
+
+
+def test_sign_in_without_a_password_from_the_page(browser: Any, ws: Path,
+                                                  certificate: tuple[Path, Path],
+                                                  tmp_path: Path) -> None:
+    """Microsoft 365 and co.: „Anmelden“ on /einstellungen shows the provider's address
+    and code, waits, and keeps the sign-in in the keyring – then a send works with it."""
+    import json
+    import os
+
+    from oidcprovider import Provider
+    from test_oauth import configure as configure_oauth
+    from test_oauth import no_secret_anywhere, smtp_server
+
+    store = tmp_path / "keyring.json"
+    env = {"PYTHON_KEYRING_BACKEND": "filekeyring.FileKeyring",
+           "FORMTOOL_TEST_KEYRING": str(store),
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent),
+                                          os.environ.get("PYTHONPATH", "")])}
+    with Provider(certificate) as provider, smtp_server(provider, certificate) as server:
+        provider.device_script = ["pending", "approve"]
+        configure_oauth(ws, provider, certificate, server.port)
+        with running(ws, env=env) as web:
+            page = _page(browser, web)
+            page.goto(web.base + "/einstellungen")
+            assert "Noch nicht angemeldet" in (page.text_content("main") or "")
+            with page.expect_navigation():
+                page.click("button:has-text('Anmelden')")
+            wait_done(page, timeout=60)
+            text = " ".join((page.text_content("main") or "").split())
+            assert "WDJB-MJHT" in text and f"{provider.issuer}/geraet" in text, text
+            assert "Angemeldet bei" in text
+            assert any(k.startswith("formtool") for k in json.loads(
+                store.read_text(encoding="utf-8")))
+            page.goto(web.base + "/einstellungen")
+            assert "Eine Anmeldung ist gespeichert" in (page.text_content("main") or "")
+            page.goto(web.base + "/aktionen/einladung-fachberatung?liste=fachberatungen.csv")
+            _check(page)
+            page.locator("button", has_text="jetzt senden").click()
+            page.wait_for_url(re.compile(r".*/aufgaben/.*"))
+            wait_done(page, timeout=120)
+            assert len(server.handler.received) == 40
+            shown = page.content()
+        no_secret_anywhere(ws, provider, shown)  # no token in the workspace or the page

@@ -33,7 +33,8 @@ def password_for(settings: MailSettings) -> str | None:
         return None
     return _password(PASSWORD_ENV, keyring_account(settings),
                      f"Kein Passwort für {settings.user} gespeichert: bitte zuerst „formtool "
-                     f"mail login“ (oder {PASSWORD_ENV} setzen).")
+                     f"mail login“ (oder {PASSWORD_ENV} setzen; auf der Seite von "
+                     "formtool: „Einstellungen“ → Passwort).")
 
 
 def store_password(settings: MailSettings, password: str) -> None:
@@ -146,7 +147,8 @@ def imap_password(settings: ImapSettings, smtp: MailSettings | None = None) -> s
     if found is None:
         raise CredentialsError(
             f"Kein Postfach-Passwort für {settings.user} gespeichert: bitte zuerst "
-            f"„formtool mail login“ (oder {IMAP_PASSWORD_ENV} setzen).")
+            f"„formtool mail login“ (oder {IMAP_PASSWORD_ENV} setzen; auf der Seite von "
+            "formtool: „Einstellungen“ → Passwort für das Postfach).")
     return found
 
 

@@ -49,6 +49,9 @@ class SettingsError(FormtoolError):
 class Current:
     values: dict[str, str]  # form field -> value as written (never a password)
     password_stored: bool  # for [smtp]; its value is never shown
+    oauth: bool = False  # [smtp] or [imap] auth = "oauth2": a sign-in instead of a password
+    signed_in: bool = False
+    mailbox: bool = False  # an [imap] host is set
 
 
 def current(ws: Workspace) -> Current:
@@ -67,7 +70,18 @@ def current(ws: Workspace) -> Current:
             stored = True
         except FormtoolError:
             stored = False
-    return Current(values, stored)
+    box = ws.imap_settings()
+    oauth = mail.auth == "oauth2" or (bool(box.host) and box.auth == "oauth2")
+    signed = False
+    if oauth:
+        from formtool.usecases import signin
+
+        try:
+            signin.signed_in(ws)
+            signed = True
+        except FormtoolError:
+            signed = False
+    return Current(values, stored, oauth, signed, bool(box.host))
 
 
 def apply_preset(values: dict[str, str], provider: str) -> dict[str, str]:
@@ -132,6 +146,16 @@ def keep_password(ws: Workspace, password: str, *, test: bool = True) -> None:
         credentials.login(settings, password, store=True)
     else:
         credentials.store_password(settings, password)
+
+
+def keep_mailbox_password(ws: Workspace, password: str) -> None:
+    """The [imap] password into the OS keyring – after a login to the mailbox that works."""
+    if not password:
+        raise SettingsError("Bitte das Passwort eingeben.")
+    box = ws.imap_settings()
+    if not box.host:
+        raise SettingsError("Kein Postfach eingetragen (oben unter „Postfach“).")
+    credentials.imap_login(box, password)
 
 
 def test_connection(ws: Workspace) -> list[str]:

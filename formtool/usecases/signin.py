@@ -292,7 +292,8 @@ def signed_in(ws: Workspace) -> TokenSource:
     source = bearer(ws)
     if source._tokens is None and source.store.read() is None:
         raise SignInError(f"Keine Anmeldung bei {service_name(ws.oauth_settings())} "
-                          "gespeichert – bitte zuerst „formtool mail login“ ausführen.")
+                          "gespeichert – bitte zuerst „formtool mail login“ ausführen (auf "
+                          "der Seite von formtool: „Einstellungen“ → Anmelden).")
     return source
 
 

@@ -71,6 +71,8 @@ def routes(page: Page) -> list[Route]:
         post("/einstellungen", v.settings_save),
         post("/einstellungen/passwort", v.settings_password),
         post("/einstellungen/testen", v.settings_test),
+        post("/einstellungen/postfach-passwort", v.settings_mailbox_password),
+        post("/einstellungen/anmelden", v.sign_in),
         get("/vergessen", v.forget),
         post("/vergessen", v.forget_now),
         get("/aufgaben/{id}.json", v.job_json),  # before the page: {id} takes dots too
@@ -450,7 +452,7 @@ class Views:
             values = settings.apply_preset(values, provider)
         lines = request.query_params.getlist("ergebnis")
         return self.page.render(request, "einstellungen.html", title="Einstellungen",
-                                values=values, stored=now.password_stored,
+                                values=values, stored=now.password_stored, now=now,
                                 presets=list(settings.PRESETS), provider=provider,
                                 lines=lines)
 
@@ -470,6 +472,43 @@ class Views:
         settings.keep_password(self.page.workspace(), fields.get("passwort", ""))
         return _back("/einstellungen", "Anmeldung erfolgreich; das Passwort liegt im "
                                        "Schlüsselbund des Betriebssystems.")
+
+    def settings_mailbox_password(self, request: Request, sent: Fields) -> Response:
+        from formtool.usecases import settings
+
+        fields, _ = sent
+        settings.keep_mailbox_password(self.page.workspace(), fields.get("passwort", ""))
+        return _back("/einstellungen", "Anmeldung am Postfach erfolgreich; das Passwort liegt "
+                                       "im Schlüsselbund des Betriebssystems.")
+
+    def sign_in(self, request: Request, sent: Fields) -> Response:
+        """OAuth sign-in (Microsoft 365 …) with a code typed at the provider's address:
+        a job that shows address and code and waits for the sign-in."""
+        from formtool.usecases import signin
+
+        ws = self.page.workspace()
+
+        def work(job: Job) -> None:
+            client, code = signin.start_device(ws)
+            job.say(f"Bitte im Browser {code.verification_uri} öffnen und diesen Code "
+                    f"eingeben: {code.user_code}")
+            job.say("Das geht auf jedem Gerät, auch am Handy. Danach mit dem Konto "
+                    "anmelden, das die Rundmails sendet.")
+
+            def waiting(left: float) -> None:
+                job.waiting_until = time.time() + left
+
+            done = signin.finish_device(ws, client, code, waiting)
+            where = ("im Schlüsselbund" if done.stored_in == "Schlüsselbund"
+                     else f"in {done.stored_in} (nur für Sie lesbar)")
+            job.result = [f"Angemeldet bei {done.service}; die Anmeldung ist {where} "
+                          "gespeichert."]
+            if done.mailbox_checked:
+                job.result.append(f"Anmeldung am Postfach {ws.imap_settings().host} "
+                                  "erfolgreich.")
+
+        job = self.page.jobs.start("Anmelden (ohne Passwort)", work, link="/einstellungen")
+        return _back(f"/aufgaben/{job.id}")
 
     def settings_test(self, request: Request, sent: Fields) -> Response:
         from formtool.usecases import settings
