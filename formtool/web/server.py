@@ -45,7 +45,10 @@ def bind(port: int) -> socket.socket:
 
 
 def _log_to(root: Path) -> None:
-    """Details of unexpected errors go to .formtool/web.log in the workspace."""
+    """Details of unexpected errors go to .formtool/web.log in the workspace (not in a
+    folder that is none: its pages say so, and nothing is created there)."""
+    if not (root / "formtool.toml").is_file():
+        return
     state = root / ".formtool"
     state.mkdir(exist_ok=True)
     handler = logging.FileHandler(state / "web.log", encoding="utf-8")
