@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from pathlib import Path
 
 from formtool.text import to_ascii
 
@@ -27,3 +28,12 @@ def safe_filename(text: str, *, suffix: str = "", max_length: int = 100,
     if text.upper() in _RESERVED:
         text = f"_{text}"
     return text + suffix
+
+
+def file_in(folder: Path, name: str, suffixes: tuple[str, ...]) -> Path | None:
+    """The file ``name`` right inside ``folder`` when it is one of ``suffixes`` – never a
+    path elsewhere (a name with a separator or "..", a folder, a missing file): None."""
+    if Path(name).name != name or name in ("", ".", ".."):
+        return None
+    path = folder / name
+    return path if path.suffix.lower() in suffixes and path.is_file() else None

@@ -8,6 +8,7 @@ import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
+from formtool.data.filenames import file_in
 from formtool.errors import FormtoolError
 from formtool.workspace import Workspace
 
@@ -33,9 +34,8 @@ def tables(ws: Workspace) -> list[str]:
 
 def download(ws: Workspace, filename: str) -> Path:
     """A table's file by its name as the page lists it."""
-    path = _folder(ws) / filename
-    if (Path(filename).name != filename or path.suffix.lower() not in DOWNLOADS
-            or Path(filename).stem not in tables(ws) or not path.is_file()):
+    path = file_in(_folder(ws), filename, DOWNLOADS)
+    if path is None or path.stem not in tables(ws):
         raise AnswersError(f"Keine Tabelle „{filename}“ in {ANSWERS_DIR}/.")
     return path
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from formtool import atomic
 from formtool.addresses import same_address
 from formtool.data import csvtext
+from formtool.data.filenames import file_in
 from formtool.data.normalise import columns
 from formtool.data.publish import (
     Entry,
@@ -42,6 +43,7 @@ from formtool.workspace import Workspace
 
 PARTNER_FORM, GROUP_FORM = "buendnispartner", "regionalgruppe"
 PARTNER_FILE, GROUP_FILE = "partnerliste", "regionalgruppen"
+PUBLISHED = (".html", ".md", ".csv", ".json")  # what publish writes of each list
 BY_CIRCLE, BY_DISTRICT = "kreis", "landkreis"
 FORMATS = ("html", "md", "csv", "json")
 # What the public lists may show, and nothing else (people's fields never appear here).
@@ -359,15 +361,14 @@ def show(ws: Workspace, *, group_by: str = BY_CIRCLE) -> Shown:
     except (OSError, ValueError):
         before = []
     files = sorted(p.name for p in target.glob("*") if p.is_file()
-                   and p.suffix in (".html", ".md", ".csv", ".json")) if target.is_dir() else []
+                   and p.suffix in PUBLISHED) if target.is_dir() else []
     return Shown(to_html(partners), to_html(groups), len(partners.entries),
                  len(groups.entries), changes(before, partners, sources), waiting, files)
 
 
 def download(ws: Workspace, filename: str) -> Path:
     """A written list's file by its name as the page lists it."""
-    path = ws.root / "website" / filename
-    if (Path(filename).name != filename or not path.is_file()
-            or path.suffix not in (".html", ".md", ".csv", ".json")):
+    path = file_in(ws.root / "website", filename, PUBLISHED)
+    if path is None:
         raise WebsiteError(f"Keine Datei „{filename}“ in website/.")
     return path

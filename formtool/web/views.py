@@ -19,6 +19,22 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from formtool.errors import FormtoolError
+from formtool.usecases import (
+    answers,
+    contactlists,
+    credentials,
+    fetching,
+    forms,
+    personal,
+    privacy,
+    questions,
+    sending,
+    settings,
+    signin,
+    status,
+    templates,
+    website,
+)
 from formtool.web.app import Page, _back, _form, _int
 from formtool.web.jobs import Job
 
@@ -91,8 +107,6 @@ class Views:
 
     # -- overview -----------------------------------------------------------------------
     def overview(self, request: Request) -> Response:
-        from formtool.usecases import status
-
         ws = self.page.workspace()
         table = status.report(ws)
         return self.page.render(request, "uebersicht.html", title="Übersicht",
@@ -101,8 +115,6 @@ class Views:
 
     # -- contacts -----------------------------------------------------------------------
     def contacts(self, request: Request) -> Response:
-        from formtool.usecases import contactlists
-
         ws = self.page.workspace()
         names = contactlists.lists(ws)
         chosen = request.query_params.get("liste") or (names[0] if names else "")
@@ -113,8 +125,6 @@ class Views:
                                 limit_mb=contactlists.MAX_UPLOAD // 1024 // 1024)
 
     def contacts_upload(self, request: Request, sent: Fields) -> Response:
-        from formtool.usecases import contactlists
-
         _, files = sent
         if not files:
             return _back("/kontakte", "Bitte eine Datei wählen.")
@@ -123,19 +133,13 @@ class Views:
 
     # -- forms --------------------------------------------------------------------------
     def forms(self, request: Request) -> Response:
-        from formtool.usecases import forms
-
         ws = self.page.workspace()
         checked = {c.path: c for c in forms.check(ws.forms_dir)}
         listed = [(item, checked.get(item.path)) for item in forms.list_forms(ws)]
-        from formtool.usecases import contactlists
-
         return self.page.render(request, "formulare.html", title="Formulare", listed=listed,
                                 lists=contactlists.lists(ws))
 
     def form_pdf(self, request: Request) -> Response:
-        from formtool.usecases import forms
-
         ws = self.page.workspace()
         name = request.path_params["name"]
         known = {item.form.id for item in forms.list_forms(ws) if item.form is not None}
@@ -147,8 +151,6 @@ class Views:
 
     def forms_personal(self, request: Request, sent: Fields) -> Response:
         """A personal, pre-filled copy for every contact of a list (a job)."""
-        from formtool.usecases import contactlists, personal
-
         fields, _ = sent
         ws = self.page.workspace()
         name = request.path_params["name"]
@@ -167,14 +169,10 @@ class Views:
 
     # -- campaigns: templates, preview, send ------------------------------------------
     def campaigns(self, request: Request) -> Response:
-        from formtool.usecases import templates
-
         return self.page.render(request, "aktionen.html", title="E-Mails",
                                 names=templates.names(self.page.workspace()))
 
     def campaign(self, request: Request) -> Response:
-        from formtool.usecases import contactlists, forms, templates
-
         ws = self.page.workspace()
         name = request.path_params["name"]
         text = templates.text_of(ws, name)
@@ -190,8 +188,6 @@ class Views:
             except FormtoolError as exc:
                 problem = str(exc)
         form_ids = [i.form.id for i in forms.list_forms(ws) if i.form is not None]
-        from formtool.usecases import status
-
         campaigns = [str(row[0]) for row in status.report(ws).rows]
         return self.page.render(request, "aktion.html", title=f"E-Mail „{name}“", name=name,
                                 text=text, lists=lists, chosen=chosen, samples=samples,
@@ -199,8 +195,6 @@ class Views:
                                 campaigns=campaigns)
 
     def template_save(self, request: Request, sent: Fields) -> Response:
-        from formtool.usecases import contactlists, templates
-
         fields, _ = sent
         ws = self.page.workspace()
         name = request.path_params["name"]
@@ -211,8 +205,6 @@ class Views:
                      "Vorlage gespeichert.")
 
     def _options(self, name: str, fields: dict[str, str]) -> dict[str, Any]:
-        from formtool.usecases import contactlists
-
         ws = self.page.workspace()
         chosen = fields.get("liste", "")
         return {"template": name,
@@ -223,8 +215,6 @@ class Views:
     def send_check(self, request: Request, sent: Fields) -> Response:
         """Prepare the run as the CLI does (lock, selection, rendering), keep what it
         found under a fresh idempotency key, release it, and show it by GET."""
-        from formtool.usecases import sending
-
         fields, _ = sent
         name = request.path_params["name"]
         options = self._options(name, fields)
@@ -256,8 +246,6 @@ class Views:
     def send_start(self, request: Request, sent: Fields) -> Response:
         """Start the send of a confirmation – once: the same key (a double click, a
         second tab, Back and resubmit) finds the job it started."""
-        from formtool.usecases import credentials, sending
-
         fields, _ = sent
         key = fields.get("schluessel", "")
         found = self.page.confirmations.get(key)
@@ -305,8 +293,6 @@ class Views:
 
     # -- answers ------------------------------------------------------------------------
     def answers(self, request: Request) -> Response:
-        from formtool.usecases import answers
-
         ws = self.page.workspace()
         names = answers.tables(ws)
         chosen = request.query_params.get("tabelle") or (names[0] if names else "")
@@ -316,14 +302,10 @@ class Views:
                                 chosen=chosen, view=shown)
 
     def answers_file(self, request: Request) -> Response:
-        from formtool.usecases import answers
-
         path = answers.download(self.page.workspace(), request.path_params["filename"])
         return FileResponse(path, filename=path.name)
 
     def answers_upload(self, request: Request, sent: Fields) -> Response:
-        from formtool.usecases import fetching
-
         _, files = sent
         if not files:
             return _back("/antworten", "Bitte Dateien wählen.")
@@ -347,8 +329,6 @@ class Views:
 
     # -- mailbox ------------------------------------------------------------------------
     def mailbox(self, request: Request) -> Response:
-        from formtool.usecases import questions, status
-
         ws = self.page.workspace()
         imap = ws.imap_settings()
         table = status.report(ws)
@@ -360,8 +340,6 @@ class Views:
                                 campaigns=[str(r[0]) for r in table.rows])
 
     def mailbox_fetch(self, request: Request, sent: Fields) -> Response:
-        from formtool.usecases import credentials, fetching
-
         ws = self.page.workspace()
         if not ws.imap_settings().host:
             raise FormtoolError("Kein Postfach eingetragen: in formtool.toml unter [imap] "
@@ -390,16 +368,12 @@ class Views:
         return _back(f"/aufgaben/{job.id}")
 
     def decide(self, request: Request, sent: Fields) -> Response:
-        from formtool.usecases import questions
-
         fields, _ = sent
         said = questions.decide(self.page.workspace(), _int(fields.get("nummer"), 0),
                                 fields.get("wahl", ""))
         return _back("/postfach", said)
 
     def mark_answered(self, request: Request, sent: Fields) -> Response:
-        from formtool.usecases import status
-
         fields, _ = sent
         addresses = fields.get("adressen", "").replace(",", " ").split()
         if not addresses:
@@ -417,8 +391,6 @@ class Views:
 
     # -- website ------------------------------------------------------------------------
     def website(self, request: Request) -> Response:
-        from formtool.usecases import website
-
         try:
             shown, empty = website.show(self.page.workspace()), ""
         except website.WebsiteError as exc:  # nothing read in yet: said on the page
@@ -427,14 +399,10 @@ class Views:
                                 shown=shown, empty=empty)
 
     def website_file(self, request: Request) -> Response:
-        from formtool.usecases import website
-
         path = website.download(self.page.workspace(), request.path_params["filename"])
         return FileResponse(path, filename=path.name)
 
     def website_write(self, request: Request, sent: Fields) -> Response:
-        from formtool.usecases import website
-
         fields, _ = sent
         codes = [c for c in fields.get("freigeben", "").split() if c]
         published = website.publish(self.page.workspace(), approve_codes=codes or None)
@@ -443,8 +411,6 @@ class Views:
 
     # -- settings -----------------------------------------------------------------------
     def settings(self, request: Request) -> Response:
-        from formtool.usecases import settings
-
         now = settings.current(self.page.workspace())
         values = now.values
         provider = request.query_params.get("anbieter", "")
@@ -457,8 +423,6 @@ class Views:
                                 lines=lines)
 
     def settings_save(self, request: Request, sent: Fields) -> Response:
-        from formtool.usecases import settings
-
         fields, _ = sent
         settings.save(self.page.workspace(), {k: v for k, v in fields.items()
                                               if k in settings.FIELDS})
@@ -466,16 +430,12 @@ class Views:
                                        "Kommentaren).")
 
     def settings_password(self, request: Request, sent: Fields) -> Response:
-        from formtool.usecases import settings
-
         fields, _ = sent
         settings.keep_password(self.page.workspace(), fields.get("passwort", ""))
         return _back("/einstellungen", "Anmeldung erfolgreich; das Passwort liegt im "
                                        "Schlüsselbund des Betriebssystems.")
 
     def settings_mailbox_password(self, request: Request, sent: Fields) -> Response:
-        from formtool.usecases import settings
-
         fields, _ = sent
         settings.keep_mailbox_password(self.page.workspace(), fields.get("passwort", ""))
         return _back("/einstellungen", "Anmeldung am Postfach erfolgreich; das Passwort liegt "
@@ -484,8 +444,6 @@ class Views:
     def sign_in(self, request: Request, sent: Fields) -> Response:
         """OAuth sign-in (Microsoft 365 …) with a code typed at the provider's address:
         a job that shows address and code and waits for the sign-in."""
-        from formtool.usecases import signin
-
         ws = self.page.workspace()
 
         def work(job: Job) -> None:
@@ -511,15 +469,11 @@ class Views:
         return _back(f"/aufgaben/{job.id}")
 
     def settings_test(self, request: Request, sent: Fields) -> Response:
-        from formtool.usecases import settings
-
         lines = settings.test_connection(self.page.workspace())
         return _back("/einstellungen", " ".join(lines))
 
     # -- forget ---------------------------------------------------------------------------
     def forget(self, request: Request) -> Response:
-        from formtool.usecases import privacy
-
         ws = self.page.workspace()
         address = request.query_params.get("adresse", "").strip()
         people: list[privacy.Person] = []
@@ -533,8 +487,6 @@ class Views:
                                 searched=bool(address and "@" not in address), root=ws.root)
 
     def forget_now(self, request: Request, sent: Fields) -> Response:
-        from formtool.usecases import privacy
-
         fields, _ = sent
         if fields.get("bestaetigt") != "1":
             return _back("/vergessen", "Bitte bestätigen.")
