@@ -61,6 +61,22 @@ def smtp(ws: Path, certificate: tuple[Path, Path]) -> Iterator[LocalSmtpServer]:
 
 
 @pytest.fixture
+def slow(ws: Path, certificate: tuple[Path, Path]) -> Iterator[LocalSmtpServer]:
+    """A server that takes 0.15 s per reply: a send lasts long enough to act during it."""
+    certfile, keyfile = certificate
+    with LocalSmtpServer(FaultyMailbox(), security="starttls", certfile=certfile,
+                         keyfile=keyfile, auth=(USER, PASSWORD), delay=0.15) as server:
+        configure(ws, server.port, ca_file=certfile)
+        yield server
+
+
+def _until_received(server: LocalSmtpServer, count: int) -> None:
+    deadline = time.time() + 30
+    while len(server.handler.received) < count and time.time() < deadline:
+        time.sleep(0.1)
+
+
+@pytest.fixture
 def web(ws: Path, smtp: LocalSmtpServer) -> Iterator[Web]:
     with running(ws, env={"FORMTOOL_SMTP_PASSWORD": PASSWORD}) as started:
         yield started
@@ -304,32 +320,26 @@ def test_a_send_through_the_page_reaches_everyone_once(browser: Any, web: Web, w
 
 
 def test_cancel_stops_after_the_message_in_flight_and_a_new_send_resumes(
-        browser: Any, ws: Path, certificate: tuple[Path, Path]) -> None:
-    certfile, keyfile = certificate
-    with LocalSmtpServer(FaultyMailbox(), security="starttls", certfile=certfile,
-                         keyfile=keyfile, auth=(USER, PASSWORD), delay=0.15) as slow:
-        configure(ws, slow.port, ca_file=certfile)
-        with running(ws, env={"FORMTOOL_SMTP_PASSWORD": PASSWORD}) as web:
-            page = _page(browser, web)
-            _send_through_the_page(page, web, double=False)
-            deadline = time.time() + 30
-            while not slow.handler.received and time.time() < deadline:
-                time.sleep(0.1)
-            # the CLI meanwhile is refused: the same run lock
-            cli = invoke(ws, "mail", "send", "einladung-fachberatung", "--yes")
-            assert cli.exit_code != 0 and "läuft" in cli.output, cli.output
-            page.click("text=Abbrechen")
-            wait_done(page)
-            text = " ".join((page.text_content("main") or "").split())
-            assert "Abgebrochen" in text, text
-            first = len(slow.handler.received)
-            total = sum(1 for line in (ws / "contacts" / "fachberatungen.csv").read_text(
-                encoding="utf-8").splitlines()[1:] if line.strip())
-            assert 0 < first < total
-            _send_through_the_page(page, web, double=False)
-            wait_done(page, timeout=120)
-        recipients = Counter(r.message()["To"] for r in slow.handler.received)
-        assert max(recipients.values()) == 1 and len(recipients) > first
+        browser: Any, ws: Path, slow: LocalSmtpServer) -> None:
+    with running(ws, env={"FORMTOOL_SMTP_PASSWORD": PASSWORD}) as web:
+        page = _page(browser, web)
+        _send_through_the_page(page, web, double=False)
+        _until_received(slow, 1)
+        # the CLI meanwhile is refused: the same run lock
+        cli = invoke(ws, "mail", "send", "einladung-fachberatung", "--yes")
+        assert cli.exit_code != 0 and "läuft" in cli.output, cli.output
+        page.click("text=Abbrechen")
+        wait_done(page)
+        text = " ".join((page.text_content("main") or "").split())
+        assert "Abgebrochen" in text, text
+        first = len(slow.handler.received)
+        total = sum(1 for line in (ws / "contacts" / "fachberatungen.csv").read_text(
+            encoding="utf-8").splitlines()[1:] if line.strip())
+        assert 0 < first < total
+        _send_through_the_page(page, web, double=False)
+        wait_done(page, timeout=120)
+    recipients = Counter(r.message()["To"] for r in slow.handler.received)
+    assert max(recipients.values()) == 1 and len(recipients) > first
 
 
 def test_returned_forms_uploaded_become_the_table(browser: Any, web: Web, ws: Path,
@@ -573,7 +583,7 @@ def test_demo_web_shows_the_demo_in_the_page(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_during_a_send_stops_after_the_message_in_flight(
-        browser: Any, ws: Path, certificate: tuple[Path, Path]) -> None:
+        browser: Any, ws: Path, slow: LocalSmtpServer) -> None:
     """Ctrl+C in the window while the page sends: the server stops, the message under
     way is recorded, nothing is left „in Zustellung“, and a plain rerun sends the rest
     exactly once."""
@@ -581,31 +591,25 @@ def test_ctrl_c_during_a_send_stops_after_the_message_in_flight(
 
     from formtool.state.store import Journal, SendState, Store
 
-    certfile, keyfile = certificate
-    with LocalSmtpServer(FaultyMailbox(), security="starttls", certfile=certfile,
-                         keyfile=keyfile, auth=(USER, PASSWORD), delay=0.15) as slow:
-        configure(ws, slow.port, ca_file=certfile)
-        with running(ws, env={"FORMTOOL_SMTP_PASSWORD": PASSWORD}) as web:
-            page = _page(browser, web)
-            _send_through_the_page(page, web, double=False)
-            deadline = time.time() + 30
-            while len(slow.handler.received) < 3 and time.time() < deadline:
-                time.sleep(0.1)
-            web.process.send_signal(signal.SIGINT)
-            assert web.process.wait(timeout=40) == 0
-            output = web.process.stdout.read() if web.process.stdout else ""
-            assert "formtool beendet." in output and "Traceback" not in output, output
-        with Store(ws / ".formtool" / "state.db") as store:
-            states = Counter(s.state for s in Journal(store).sends("einladung-fachberatung"))
-        assert states[SendState.SENDING] == 0 and states[SendState.UNKNOWN] == 0, states
-        first = len(slow.handler.received)
-        assert 0 < first < 40 and states[SendState.SENT] == first
-        with running(ws, env={"FORMTOOL_SMTP_PASSWORD": PASSWORD}) as again:
-            page = _page(browser, again)
-            _send_through_the_page(page, again, double=False)
-            wait_done(page, timeout=120)
-        recipients = Counter(r.message()["To"] for r in slow.handler.received)
-        assert len(recipients) == 40 and max(recipients.values()) == 1
+    with running(ws, env={"FORMTOOL_SMTP_PASSWORD": PASSWORD}) as web:
+        page = _page(browser, web)
+        _send_through_the_page(page, web, double=False)
+        _until_received(slow, 3)
+        web.process.send_signal(signal.SIGINT)
+        assert web.process.wait(timeout=40) == 0
+        output = web.process.stdout.read() if web.process.stdout else ""
+        assert "formtool beendet." in output and "Traceback" not in output, output
+    with Store(ws / ".formtool" / "state.db") as store:
+        states = Counter(s.state for s in Journal(store).sends("einladung-fachberatung"))
+    assert states[SendState.SENDING] == 0 and states[SendState.UNKNOWN] == 0, states
+    first = len(slow.handler.received)
+    assert 0 < first < 40 and states[SendState.SENT] == first
+    with running(ws, env={"FORMTOOL_SMTP_PASSWORD": PASSWORD}) as again:
+        page = _page(browser, again)
+        _send_through_the_page(page, again, double=False)
+        wait_done(page, timeout=120)
+    recipients = Counter(r.message()["To"] for r in slow.handler.received)
+    assert len(recipients) == 40 and max(recipients.values()) == 1
 
 
 def test_an_upload_too_big_for_one_request_is_refused_whole(web: Web, ws: Path) -> None:
@@ -647,37 +651,31 @@ def test_a_broken_workspace_is_a_german_message_never_a_traceback(web: Web, ws: 
 
 
 def test_the_page_waits_while_the_cli_sends(browser: Any, ws: Path,
-                                            certificate: tuple[Path, Path]) -> None:
+                                            slow: LocalSmtpServer) -> None:
     """The other way round: a CLI send runs, the page's check is refused with the
     CLI's words (the same run lock), and nothing is sent twice."""
     import os
     import subprocess
     import sys
 
-    certfile, keyfile = certificate
-    with LocalSmtpServer(FaultyMailbox(), security="starttls", certfile=certfile,
-                         keyfile=keyfile, auth=(USER, PASSWORD), delay=0.15) as slow:
-        configure(ws, slow.port, ca_file=certfile)
-        env = {**os.environ, "FORMTOOL_SMTP_PASSWORD": PASSWORD,
-               "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
-        cli = subprocess.Popen([sys.executable, "-m", "formtool", "--workspace", str(ws),
-                                "mail", "send", "einladung-fachberatung", "--yes"],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env=env)
-        try:
-            deadline = time.time() + 30
-            while not slow.handler.received and time.time() < deadline:
-                time.sleep(0.1)
-            with running(ws, env={"FORMTOOL_SMTP_PASSWORD": PASSWORD}) as web:
-                page = _page(browser, web)
-                page.goto(web.base + "/aktionen/einladung-fachberatung?liste=fachberatungen.csv")
-                _check(page)
-                text = " ".join((page.text_content("main") or "").split())
-                assert "Das ging nicht" in text and "läuft" in text, text
-        finally:
-            assert cli.wait(timeout=120) == 0, cli.stdout.read() if cli.stdout else ""
-        recipients = Counter(r.message()["To"] for r in slow.handler.received)
-        assert len(recipients) == 40 and max(recipients.values()) == 1
+    env = {**os.environ, "FORMTOOL_SMTP_PASSWORD": PASSWORD,
+           "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    cli = subprocess.Popen([sys.executable, "-m", "formtool", "--workspace", str(ws),
+                            "mail", "send", "einladung-fachberatung", "--yes"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           env=env)
+    try:
+        _until_received(slow, 1)
+        with running(ws, env={"FORMTOOL_SMTP_PASSWORD": PASSWORD}) as web:
+            page = _page(browser, web)
+            page.goto(web.base + "/aktionen/einladung-fachberatung?liste=fachberatungen.csv")
+            _check(page)
+            text = " ".join((page.text_content("main") or "").split())
+            assert "Das ging nicht" in text and "läuft" in text, text
+    finally:
+        assert cli.wait(timeout=120) == 0, cli.stdout.read() if cli.stdout else ""
+    recipients = Counter(r.message()["To"] for r in slow.handler.received)
+    assert len(recipients) == 40 and max(recipients.values()) == 1
 
 
 def test_the_whole_loop_through_the_page(browser: Any, ws: Path, smtp: LocalSmtpServer,
